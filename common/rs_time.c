@@ -1,0 +1,97 @@
+#include "rs_time.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+int64_t rs_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t rs_mono_ms(void) { return rs_mono_ns() / 1000000; }
+
+int64_t rs_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fmt_date(int64_t seconds, char *out, size_t n)
+{
+    time_t t = (time_t)seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+void rs_time_rfc3339_ms(int64_t wall_ms, char *out, size_t n)
+{
+    int64_t s = wall_ms / 1000, ms = wall_ms % 1000;
+    if (ms < 0) {
+        ms += 1000;
+        s--;
+    }
+    char d[32];
+    fmt_date(s, d, sizeof d);
+    snprintf(out, n, "%s.%03dZ", d, (int)ms);
+}
+
+void rs_time_rfc3339(int64_t seconds, int32_t nanos, char *out, size_t n)
+{
+    char d[40];
+    fmt_date(seconds, d, sizeof d);
+    if (nanos <= 0 || nanos > 999999999)
+        snprintf(out, n, "%sZ", d);
+    else if (nanos % 1000000 == 0)
+        snprintf(out, n, "%s.%03dZ", d, nanos / 1000000);
+    else if (nanos % 1000 == 0)
+        snprintf(out, n, "%s.%06dZ", d, nanos / 1000);
+    else
+        snprintf(out, n, "%s.%09dZ", d, nanos);
+}
+
+int rs_duration_parse_ms(const char *s, int64_t *ms)
+{
+    if (!s || !*s)
+        return -1;
+    int64_t total = 0;
+    const char *p = s;
+    while (*p) {
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        p = end;
+        int64_t mult;
+        if (*p == '\0' && p != s && total == 0 && end == s + (end - s)) {
+            mult = 1000; /* bare number: seconds */
+        } else if (p[0] == 'm' && p[1] == 's') {
+            mult = 1;
+            p += 2;
+        } else if (*p == 's') {
+            mult = 1000;
+            p++;
+        } else if (*p == 'm') {
+            mult = 60000;
+            p++;
+        } else if (*p == 'h') {
+            mult = 3600000;
+            p++;
+        } else if (*p == 'd') {
+            mult = 86400000;
+            p++;
+        } else {
+            return -1;
+        }
+        if (v < 0 || v > INT64_MAX / mult / 2)
+            return -1;
+        total += v * mult;
+    }
+    *ms = total;
+    return 0;
+}
