@@ -69,7 +69,16 @@ int rs_error_prefix(rs_error *e, const char *fmt, ...)
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+    size_t pl = strlen(pre);
+    if (pl > sizeof e->msg - 3)
+        pl = sizeof e->msg - 3;
+    memcpy(e->msg, pre, pl);
+    memcpy(e->msg + pl, ": ", 2);
+    size_t room = sizeof e->msg - pl - 3, ol = strlen(old);
+    if (ol > room)
+        ol = room;
+    memcpy(e->msg + pl + 2, old, ol);
+    e->msg[pl + 2 + ol] = '\0';
     return e->code;
 }
 

@@ -113,9 +113,9 @@ void rs_registry_project_digest(const rs_registry *r, const char *project, uint8
  * Independent of list and map order. *out malloc'd. */
 int rs_registry_canonical(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err);
 
-/* Distinct projects named by objects, sorted; the array and strings are borrowed from r and
- * valid until r changes. */
-size_t rs_registry_projects(const rs_registry *r, const char ***projects);
+/* Distinct non-empty projects named by objects, sorted. The array is malloc'd (caller frees it);
+ * the strings are borrowed from r and valid until r changes. */
+const char **rs_registry_projects(const rs_registry *r, size_t *n);
 
 /* A new registry holding only the objects whose project passes keep(project, ctx); objects
  * without a project (singletons) are always kept. */

@@ -1,0 +1,1021 @@
+/* rs_registry.c: decode/encode, the object index and the digest. Digest definition:
+ * docs/digest.md. */
+#include "rs_registry.h"
+#include "rs_canon.h"
+#include "rs_kinds.h"
+#include "rs_registry_impl.h"
+#include "rs_wire.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 1024
+
+typedef struct obj {
+    rs_object pub;
+    uint64_t seq;
+    uint8_t *owned;     /* data when not pointing into the registry's input buffer */
+    char *strs;         /* project NUL name NUL */
+    uint8_t *key;       /* key encoding (see docs/digest.md) */
+    size_t key_len;
+    uint64_t key_hash;  /* FNV-1a 64 of key */
+    uint32_t bucket_slot; /* index in its bucket vector */
+} obj;
+
+typedef struct bucket {
+    obj **v;
+    size_t n, cap;
+    uint8_t digest[RS_DIGEST_LEN];
+    bool dirty;
+} bucket;
+
+struct rs_registry {
+    uint8_t *buf;                   /* owned input */
+    obj **objs;                     /* all objects */
+    size_t n, cap;
+    bool order_dirty;
+    obj **table;                    /* open addressing by key_hash; (obj*)1 = tombstone */
+    size_t tcap, tused;
+    uint64_t next_seq;
+    bucket buckets[NBUCKETS];
+    size_t dirty_buckets;
+    uint8_t content_root[RS_DIGEST_LEN];
+    bool content_dirty;
+};
+
+#define TOMB ((obj *)1)
+
+static const uint8_t ZERO[RS_DIGEST_LEN];
+
+/* ---------------------------------------------------------------- keys */
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* key = be32 kind | be32 ordinal | be32 len(project) | project | be32 len(name) | name */
+static uint8_t *make_key(uint32_t kind, uint32_t ordinal, const char *project, const char *name, size_t *len)
+{
+    size_t pl = strlen(project), nl = strlen(name);
+    uint8_t *k = malloc(16 + pl + nl);
+    if (!k)
+        return NULL;
+    be32(k, kind);
+    be32(k + 4, ordinal);
+    be32(k + 8, (uint32_t)pl);
+    memcpy(k + 12, project, pl);
+    be32(k + 12 + pl, (uint32_t)nl);
+    memcpy(k + 16 + pl, name, nl);
+    *len = 16 + pl + nl;
+    return k;
+}
+
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t m = al < bl ? al : bl;
+    int r = memcmp(a, b, m);
+    if (r)
+        return r;
+    return al < bl ? -1 : (al > bl);
+}
+
+/* ---------------------------------------------------------------- hash table */
+
+static int table_grow(rs_registry *r)
+{
+    size_t ncap = r->tcap ? r->tcap * 2 : 64;
+    obj **nt = calloc(ncap, sizeof *nt);
+    if (!nt)
+        return RS_ENOMEM;
+    for (size_t i = 0; i < r->tcap; i++) {
+        obj *o = r->table[i];
+        if (!o || o == TOMB)
+            continue;
+        size_t j = o->key_hash & (ncap - 1);
+        while (nt[j])
+            j = (j + 1) & (ncap - 1);
+        nt[j] = o;
+    }
+    free(r->table);
+    r->table = nt;
+    r->tcap = ncap;
+    r->tused = r->n;
+    return RS_OK;
+}
+
+static obj **table_slot(const rs_registry *r, const uint8_t *key, size_t kl, uint64_t h)
+{
+    if (!r->tcap)
+        return NULL;
+    size_t j = h & (r->tcap - 1);
+    for (size_t probes = 0; probes < r->tcap; probes++) {
+        obj *o = r->table[j];
+        if (!o)
+            return NULL;
+        if (o != TOMB && o->key_hash == h && o->key_len == kl && memcmp(o->key, key, kl) == 0)
+            return &r->table[j];
+        j = (j + 1) & (r->tcap - 1);
+    }
+    return NULL;
+}
+
+static int table_insert(rs_registry *r, obj *o)
+{
+    if ((r->tused + 1) * 10 >= r->tcap * 7) {
+        int rc = table_grow(r);
+        if (rc)
+            return rc;
+    }
+    size_t j = o->key_hash & (r->tcap - 1);
+    while (r->table[j] && r->table[j] != TOMB)
+        j = (j + 1) & (r->tcap - 1);
+    if (!r->table[j])
+        r->tused++;
+    r->table[j] = o;
+    return RS_OK;
+}
+
+/* ---------------------------------------------------------------- buckets */
+
+static int bucket_add(rs_registry *r, obj *o)
+{
+    bucket *b = &r->buckets[o->key_hash % NBUCKETS];
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4;
+        obj **nv = realloc(b->v, nc * sizeof *nv);
+        if (!nv)
+            return RS_ENOMEM;
+        b->v = nv;
+        b->cap = nc;
+    }
+    o->bucket_slot = (uint32_t)b->n;
+    b->v[b->n++] = o;
+    if (!b->dirty) {
+        b->dirty = true;
+        r->dirty_buckets++;
+    }
+    r->content_dirty = true;
+    return RS_OK;
+}
+
+static void bucket_remove(rs_registry *r, obj *o)
+{
+    bucket *b = &r->buckets[o->key_hash % NBUCKETS];
+    uint32_t s = o->bucket_slot;
+    b->v[s] = b->v[--b->n];
+    b->v[s]->bucket_slot = s;
+    if (!b->dirty) {
+        b->dirty = true;
+        r->dirty_buckets++;
+    }
+    r->content_dirty = true;
+}
+
+static int cmp_obj_key(const void *a, const void *b)
+{
+    const obj *x = *(obj *const *)a, *y = *(obj *const *)b;
+    return key_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
+
+/* SHA-256 over label and the (key, hash) entries of the given objects, sorted by key. */
+static void digest_entries(obj **v, size_t n, const char *label, uint8_t out[RS_DIGEST_LEN])
+{
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_obj_key);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, label, strlen(label) + 1);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t l[4];
+        be32(l, (uint32_t)v[i]->key_len);
+        EVP_DigestUpdate(c, l, 4);
+        EVP_DigestUpdate(c, v[i]->key, v[i]->key_len);
+        EVP_DigestUpdate(c, v[i]->pub.hash, RS_DIGEST_LEN);
+    }
+    unsigned int ol = 0;
+    EVP_DigestFinal_ex(c, out, &ol);
+    EVP_MD_CTX_free(c);
+}
+
+/* Recomputes dirty buckets and the content root. Logically const: a cache. */
+static void refresh(const rs_registry *cr)
+{
+    rs_registry *r = (rs_registry *)cr;
+    if (!r->content_dirty && !r->dirty_buckets)
+        return;
+    for (size_t i = 0; i < NBUCKETS && r->dirty_buckets; i++) {
+        bucket *b = &r->buckets[i];
+        if (!b->dirty)
+            continue;
+        b->dirty = false;
+        r->dirty_buckets--;
+        size_t m = 0;
+        /* registry-level kinds are not part of the content */
+        for (size_t j = 0; j < b->n; j++)
+            if (!rs_kind_is_registry_level(b->v[j]->pub.kind))
+                m++;
+        if (m == 0) {
+            memcpy(b->digest, ZERO, RS_DIGEST_LEN);
+            continue;
+        }
+        obj *stackv[64];
+        obj **v = m <= 64 ? stackv : malloc(m * sizeof *v);
+        if (!v) { /* cannot happen in practice; leave dirty so a later call retries */
+            b->dirty = true;
+            r->dirty_buckets++;
+            continue;
+        }
+        size_t k = 0;
+        for (size_t j = 0; j < b->n; j++)
+            if (!rs_kind_is_registry_level(b->v[j]->pub.kind))
+                v[k++] = b->v[j];
+        digest_entries(v, k, "regsync-bucket-v1", b->digest);
+        if (v != stackv)
+            free(v);
+    }
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    static const char label[] = "regsync-content-v1";
+    EVP_DigestUpdate(c, label, sizeof label);
+    for (size_t i = 0; i < NBUCKETS; i++)
+        EVP_DigestUpdate(c, r->buckets[i].digest, RS_DIGEST_LEN);
+    unsigned int ol = 0;
+    EVP_DigestFinal_ex(c, r->content_root, &ol);
+    EVP_MD_CTX_free(c);
+    r->content_dirty = false;
+}
+
+void rs_registry_content_digest(const rs_registry *r, uint8_t out[RS_DIGEST_LEN])
+{
+    refresh(r);
+    memcpy(out, r->content_root, RS_DIGEST_LEN);
+}
+
+void rs_registry_digest(const rs_registry *r, uint8_t out[RS_DIGEST_LEN])
+{
+    refresh(r);
+    obj *v[8];
+    size_t n = 0;
+    for (uint32_t kind = 3; kind <= 5; kind++) {
+        for (uint32_t ord = 0; n < 8; ord++) {
+            const rs_object *o = rs_registry_find(r, kind, "", "", ord);
+            if (!o)
+                break;
+            v[n++] = (obj *)o;
+        }
+    }
+    uint8_t reg[RS_DIGEST_LEN];
+    digest_entries(v, n, "regsync-registry-level-v1", reg);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    static const char label[] = "regsync-digest-v1";
+    EVP_DigestUpdate(c, label, sizeof label);
+    EVP_DigestUpdate(c, r->content_root, RS_DIGEST_LEN);
+    EVP_DigestUpdate(c, reg, RS_DIGEST_LEN);
+    unsigned int ol = 0;
+    EVP_DigestFinal_ex(c, out, &ol);
+    EVP_MD_CTX_free(c);
+}
+
+static void subset_digest(const rs_registry *r, bool (*want)(const obj *, const void *), const void *arg,
+                          const char *label, uint8_t out[RS_DIGEST_LEN])
+{
+    obj **v = malloc((r->n ? r->n : 1) * sizeof *v);
+    size_t k = 0;
+    if (v)
+        for (size_t i = 0; i < r->n; i++)
+            if (want(r->objs[i], arg))
+                v[k++] = r->objs[i];
+    digest_entries(v, k, label, out);
+    free(v);
+}
+
+static bool want_kind(const obj *o, const void *arg) { return o->pub.kind == *(const uint32_t *)arg; }
+static bool want_project(const obj *o, const void *arg) { return strcmp(o->pub.project, (const char *)arg) == 0; }
+
+void rs_registry_kind_digest(const rs_registry *r, uint32_t kind, uint8_t out[RS_DIGEST_LEN])
+{
+    subset_digest(r, want_kind, &kind, "regsync-kind-v1", out);
+}
+
+void rs_registry_project_digest(const rs_registry *r, const char *project, uint8_t out[RS_DIGEST_LEN])
+{
+    subset_digest(r, want_project, project, "regsync-project-v1", out);
+}
+
+/* ---------------------------------------------------------------- objects */
+
+static void obj_free(obj *o)
+{
+    if (!o)
+        return;
+    free(o->owned);
+    free(o->strs);
+    free(o->key);
+    free(o);
+}
+
+rs_registry *rs_registry_new(void)
+{
+    rs_registry *r = calloc(1, sizeof *r);
+    if (r)
+        r->content_dirty = true;
+    return r;
+}
+
+void rs_registry_free(rs_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        obj_free(r->objs[i]);
+    free(r->objs);
+    free(r->table);
+    for (size_t i = 0; i < NBUCKETS; i++)
+        free(r->buckets[i].v);
+    free(r->buf);
+    free(r);
+}
+
+static int cmp_obj_order(const void *a, const void *b)
+{
+    const obj *x = *(obj *const *)a, *y = *(obj *const *)b;
+    if (x->pub.kind != y->pub.kind)
+        return x->pub.kind < y->pub.kind ? -1 : 1;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static void order(const rs_registry *cr)
+{
+    rs_registry *r = (rs_registry *)cr;
+    if (r->order_dirty) {
+        if (r->n > 1)
+            qsort(r->objs, r->n, sizeof *r->objs, cmp_obj_order);
+        r->order_dirty = false;
+    }
+}
+
+size_t rs_registry_count(const rs_registry *r) { return r->n; }
+
+const rs_object *rs_registry_at(const rs_registry *r, size_t i)
+{
+    order(r);
+    return i < r->n ? &r->objs[i]->pub : NULL;
+}
+
+const rs_object *rs_registry_find(const rs_registry *r, uint32_t kind, const char *project, const char *name,
+                                  uint32_t ordinal)
+{
+    size_t kl;
+    uint8_t *k = make_key(kind, ordinal, project ? project : "", name ? name : "", &kl);
+    if (!k)
+        return NULL;
+    obj **s = table_slot(r, k, kl, fnv1a(k, kl));
+    free(k);
+    return s ? &(*s)->pub : NULL;
+}
+
+/* Links a new object into the registry (takes ownership of o). */
+static int link_obj(rs_registry *r, obj *o)
+{
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 64;
+        obj **nv = realloc(r->objs, nc * sizeof *nv);
+        if (!nv)
+            return RS_ENOMEM;
+        r->objs = nv;
+        r->cap = nc;
+    }
+    int rc = table_insert(r, o);
+    if (rc)
+        return rc;
+    rc = bucket_add(r, o);
+    if (rc)
+        return rc; /* left in the table: the caller frees the registry on ENOMEM */
+    r->objs[r->n++] = o;
+    if (r->n > 1 && cmp_obj_order(&r->objs[r->n - 2], &r->objs[r->n - 1]) > 0)
+        r->order_dirty = true;
+    return RS_OK;
+}
+
+static void unlink_obj(rs_registry *r, obj *o)
+{
+    obj **s = table_slot(r, o->key, o->key_len, o->key_hash);
+    if (s)
+        *s = TOMB;
+    bucket_remove(r, o);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->objs[i] == o) {
+            memmove(r->objs + i, r->objs + i + 1, (r->n - i - 1) * sizeof *r->objs);
+            r->n--;
+            break;
+        }
+}
+
+/* ------------------------------------------------------------ validation */
+
+static int str_field(const uint8_t *p, size_t n, uint32_t num, char **out)
+{
+    const uint8_t *d = NULL;
+    size_t l = 0;
+    int f = rs_wire_find_len(p, n, num, &d, &l);
+    if (f < 0)
+        return -1;
+    if (f == 0) {
+        *out = strdup("");
+        return *out ? 0 : -1;
+    }
+    if (memchr(d, 0, l))
+        return -2;
+    *out = strndup((const char *)d, l);
+    return *out ? 0 : -1;
+}
+
+int rs_obj_key_from_canon(uint32_t kind, const uint8_t *canon, size_t n, char **project, char **name, rs_error *err)
+{
+    const rs_kind_info *ki = rs_kind_info_get(kind);
+    *project = *name = NULL;
+    const uint8_t *p = canon;
+    size_t pn = n;
+    int rc = 0;
+    if (!ki || ki->key == RS_KEY_NONE) {
+        *project = strdup("");
+        *name = strdup("");
+        goto done;
+    }
+    if (ki->key == RS_KEY_SPEC || ki->key == RS_KEY_PROJECT_SELF) {
+        const uint8_t *d = NULL;
+        size_t l = 0;
+        int f = rs_wire_find_len(canon, n, 1, &d, &l);
+        if (f < 0)
+            return rs_error_set(err, RS_ECORRUPT, "%s: malformed spec", ki->field);
+        p = f ? d : (const uint8_t *)"";
+        pn = f ? l : 0;
+    }
+    switch (ki->key) {
+    case RS_KEY_SPEC:
+    case RS_KEY_FLAT:
+        rc = str_field(p, pn, ki->name_field, name);
+        if (!rc)
+            rc = str_field(p, pn, ki->project_field, project);
+        break;
+    case RS_KEY_PROJECT_ONLY:
+        *name = strdup("");
+        rc = str_field(p, pn, ki->project_field, project);
+        break;
+    case RS_KEY_PROJECT_SELF:
+        rc = str_field(p, pn, ki->name_field, name);
+        if (!rc)
+            *project = strdup(*name);
+        break;
+    default:
+        break;
+    }
+done:
+    if (rc == -2 || (rc == 0 && (!*project || !*name))) {
+        free(*project);
+        free(*name);
+        *project = *name = NULL;
+        return rc == -2 ? rs_error_set(err, RS_ECORRUPT, "%s: name or project contains a NUL character", ki ? ki->field : "object")
+                        : rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    if (rc) {
+        free(*project);
+        free(*name);
+        *project = *name = NULL;
+        return rs_error_set(err, RS_ECORRUPT, "%s: malformed name or project", ki ? ki->field : "object");
+    }
+    return RS_OK;
+}
+
+int rs_obj_canon(uint32_t kind, const uint8_t *data, size_t len, const uint8_t *base, const char *root,
+                 unsigned max_depth, uint32_t skip_field, rs_buf *out, rs_error *err)
+{
+    const rs_kind_info *ki = rs_kind_info_get(kind);
+    if (!ki) /* opaque: the bytes are the canonical form */
+        return rs_buf_append(out, data, len) ? rs_error_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+    if (!ki->desc) { /* a string singleton */
+        if (!rs_utf8_valid(data, len))
+            return rs_error_set(err, RS_ECORRUPT, "%s: string is not valid UTF-8 (byte offset %td)", ki->field,
+                                base ? data - base : (ptrdiff_t)0);
+        return rs_buf_append(out, data, len) ? rs_error_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+    }
+    rs_canon_ctx c;
+    rs_canon_init(&c, base, root, max_depth, err);
+    c.skip_field = skip_field;
+    return rs_canon(&c, ki->desc, data, len, out);
+}
+
+/* Builds an object: canonicalizes (validating), hashes, extracts the key. data is borrowed unless
+ * owned != NULL (then o takes it). */
+static int make_obj(uint32_t kind, const uint8_t *data, size_t len, uint8_t *owned, const uint8_t *base,
+                    const char *root, unsigned max_depth, rs_buf *scratch, obj **out, rs_error *err)
+{
+    *out = NULL;
+    rs_buf_reset(scratch);
+    int rc = rs_obj_canon(kind, data, len, base, root, max_depth, 0, scratch, err);
+    if (rc) {
+        free(owned);
+        return rc;
+    }
+    obj *o = calloc(1, sizeof *o);
+    if (!o) {
+        free(owned);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    o->owned = owned;
+    o->pub.kind = kind;
+    o->pub.data = owned ? owned : data;
+    o->pub.len = len;
+    SHA256(scratch->data ? scratch->data : (const uint8_t *)"", scratch->len, o->pub.hash);
+    char *project = NULL, *name = NULL;
+    rc = rs_obj_key_from_canon(kind, scratch->data ? scratch->data : (const uint8_t *)"", scratch->len, &project,
+                               &name, err);
+    if (rc) {
+        rs_error_prefix(err, "%s", root);
+        obj_free(o);
+        return rc;
+    }
+    size_t pl = strlen(project), nl = strlen(name);
+    o->strs = malloc(pl + nl + 2);
+    if (!o->strs) {
+        free(project);
+        free(name);
+        obj_free(o);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    memcpy(o->strs, project, pl + 1);
+    memcpy(o->strs + pl + 1, name, nl + 1);
+    o->pub.project = o->strs;
+    o->pub.name = o->strs + pl + 1;
+    free(project);
+    free(name);
+    *out = o;
+    return RS_OK;
+}
+
+/* Gives o its key with the lowest free ordinal (or the requested one) and links it. */
+static int place(rs_registry *r, obj *o, long want_ordinal, rs_error *err)
+{
+    for (uint32_t ord = want_ordinal >= 0 ? (uint32_t)want_ordinal : 0;; ord++) {
+        free(o->key);
+        o->key = make_key(o->pub.kind, ord, o->pub.project, o->pub.name, &o->key_len);
+        if (!o->key)
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        o->key_hash = fnv1a(o->key, o->key_len);
+        o->pub.ordinal = ord;
+        if (!table_slot(r, o->key, o->key_len, o->key_hash))
+            break;
+        if (want_ordinal >= 0)
+            return rs_error_set(err, RS_ECONFLICT, "object exists");
+    }
+    o->seq = r->next_seq++;
+    int rc = link_obj(r, o);
+    return rc ? rs_error_set(err, rc, "out of memory") : RS_OK;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+static void limits_or_default(const rs_limits *in, rs_limits *out)
+{
+    rs_limits d = {0};
+    if (in)
+        d = *in;
+    if (!d.max_registry_bytes)
+        d.max_registry_bytes = (size_t)1 << 30;
+    if (!d.max_object_bytes)
+        d.max_object_bytes = (size_t)256 << 20;
+    if (!d.max_depth)
+        d.max_depth = 64;
+    if (!d.max_unknown_field)
+        d.max_unknown_field = 64;
+    *out = d;
+}
+
+/* Names what a file that is not a registry looks like, for a friendlier error. */
+static const char *sniff(const uint8_t *p, size_t n)
+{
+    if (n >= 16 && memcmp(p, "SQLite format 3", 16) == 0)
+        return "an SQLite database, not a Feast registry.db (Feast's SQL registry keeps objects in tables: "
+               "read it with a postgresql:// URL instead)";
+    if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
+        return "gzip-compressed data; decompress it first";
+    if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0)
+        return "a zip archive";
+    size_t printable = 0, m = n < 512 ? n : 512;
+    for (size_t i = 0; i < m; i++)
+        if ((p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')
+            printable++;
+    if (m >= 8 && printable == m) {
+        if (p[0] == '{' || p[0] == '[')
+            return "JSON text, not a binary registry";
+        return "text (perhaps protobuf text format or YAML), not a binary registry";
+    }
+    return NULL;
+}
+
+static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs_limits *lim_in, rs_error *err)
+{
+    rs_limits lim;
+    limits_or_default(lim_in, &lim);
+    if (len > lim.max_registry_bytes)
+        return rs_error_set(err, RS_ETOOBIG, "registry is %zu bytes, over the limit of %zu", len, lim.max_registry_bytes);
+    const char *looks = sniff(data, len);
+    const uint8_t *p = data, *end = data + len;
+    rs_buf scratch = {0};
+    int rc = RS_OK;
+    /* singular fields gather their occurrences first */
+    struct pend {
+        uint32_t kind;
+        rs_buf b;
+    } pend[24];
+    size_t npend = 0;
+    size_t idx_of[20] = {0}; /* per repeated kind: element counter for error paths */
+    while (p < end) {
+        rs_wfield f;
+        const char *why;
+        const uint8_t *at = p;
+        if (rs_wire_next(&p, end, &f, &why)) {
+            if (looks)
+                rc = rs_error_set(err, RS_ECORRUPT, "not a Feast registry: this looks like %s", looks);
+            else
+                rc = rs_error_set(err, RS_ECORRUPT, "not a Feast registry: %s at byte offset %td", why, at - data);
+            goto out;
+        }
+        const rs_kind_info *ki = rs_kind_info_get(f.num);
+        if (ki && f.wt != RS_WT_LEN) {
+            if (looks)
+                rc = rs_error_set(err, RS_ECORRUPT, "not a Feast registry: this looks like %s", looks);
+            else
+                rc = rs_error_set(err, RS_ECORRUPT,
+                                  "not a Feast registry: top-level field %u (%s) has wire type %u, expected 2 "
+                                  "(length-delimited), at byte offset %td",
+                                  f.num, ki->field, f.wt, at - data);
+            goto out;
+        }
+        if (!ki && f.num > lim.max_unknown_field) {
+            if (looks)
+                rc = rs_error_set(err, RS_ECORRUPT, "not a Feast registry: this looks like %s", looks);
+            else
+                rc = rs_error_set(err, RS_ECORRUPT,
+                                  "not a Feast registry: top-level field number %u at byte offset %td is far beyond "
+                                  "Feast's (1-19; unknown fields up to %u are kept)",
+                                  f.num, at - data, lim.max_unknown_field);
+            goto out;
+        }
+        if (f.raw_len > lim.max_object_bytes) {
+            rc = rs_error_set(err, RS_ETOOBIG, "top-level field %u at byte offset %td: object of %zu bytes is over the limit of %zu",
+                              f.num, at - data, f.raw_len, lim.max_object_bytes);
+            goto out;
+        }
+        if (ki && !ki->singleton) {
+            char root[64];
+            size_t i = idx_of[f.num]++;
+            snprintf(root, sizeof root, "%s[%zu]", ki->field, i);
+            obj *o;
+            rc = make_obj(f.num, f.data, f.len, NULL, data, root, lim.max_depth, &scratch, &o, err);
+            if (rc) {
+                if (looks && rc == RS_ECORRUPT)
+                    rs_error_set(err, RS_ECORRUPT, "not a Feast registry: this looks like %s", looks);
+                else
+                    rs_error_prefix(err, "not a Feast registry");
+                goto out;
+            }
+            rc = place(r, o, -1, err);
+            if (rc) {
+                obj_free(o);
+                goto out;
+            }
+            continue;
+        }
+        /* singular known field or unknown field: gather */
+        size_t j;
+        for (j = 0; j < npend; j++)
+            if (pend[j].kind == f.num)
+                break;
+        if (j == npend) {
+            if (npend == sizeof pend / sizeof pend[0]) {
+                rc = rs_error_set(err, RS_ECORRUPT, "not a Feast registry: too many distinct unknown top-level fields");
+                goto out;
+            }
+            pend[npend].kind = f.num;
+            memset(&pend[npend].b, 0, sizeof pend[npend].b);
+            npend++;
+        }
+        rs_buf *b = &pend[j].b;
+        int arc;
+        if (!ki)
+            arc = rs_buf_append(b, f.raw, f.raw_len);      /* opaque: tagged, every occurrence */
+        else if (ki->desc)
+            arc = rs_buf_append(b, f.data, f.len);         /* message: occurrences merge */
+        else {
+            rs_buf_reset(b);                               /* string: last one wins */
+            arc = rs_buf_append(b, f.data, f.len);
+        }
+        if (arc) {
+            rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (size_t j = 0; j < npend; j++) {
+        const rs_kind_info *ki = rs_kind_info_get(pend[j].kind);
+        /* an empty string singleton is the proto3 default: absent */
+        if (ki && !ki->desc && pend[j].b.len == 0)
+            continue;
+        size_t l;
+        uint8_t *owned = rs_buf_take(&pend[j].b, &l);
+        char root[64];
+        if (ki)
+            snprintf(root, sizeof root, "%s", ki->field);
+        else
+            snprintf(root, sizeof root, "field %u", pend[j].kind);
+        obj *o;
+        rc = make_obj(pend[j].kind, owned, l, owned, owned, root, lim.max_depth, &scratch, &o, err);
+        if (rc) {
+            rs_error_prefix(err, "not a Feast registry");
+            goto out;
+        }
+        rc = place(r, o, -1, err);
+        if (rc) {
+            obj_free(o);
+            goto out;
+        }
+    }
+out:
+    for (size_t j = 0; j < npend; j++)
+        rs_buf_free(&pend[j].b);
+    rs_buf_free(&scratch);
+    return rc;
+}
+
+int rs_registry_decode_take(uint8_t *data, size_t len, const rs_limits *limits, rs_registry **out, rs_error *err)
+{
+    *out = NULL;
+    rs_registry *r = rs_registry_new();
+    if (!r) {
+        free(data);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    r->buf = data;
+    int rc = decode_impl(r, data ? data : (const uint8_t *)"", len, limits, err);
+    if (rc) {
+        rs_registry_free(r);
+        return rc;
+    }
+    *out = r;
+    return RS_OK;
+}
+
+int rs_registry_decode(const uint8_t *data, size_t len, const rs_limits *limits, rs_registry **out, rs_error *err)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return rs_error_set(err, RS_ENOMEM, "out of memory (%zu bytes)", len);
+    if (len)
+        memcpy(copy, data, len);
+    return rs_registry_decode_take(copy, len, limits, out, err);
+}
+
+int rs_registry_load_file(const char *path, const rs_limits *limits, rs_registry **out, rs_error *err)
+{
+    uint8_t *data;
+    size_t len;
+    rs_limits lim;
+    limits_or_default(limits, &lim);
+    *out = NULL;
+    int rc = rs_read_file(path, lim.max_registry_bytes, &data, &len, err);
+    if (rc)
+        return rc;
+    rc = rs_registry_decode_take(data, len, &lim, out, err);
+    if (rc)
+        rs_error_prefix(err, "%s", path);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- encode */
+
+static int append_obj(rs_buf *b, const rs_object *o, const uint8_t *data, size_t len)
+{
+    if (!rs_kind_is_known(o->kind))
+        return rs_buf_append(b, data, len);
+    if (rs_buf_varint(b, (uint64_t)o->kind << 3 | RS_WT_LEN) || rs_buf_varint(b, len) || rs_buf_append(b, data, len))
+        return RS_ENOMEM;
+    return RS_OK;
+}
+
+int rs_registry_encode(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err)
+{
+    order(r);
+    rs_buf b = {0};
+    size_t total = 0;
+    for (size_t i = 0; i < r->n; i++)
+        total += r->objs[i]->pub.len + 12;
+    if (rs_buf_reserve(&b, total))
+        return rs_error_set(err, RS_ENOMEM, "out of memory (%zu bytes)", total);
+    for (size_t i = 0; i < r->n; i++) {
+        const rs_object *o = &r->objs[i]->pub;
+        if (append_obj(&b, o, o->data, o->len)) {
+            rs_buf_free(&b);
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        }
+    }
+    *out = rs_buf_take(&b, len);
+    return RS_OK;
+}
+
+int rs_registry_canonical(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err)
+{
+    obj **v = malloc((r->n ? r->n : 1) * sizeof *v);
+    if (!v)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    memcpy(v, r->objs, r->n * sizeof *v);
+    if (r->n > 1)
+        qsort(v, r->n, sizeof *v, cmp_obj_key);
+    rs_buf b = {0}, c = {0};
+    int rc = RS_OK;
+    for (size_t i = 0; i < r->n && !rc; i++) {
+        rs_buf_reset(&c);
+        rc = rs_obj_canon(v[i]->pub.kind, v[i]->pub.data, v[i]->pub.len, NULL, "", 0, 0, &c, err);
+        if (!rc && append_obj(&b, &v[i]->pub, c.data ? c.data : (const uint8_t *)"", c.len))
+            rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    free(v);
+    rs_buf_free(&c);
+    if (rc) {
+        rs_buf_free(&b);
+        return rc;
+    }
+    *out = rs_buf_take(&b, len);
+    return RS_OK;
+}
+
+/* ---------------------------------------------------------------- mutation */
+
+int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
+                    const uint8_t *data, size_t len, rs_error *err)
+{
+    if (kind == 0 || kind > 0x1fffffff)
+        return rs_error_set(err, RS_EINVALID, "put: kind %u is not a field number", kind);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    if (len)
+        memcpy(copy, data, len);
+    rs_buf scratch = {0};
+    obj *o;
+    char root[160];
+    snprintf(root, sizeof root, "%s %s/%s", rs_kind_field_name(kind) ? rs_kind_field_name(kind) : "field",
+             project ? project : "", name ? name : "");
+    int rc = make_obj(kind, copy, len, copy, copy, root, 0, &scratch, &o, err);
+    rs_buf_free(&scratch);
+    if (rc)
+        return rc;
+    if (strcmp(o->pub.project, project ? project : "") != 0 || strcmp(o->pub.name, name ? name : "") != 0) {
+        rc = rs_error_set(err, RS_ECORRUPT, "put %s: the object's own key (%s/%s) differs from the operation's (%s/%s)",
+                          rs_kind_plan_name(kind), o->pub.project, o->pub.name, project ? project : "", name ? name : "");
+        obj_free(o);
+        return rc;
+    }
+    if (!rs_kind_is_known(kind)) {
+        /* opaque payload must be well-formed tagged occurrences of field `kind` */
+        const uint8_t *p = copy, *end = copy + len;
+        while (p < end) {
+            rs_wfield f;
+            const char *why;
+            if (rs_wire_next(&p, end, &f, &why) || f.num != kind) {
+                obj_free(o);
+                return rs_error_set(err, RS_ECORRUPT, "put field %u: opaque bytes are not occurrences of field %u", kind, kind);
+            }
+        }
+    }
+    const rs_object *old = rs_registry_find(r, kind, o->pub.project, o->pub.name, ordinal);
+    uint64_t seq = 0;
+    bool had = old != NULL;
+    if (old) {
+        seq = ((obj *)old)->seq;
+        unlink_obj(r, (obj *)old);
+        obj_free((obj *)old);
+    }
+    rc = place(r, o, (long)ordinal, err);
+    if (rc) {
+        obj_free(o);
+        return rc;
+    }
+    if (had) { /* an update keeps the object's position (Feast appends; both are equivalent) */
+        o->seq = seq;
+        r->order_dirty = true;
+    }
+    return RS_OK;
+}
+
+int rs_registry_delete(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
+                       rs_error *err)
+{
+    const rs_object *old = rs_registry_find(r, kind, project, name, ordinal);
+    if (!old)
+        return rs_error_set(err, RS_ENOTFOUND, "delete %s %s/%s: no such object", rs_kind_plan_name(kind),
+                            project ? project : "", name ? name : "");
+    unlink_obj(r, (obj *)old);
+    obj_free((obj *)old);
+    return RS_OK;
+}
+
+/* A deep copy of one object (same key, hash and bytes). */
+static obj *copy_obj(const obj *s)
+{
+    obj *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->pub = s->pub;
+    o->owned = malloc(s->pub.len ? s->pub.len : 1);
+    size_t pl = strlen(s->pub.project), nl = strlen(s->pub.name);
+    o->strs = malloc(pl + nl + 2);
+    o->key = malloc(s->key_len);
+    if (!o->owned || !o->strs || !o->key) {
+        obj_free(o);
+        return NULL;
+    }
+    memcpy(o->owned, s->pub.data, s->pub.len);
+    memcpy(o->strs, s->strs, pl + nl + 2);
+    memcpy(o->key, s->key, s->key_len);
+    o->key_len = s->key_len;
+    o->key_hash = s->key_hash;
+    o->pub.data = o->owned;
+    o->pub.project = o->strs;
+    o->pub.name = o->strs + pl + 1;
+    return o;
+}
+
+static rs_registry *copy_where(const rs_registry *src, bool (*keep)(const char *project, void *ctx), void *ctx)
+{
+    rs_registry *r = rs_registry_new();
+    if (!r)
+        return NULL;
+    order(src);
+    for (size_t i = 0; i < src->n; i++) {
+        const obj *s = src->objs[i];
+        if (keep && s->pub.project[0] && !keep(s->pub.project, ctx))
+            continue;
+        obj *o = copy_obj(s);
+        if (!o)
+            goto fail;
+        o->seq = r->next_seq++;
+        if (link_obj(r, o)) {
+            obj_free(o);
+            goto fail;
+        }
+    }
+    return r;
+fail:
+    rs_registry_free(r);
+    return NULL;
+}
+
+rs_registry *rs_registry_clone(const rs_registry *src) { return copy_where(src, NULL, NULL); }
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+const char **rs_registry_projects(const rs_registry *r, size_t *n)
+{
+    *n = 0;
+    const char **v = malloc((r->n ? r->n : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->objs[i]->pub.project[0])
+            v[k++] = r->objs[i]->pub.project;
+    if (k > 1)
+        qsort(v, k, sizeof *v, cmp_str);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || strcmp(v[u - 1], v[i]) != 0)
+            v[u++] = v[i];
+    *n = u;
+    return v;
+}
+
+int rs_registry_filter(const rs_registry *src, bool (*keep)(const char *project, void *ctx), void *ctx,
+                       rs_registry **out, rs_error *err)
+{
+    *out = copy_where(src, keep, ctx);
+    return *out ? RS_OK : rs_error_set(err, RS_ENOMEM, "out of memory");
+}

@@ -1,0 +1,16 @@
+/* rs_registry_impl.h (private to registry/): helpers shared by the registry sources. */
+#ifndef RS_REGISTRY_IMPL_H
+#define RS_REGISTRY_IMPL_H
+
+#include "rs_buf.h"
+#include "rs_registry.h"
+
+/* Canonical form of one object's payload into out (appended). skip_field: a top-level field of
+ * the object to leave out (its meta), 0 for none. base/root for error messages (may be NULL/""). */
+int rs_obj_canon(uint32_t kind, const uint8_t *data, size_t len, const uint8_t *base, const char *root,
+                 unsigned max_depth, uint32_t skip_field, rs_buf *out, rs_error *err);
+
+/* The (project, name) of an object from its canonical bytes; caller frees both. */
+int rs_obj_key_from_canon(uint32_t kind, const uint8_t *canon, size_t n, char **project, char **name, rs_error *err);
+
+#endif
