@@ -86,7 +86,7 @@ void rs_storage_list_free(rs_list_entry *entries, size_t n);
 int rs_storage_delete(rs_storage *s, const char *key, rs_error *err);
 
 /* Push notification of changed keys (backends with RS_CAP_WATCH). Waits up to timeout_ms for
- * changes under prefix; returns RS_OK with *keys/*n (caller frees with rs_storage_keys_free;
+ * changes under prefix; returns RS_OK with *keys and *n (caller frees with rs_storage_keys_free;
  * *n == 0 on timeout). RS_EUNSUPPORTED without the capability. Reconnects by itself. */
 int rs_storage_watch(rs_storage *s, const char *prefix, int timeout_ms, char ***keys, size_t *n,
                      rs_error *err);
