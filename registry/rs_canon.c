@@ -78,7 +78,7 @@ static int fail(rs_canon_ctx *c, const uint8_t *at, const char *field, const cha
         return RS_ECORRUPT;
     char path[300];
     size_t n = (size_t)snprintf(path, sizeof path, "%s", c->root);
-    for (unsigned i = 0; i < c->depth && n < sizeof path; i++) {
+    for (unsigned i = 0; i < c->depth && i < RS_CANON_MAX_PATH && n < sizeof path; i++) {
         if (c->path[i].idx >= 0)
             n += (size_t)snprintf(path + n, sizeof path - n, "%s%s[%ld]", n ? "." : "", c->path[i].name,
                                   c->path[i].idx);
@@ -207,18 +207,26 @@ static int cmp_entry_num(const void *a, const void *b)
 static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, rs_buf *out,
                      unsigned level);
 
+/* Records one path level for error messages; levels past the array are counted, not named. */
+static void push(rs_canon_ctx *c, const char *name, long idx)
+{
+    if (c->depth < RS_CANON_MAX_PATH) {
+        c->path[c->depth].name = name;
+        c->path[c->depth].idx = idx;
+    }
+    c->depth++;
+}
+
 /* Canonicalizes a nested message payload and appends tag + length + bytes. */
 static int emit_message(rs_canon_ctx *c, uint32_t num, const ProtobufCFieldDescriptor *fd, long idx,
                         const uint8_t *p, size_t n, rs_buf *out, unsigned level)
 {
-    if (c->depth >= RS_CANON_MAX_PATH || level + 1 > c->max_depth)
+    if (level + 1 > c->max_depth)
         return fail(c, p, fd->name, "messages nested deeper than the limit of %u", c->max_depth);
     if (put_tag(out, num, RS_WT_LEN) || rs_buf_putc(out, 0))
         return RS_ENOMEM;
     size_t start = out->len - 1;
-    c->path[c->depth].name = fd->name;
-    c->path[c->depth].idx = idx;
-    c->depth++;
+    push(c, fd->name, idx);
     int rc = canon_msg(c, fd->descriptor, p, n, out, level + 1);
     c->depth--;
     if (rc)
@@ -256,13 +264,11 @@ static int emit_map(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *
         return RS_ENOMEM;
     for (size_t i = 0; i < ne; i++) {
         size_t before = scratch.len;
-        if (c->depth >= RS_CANON_MAX_PATH || level + 1 > c->max_depth) {
+        if (level + 1 > c->max_depth) {
             rc = fail(c, es[i].f.raw, fd->name, "messages nested deeper than the limit of %u", c->max_depth);
             goto out;
         }
-        c->path[c->depth].name = fd->name;
-        c->path[c->depth].idx = (long)i;
-        c->depth++;
+        push(c, fd->name, (long)i);
         rc = canon_msg(c, fd->descriptor, es[i].f.data, es[i].f.len, &scratch, level + 1);
         c->depth--;
         if (rc)

@@ -1,0 +1,33 @@
+/* rs_registry_json.h: JSON views of a registry (built on rs_json.h).
+ * Every json_t returned is a new reference (caller json_decref); NULL on error (err filled). */
+#ifndef RS_REGISTRY_JSON_H
+#define RS_REGISTRY_JSON_H
+
+#include <jansson.h>
+
+#include "rs_registry.h"
+
+/* One object as proto3 JSON (unknown fields by number). String singletons give a JSON string;
+ * opaque fields give {"field": N, "bytes": base64}. */
+json_t *rs_object_to_json(const rs_object *o, rs_error *err);
+
+/* The whole Registry message as proto3 JSON, unknown fields by number. */
+json_t *rs_registry_to_json_full(const rs_registry *r, rs_error *err);
+
+typedef struct rs_dump_filter {
+    const char *project;   /* NULL: every project */
+    uint32_t kind;         /* 0: every kind */
+    const char *name;      /* NULL: every name */
+} rs_dump_filter;
+
+/* `feast registry-dump` shape: for each project (sorted) a dict with "project" and, when
+ * non-empty, dataSources, entities, featureViews, featureServices, onDemandFeatureViews,
+ * streamFeatureViews, labelViews, savedDatasets, infra, permissions, projectMetadata; each list
+ * sorted by object name. Returns an array of those dicts, or the single dict when f->project is
+ * set. */
+json_t *rs_registry_dump_json(const rs_registry *r, const rs_dump_filter *f, rs_error *err);
+
+/* The Registry field numbers that `feast registry-dump` prints, in its order; 0-terminated. */
+extern const uint32_t rs_registry_dump_kinds[];
+
+#endif
