@@ -369,6 +369,17 @@ static int etag_of_path(file_store *fs, const char *path, char etag[RS_ETAG_MAX]
 
 /* ---- vtable ---- */
 
+static int hexdig(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static int pct_decode(const char *in, size_t n, char **out)
 {
     char *o = malloc(n + 1);
@@ -380,12 +391,12 @@ static int pct_decode(const char *in, size_t n, char **out)
             o[j++] = in[i];
             continue;
         }
-        uint8_t b;
-        if (i + 2 >= n || rs_unhex(in + i + 1, &b, 1) != 0 || b == 0) {
+        int hi = i + 2 < n ? hexdig(in[i + 1]) : -1, lo = hi < 0 ? -1 : hexdig(in[i + 2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             free(o);
             return RS_EINVALID;
         }
-        o[j++] = (char)b;
+        o[j++] = (char)(hi * 16 + lo);
         i += 2;
     }
     o[j] = '\0';

@@ -819,8 +819,9 @@ static bool s3_parts(const char *url, char *bucket, char *prefix, char *endpoint
         e += 9;
         size_t j = 0;
         for (; *e && *e != '&' && j + 1 < cap; e++) {
+            char hx[3] = {e[0] == '%' ? e[1] : 0, e[0] == '%' && e[1] ? e[2] : 0, 0};
             uint8_t b;
-            if (*e == '%' && e[1] && e[2] && rs_unhex(e + 1, &b, 1) == 0) {
+            if (*e == '%' && hx[0] && hx[1] && rs_unhex(hx, &b, 1) == 0) {
                 endpoint[j++] = (char)b;
                 e += 2;
             } else {
