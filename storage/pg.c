@@ -141,6 +141,19 @@ char *rs_pg_url_display(const char *url)
     return (char *)rs_buf_take(&b, NULL);
 }
 
+/* Server notices ("relation already exists, skipping", the FATAL sent before the server drops
+ * an idle connection) go to the debug log, not to stderr. */
+static void notice_to_log(void *arg, const char *msg)
+{
+    (void)arg;
+    if (rs_log_enabled(RS_LOG_DEBUG)) {
+        size_t l = strlen(msg);
+        while (l && msg[l - 1] == '\n')
+            l--;
+        RS_LOGD("storage", "pg_notice msg=\"%.*s\"", (int)l, msg);
+    }
+}
+
 static void trim_msg(char *m)
 {
     size_t l = strlen(m);
@@ -165,6 +178,7 @@ int rs_pg_connect(const char *conninfo, const char *display, const char *app, co
     PGconn *c = PQconnectdbParams(kw, val, 1);
     if (!c)
         return rs_error_set(err, RS_ENOMEM, "%s: out of memory connecting", display);
+    PQsetNoticeProcessor(c, notice_to_log, NULL);
     if (PQstatus(c) != CONNECTION_OK) {
         char msg[RS_ERROR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
@@ -448,7 +462,7 @@ static int migrate(pg_store *ps, rs_error *err)
         rs_buf_free(&sql);
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     }
-    rc = run_sql(ps, ps->conn, "migrate: lock", (const char *)sql.data, err);
+    rc = run_sql(ps, ps->conn, "create regsync's tables", (const char *)sql.data, err);
     rs_buf_free(&sql);
     if (rc)
         goto rollback;
@@ -966,8 +980,15 @@ static int pg_watch(void *impl, const char *prefix, int timeout_ms, char ***keys
             rc = rs_error_set(err, RS_ENOMEM, "out of memory");
             goto out;
         }
-        if (ks.n)
+        if (ks.n) {
+            /* coalesce a burst: take what else arrives within a few milliseconds */
+            struct pollfd more = {.fd = PQsocket(ps->wconn), .events = POLLIN};
+            while (poll(&more, 1, 5) > 0 && PQconsumeInput(ps->wconn)) {
+                if (drain_notifies(ps, prefix, &ks) != RS_OK)
+                    break;
+            }
             break;
+        }
         int64_t left = deadline - rs_mono_ms();
         if (left <= 0)
             break;
