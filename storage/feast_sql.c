@@ -1,0 +1,778 @@
+/* feast_sql.c: Feast's SQL registry tables -> one serialized feast.core.Registry (read-only).
+ *
+ * Registry field per table (the row's <kind>_proto is the field's payload, byte for byte):
+ *   entities 1, feature_views 6, feature_services 7, on_demand_feature_views 8,
+ *   managed_infra -> infra 10 (rows of every project merged into the one singular field),
+ *   saved_datasets 11, data_sources 12, validation_references 13, stream_feature_views 14,
+ *   feast_metadata 'project_uuid' rows -> project_metadata 15 {project 1, project_uuid 2},
+ *   permissions 16, projects 17, label_views 19,
+ *   feature_view_version_history rows -> feature_view_version_history 18 {records 1: one
+ *   FeatureViewVersionRecord per row, built from the columns}.
+ * last_updated (5) is the largest last_updated_timestamp of any row, as a Timestamp in seconds.
+ * The protobuf wire format is written here by hand (tags, varints, lengths): no generated code.
+ */
+#include "feast_sql.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pg_internal.h"
+#include "rs_buf.h"
+#include "rs_log.h"
+#include "rs_time.h"
+
+typedef enum { T_OBJECT, T_INFRA, T_METADATA, T_HISTORY, T_PROJECTS } tkind;
+
+typedef struct tdesc {
+    const char *table;
+    uint32_t field;
+    tkind kind;
+} tdesc;
+
+static const tdesc TABLES[] = {
+    {"entities", 1, T_OBJECT},
+    {"feature_views", 6, T_OBJECT},
+    {"feature_services", 7, T_OBJECT},
+    {"on_demand_feature_views", 8, T_OBJECT},
+    {"managed_infra", 10, T_INFRA},
+    {"saved_datasets", 11, T_OBJECT},
+    {"data_sources", 12, T_OBJECT},
+    {"validation_references", 13, T_OBJECT},
+    {"stream_feature_views", 14, T_OBJECT},
+    {"feast_metadata", 15, T_METADATA},
+    {"permissions", 16, T_OBJECT},
+    {"projects", 17, T_PROJECTS},
+    {"feature_view_version_history", 18, T_HISTORY},
+    {"label_views", 19, T_OBJECT},
+};
+#define NTABLES (sizeof TABLES / sizeof TABLES[0])
+
+/* FeatureViewVersionRecord columns, in field-number order (field = index + 1). */
+static const char *const HCOLS[8] = {"feature_view_name", "project_id",         "version_number", "feature_view_type",
+                                     "feature_view_proto", "created_timestamp", "description",    "version_id"};
+
+typedef struct tinfo {
+    bool present;
+    bool has_project;
+    bool has_lut; /* last_updated_timestamp */
+    char name_col[128];
+    char proto_col[128];
+    bool hcol[8];
+    int created_kind; /* 0 absent, 1 timestamp, 2 number, 3 other */
+} tinfo;
+
+struct rs_feast_sql {
+    char *conninfo;
+    char *display;
+    rs_storage_opts opts;
+    long stmt_ms;
+    int max_retries;
+    PGconn *conn;
+    rs_storage_stats stats;
+    tinfo t[NTABLES];
+    const char *names[NTABLES];
+    size_t nnames;
+    int nexisting; /* Feast tables that exist, usable or not (compared with the stamp's count) */
+    char *stamp_sql;
+    char *objects_sql;
+    char *history_sql;
+};
+
+/* ---------------------------------------------------------------- connection and queries */
+
+static int ensure_conn(rs_feast_sql *h, rs_error *err)
+{
+    if (h->conn && PQstatus(h->conn) == CONNECTION_OK)
+        return RS_OK;
+    if (h->conn) {
+        PQfinish(h->conn);
+        h->conn = NULL;
+    }
+    h->stats.requests++;
+    return rs_pg_connect(h->conninfo, h->display, "regsync-feast-sql", &h->opts, h->stmt_ms, &h->conn, err);
+}
+
+/* One statement on the current connection; *res on success (caller PQclear()s). */
+static int query(rs_feast_sql *h, const char *what, const char *sql, int nparams, const char *const *vals,
+                 int result_fmt, PGresult **res, rs_error *err)
+{
+    *res = NULL;
+    h->stats.requests++;
+    PGresult *r = PQexecParams(h->conn, sql, nparams, NULL, vals, NULL, NULL, result_fmt);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(r); i++)
+            for (int j = 0; j < PQnfields(r); j++)
+                h->stats.bytes_in += (uint64_t)PQgetlength(r, i, j);
+        *res = r;
+        return RS_OK;
+    }
+    int rc = rs_pg_query_error(h->conn, r, h->display, what, err);
+    PQclear(r);
+    h->stats.errors++;
+    return rc;
+}
+
+static int exec_simple(rs_feast_sql *h, const char *what, const char *sql, rs_error *err)
+{
+    PGresult *r = NULL;
+    int rc = query(h, what, sql, 0, NULL, 0, &r, err);
+    PQclear(r);
+    return rc;
+}
+
+static char *quote_ident(rs_feast_sql *h, const char *id)
+{
+    char *q = PQescapeIdentifier(h->conn, id, strlen(id));
+    if (!q)
+        return NULL;
+    char *out = strdup(q);
+    PQfreemem(q);
+    return out;
+}
+
+/* ---------------------------------------------------------------- table discovery */
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static bool is_text_type(const char *t)
+{
+    return strncmp(t, "character", 9) == 0 || strcmp(t, "text") == 0 || strncmp(t, "varchar", 7) == 0;
+}
+
+static void free_sql(rs_feast_sql *h)
+{
+    free(h->stamp_sql);
+    free(h->objects_sql);
+    free(h->history_sql);
+    h->stamp_sql = h->objects_sql = h->history_sql = NULL;
+}
+
+static int build_sql(rs_feast_sql *h, rs_error *err)
+{
+    free_sql(h);
+    rs_buf st = {0}, ob = {0}, hi = {0};
+    int rc = RS_OK;
+    /* the stamp: per table count, max(last_updated_timestamp), sum of row versions (xmin, which
+     * every insert and update renews, so a same-second rewrite still shows); plus how many of
+     * Feast's tables exist, so a table created later (a Feast upgrade) shows too */
+    rs_buf_printf(&st, "SELECT '#'::text, count(to_regclass(n))::text, ''::text, ''::text FROM unnest('{");
+    for (size_t i = 0; i < NTABLES; i++)
+        rs_buf_printf(&st, "%s%s", i ? "," : "", TABLES[i].table);
+    rs_buf_printf(&st, "}'::text[]) AS n");
+    bool first_ob = true;
+    for (size_t i = 0; i < NTABLES; i++) {
+        const tinfo *ti = &h->t[i];
+        if (!ti->present)
+            continue;
+        const char *tb = TABLES[i].table;
+        rs_buf_printf(&st,
+                      " UNION ALL SELECT '%s', count(*)::text, %s, coalesce(sum(xmin::text::bigint), 0)::text "
+                      "FROM %s",
+                      tb, ti->has_lut ? "coalesce(max(last_updated_timestamp)::text, '')" : "''::text", tb);
+        const char *proj = ti->has_project ? "project_id::text" : "''::text";
+        switch (TABLES[i].kind) {
+        case T_OBJECT:
+        case T_INFRA:
+        case T_PROJECTS: {
+            char *nc = quote_ident(h, ti->name_col), *pc = quote_ident(h, ti->proto_col);
+            if (!nc || !pc) {
+                free(nc);
+                free(pc);
+                rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+                goto out;
+            }
+            rs_buf_printf(&ob, "%sSELECT %u::int4 AS f, %s AS p, %s::text AS n, %s AS b FROM %s",
+                          first_ob ? "" : " UNION ALL ", TABLES[i].field, proj, nc, pc, tb);
+            free(nc);
+            free(pc);
+            first_ob = false;
+            break;
+        }
+        case T_METADATA:
+            rs_buf_printf(&ob,
+                          "%sSELECT 15::int4, %s, ''::text, convert_to(metadata_value::text, 'UTF8') FROM %s "
+                          "WHERE metadata_key = 'project_uuid'",
+                          first_ob ? "" : " UNION ALL ", proj, tb);
+            first_ob = false;
+            break;
+        case T_HISTORY: {
+            rs_buf_printf(&hi, "SELECT ");
+            for (int c = 0; c < 8; c++) {
+                const char *col = HCOLS[c];
+                if (c)
+                    rs_buf_printf(&hi, ", ");
+                if (!ti->hcol[c])
+                    rs_buf_printf(&hi, "NULL%s", c == 4 ? "::bytea" : "::text");
+                else if (c == 4)
+                    rs_buf_printf(&hi, "%s", col);
+                else if (c == 5)
+                    rs_buf_printf(&hi, ti->created_kind == 1   ? "extract(epoch FROM %s)::numeric::text"
+                                       : ti->created_kind == 2 ? "%s::numeric::text"
+                                                               : "%s::text",
+                                  col);
+                else
+                    rs_buf_printf(&hi, "%s::text", col);
+            }
+            rs_buf_printf(&hi, " FROM %s ORDER BY %s, %s, %s", tb,
+                          ti->hcol[1] ? "project_id::text COLLATE \"C\"" : "1",
+                          ti->hcol[0] ? "feature_view_name::text COLLATE \"C\"" : "1",
+                          ti->hcol[2] ? "version_number" : "1");
+            if (ti->hcol[7])
+                rs_buf_printf(&hi, ", version_id::text COLLATE \"C\"");
+            break;
+        }
+        }
+    }
+    rs_buf_printf(&st, " ORDER BY 1");
+    if (ob.len) {
+        /* ORDER BY on a UNION takes output columns only: wrap it to sort bytewise */
+        rs_buf sorted = {0};
+        rs_buf_cstr(&ob);
+        rs_buf_printf(&sorted, "SELECT f, p, n, b FROM (%s) AS u ORDER BY f, p COLLATE \"C\", n COLLATE \"C\"",
+                      ob.data ? (const char *)ob.data : "");
+        rs_buf_free(&ob);
+        ob = sorted;
+    }
+    if (rs_buf_cstr(&st) || rs_buf_cstr(&ob) || rs_buf_cstr(&hi)) {
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+        goto out;
+    }
+    h->stamp_sql = (char *)rs_buf_take(&st, NULL);
+    h->objects_sql = ob.len ? (char *)rs_buf_take(&ob, NULL) : NULL;
+    h->history_sql = hi.len ? (char *)rs_buf_take(&hi, NULL) : NULL;
+out:
+    rs_buf_free(&st);
+    rs_buf_free(&ob);
+    rs_buf_free(&hi);
+    return rc;
+}
+
+/* Finds which of Feast's tables exist (through search_path) and their columns. */
+static int discover(rs_feast_sql *h, rs_error *err)
+{
+    rs_buf arr = {0};
+    rs_buf_printf(&arr, "{");
+    for (size_t i = 0; i < NTABLES; i++)
+        rs_buf_printf(&arr, "%s%s", i ? "," : "", TABLES[i].table);
+    rs_buf_printf(&arr, "}");
+    if (rs_buf_cstr(&arr))
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    const char *vals[1] = {(const char *)arr.data};
+    PGresult *r = NULL;
+    int rc = query(h, "find Feast's tables",
+                   "SELECT t.name, a.attname::text, format_type(a.atttypid, a.atttypmod) "
+                   "FROM unnest($1::text[]) AS t(name) "
+                   "JOIN pg_attribute a ON a.attrelid = to_regclass(t.name) "
+                   "WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY t.name, a.attnum",
+                   1, vals, 0, &r, err);
+    rs_buf_free(&arr);
+    if (rc)
+        return rc;
+    memset(h->t, 0, sizeof h->t);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *tb = PQgetvalue(r, i, 0), *col = PQgetvalue(r, i, 1), *type = PQgetvalue(r, i, 2);
+        size_t k = 0;
+        while (k < NTABLES && strcmp(TABLES[k].table, tb) != 0)
+            k++;
+        if (k == NTABLES)
+            continue;
+        tinfo *ti = &h->t[k];
+        if (strcmp(col, "project_id") == 0)
+            ti->has_project = true;
+        if (strcmp(col, "last_updated_timestamp") == 0)
+            ti->has_lut = true;
+        switch (TABLES[k].kind) {
+        case T_OBJECT:
+        case T_INFRA:
+            if (!ti->name_col[0] && ends_with(col, "_name") && is_text_type(type))
+                snprintf(ti->name_col, sizeof ti->name_col, "%s", col);
+            if (!ti->proto_col[0] && ends_with(col, "_proto") && strcmp(type, "bytea") == 0)
+                snprintf(ti->proto_col, sizeof ti->proto_col, "%s", col);
+            break;
+        case T_PROJECTS:
+            if (strcmp(col, "project_id") == 0)
+                snprintf(ti->name_col, sizeof ti->name_col, "%s", col);
+            if (!ti->proto_col[0] && ends_with(col, "_proto") && strcmp(type, "bytea") == 0)
+                snprintf(ti->proto_col, sizeof ti->proto_col, "%s", col);
+            break;
+        case T_METADATA:
+            if (strcmp(col, "metadata_value") == 0)
+                snprintf(ti->proto_col, sizeof ti->proto_col, "%s", col);
+            if (strcmp(col, "metadata_key") == 0)
+                snprintf(ti->name_col, sizeof ti->name_col, "%s", col);
+            break;
+        case T_HISTORY:
+            for (int c = 0; c < 8; c++)
+                if (strcmp(col, HCOLS[c]) == 0) {
+                    ti->hcol[c] = true;
+                    if (c == 5)
+                        ti->created_kind = strncmp(type, "timestamp", 9) == 0 ? 1
+                                           : (strcmp(type, "bigint") == 0 || strcmp(type, "integer") == 0 ||
+                                              strcmp(type, "double precision") == 0 || strcmp(type, "real") == 0 ||
+                                              strncmp(type, "numeric", 7) == 0 || strcmp(type, "smallint") == 0)
+                                               ? 2
+                                               : 3;
+                }
+            break;
+        }
+    }
+    PQclear(r);
+    h->nnames = 0;
+    h->nexisting = 0;
+    for (size_t k = 0; k < NTABLES; k++) {
+        tinfo *ti = &h->t[k];
+        bool any = ti->has_project || ti->has_lut || ti->name_col[0] || ti->proto_col[0];
+        for (int c = 0; c < 8; c++)
+            any = any || ti->hcol[c];
+        if (!any)
+            continue;
+        h->nexisting++;
+        switch (TABLES[k].kind) {
+        case T_HISTORY:
+            ti->present = ti->hcol[0] && ti->hcol[4];
+            break;
+        default:
+            ti->present = ti->name_col[0] && ti->proto_col[0];
+            break;
+        }
+        if (!ti->present)
+            RS_LOGW("feast_sql", "table_skipped table=%s reason=\"no usable name/proto columns\"", TABLES[k].table);
+        else
+            h->names[h->nnames++] = TABLES[k].table;
+    }
+    if (h->nnames == 0)
+        return rs_error_set(err, RS_ENOTFOUND,
+                            "%s: none of Feast's SQL registry tables (projects, entities, feature_views, ...) is "
+                            "visible; check the database and search_path",
+                            h->display);
+    return build_sql(h, err);
+}
+
+/* ---------------------------------------------------------------- open / close */
+
+static const char *const ALCHEMY[] = {"postgresql+psycopg2://", "postgresql+psycopg://", "postgresql+pg8000://",
+                                      "postgresql+asyncpg://", "postgresql://", "postgres://"};
+
+int rs_feast_sql_open(const char *url, const rs_storage_opts *opts, rs_feast_sql **out, rs_error *err)
+{
+    *out = NULL;
+    const char *rest = NULL;
+    for (size_t i = 0; i < sizeof ALCHEMY / sizeof ALCHEMY[0] && !rest; i++)
+        if (strncmp(url, ALCHEMY[i], strlen(ALCHEMY[i])) == 0)
+            rest = url + strlen(ALCHEMY[i]);
+    if (!rest)
+        return rs_error_set(err, RS_EINVALID, "a Feast SQL registry URL starts with postgresql:// (got '%.16s...')",
+                            url);
+    rs_feast_sql *h = calloc(1, sizeof *h);
+    if (!h)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    if (opts)
+        h->opts = *opts;
+    h->stmt_ms = h->opts.statement_timeout_ms > 0 ? h->opts.statement_timeout_ms : 30000;
+    h->max_retries = h->opts.max_retries == 0 ? 4 : (h->opts.max_retries < 0 ? 0 : h->opts.max_retries);
+    size_t n = strlen("postgresql://") + strlen(rest) + 1;
+    h->conninfo = malloc(n);
+    if (h->conninfo)
+        snprintf(h->conninfo, n, "postgresql://%s", rest);
+    h->display = h->conninfo ? rs_pg_url_display(h->conninfo) : NULL;
+    int rc;
+    if (!h->conninfo || !h->display) {
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int attempt = 0;; attempt++) {
+        rc = ensure_conn(h, err);
+        if (!rc)
+            rc = discover(h, err);
+        if (rc == RS_OK || !(err && err->retryable) || attempt >= h->max_retries)
+            break;
+        h->stats.retries++;
+        struct timespec ts = {0, (100L << attempt) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc)
+        goto fail;
+    *out = h;
+    return RS_OK;
+fail:
+    rs_feast_sql_close(h);
+    return rc;
+}
+
+void rs_feast_sql_close(rs_feast_sql *h)
+{
+    if (!h)
+        return;
+    if (h->conn)
+        PQfinish(h->conn);
+    if (h->conninfo) {
+        memset(h->conninfo, 0, strlen(h->conninfo));
+        free(h->conninfo);
+    }
+    free(h->display);
+    free_sql(h);
+    free(h);
+}
+
+size_t rs_feast_sql_tables(const rs_feast_sql *h, const char *const **names)
+{
+    *names = h->names;
+    return h->nnames;
+}
+
+void rs_feast_sql_get_stats(const rs_feast_sql *h, rs_storage_stats *out) { *out = h->stats; }
+
+const char *rs_feast_sql_url(const rs_feast_sql *h) { return h->display; }
+
+/* ---------------------------------------------------------------- the stamp */
+
+/* Runs the stamp query; *stamp = "fsql1:<32 hex>"; *tables_now = how many of Feast's tables exist;
+ * *max_lut = the largest last_updated_timestamp seen (0 when none). */
+static int stamp_query(rs_feast_sql *h, char **stamp, int *tables_now, int64_t *max_lut, rs_error *err)
+{
+    PGresult *r = NULL;
+    int rc = query(h, "change check", h->stamp_sql, 0, NULL, 0, &r, err);
+    if (rc)
+        return rc;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx) {
+        PQclear(r);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    *tables_now = 0;
+    *max_lut = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        for (int j = 0; j < 4; j++) {
+            const char *v = PQgetvalue(r, i, j);
+            EVP_DigestUpdate(ctx, v, strlen(v) + 1);
+        }
+        if (strcmp(PQgetvalue(r, i, 0), "#") == 0)
+            *tables_now = atoi(PQgetvalue(r, i, 1));
+        else if (*PQgetvalue(r, i, 2)) {
+            int64_t l = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+            if (l > *max_lut)
+                *max_lut = l;
+        }
+    }
+    PQclear(r);
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    char hex[33];
+    rs_hex(md, 16, hex);
+    size_t sl = strlen("fsql1:") + 32 + 1;
+    *stamp = malloc(sl);
+    if (!*stamp)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    snprintf(*stamp, sl, "fsql1:%s", hex);
+    return RS_OK;
+}
+
+int rs_feast_sql_changed(rs_feast_sql *h, const char *prev_stamp, char **new_stamp_out, rs_error *err)
+{
+    if (new_stamp_out)
+        *new_stamp_out = NULL;
+    char *stamp = NULL;
+    int tables_now = 0;
+    int64_t lut = 0;
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        rc = ensure_conn(h, err);
+        if (!rc)
+            rc = stamp_query(h, &stamp, &tables_now, &lut, err);
+        if (rc == RS_OK || !(err && err->retryable) || attempt >= h->max_retries)
+            break;
+        h->stats.retries++;
+        struct timespec ts = {0, (100L << attempt) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc) {
+        /* a table we knew was dropped: find the tables again, then the stamp changes */
+        if (rc == RS_EINVALID && h->conn && PQstatus(h->conn) == CONNECTION_OK && discover(h, NULL) == RS_OK)
+            rc = stamp_query(h, &stamp, &tables_now, &lut, err);
+        if (rc)
+            return rc;
+    }
+    bool same = prev_stamp && strcmp(prev_stamp, stamp) == 0;
+    if (new_stamp_out)
+        *new_stamp_out = stamp;
+    else
+        free(stamp);
+    return same ? RS_ENOTMODIFIED : RS_OK;
+}
+
+/* ---------------------------------------------------------------- assembly */
+
+static int put_tag(rs_buf *b, uint32_t field, int wire) { return rs_buf_varint(b, ((uint64_t)field << 3) | (uint64_t)wire); }
+
+static int put_bytes(rs_buf *b, uint32_t field, const void *p, size_t n)
+{
+    if (put_tag(b, field, 2) || rs_buf_varint(b, n))
+        return RS_ENOMEM;
+    return n ? rs_buf_append(b, p, n) : RS_OK;
+}
+
+/* proto3: a string/bytes field at its default (empty) is not written. */
+static int put_str_opt(rs_buf *b, uint32_t field, const char *s, size_t n)
+{
+    return n ? put_bytes(b, field, s, n) : RS_OK;
+}
+
+static int put_varint_opt(rs_buf *b, uint32_t field, uint64_t v)
+{
+    if (!v)
+        return RS_OK;
+    if (put_tag(b, field, 0))
+        return RS_ENOMEM;
+    return rs_buf_varint(b, v);
+}
+
+/* google.protobuf.Timestamp {seconds 1, nanos 2}. */
+static int put_timestamp(rs_buf *b, uint32_t field, int64_t sec, int32_t nanos)
+{
+    rs_buf t = {0};
+    int rc = put_varint_opt(&t, 1, (uint64_t)sec);
+    if (!rc)
+        rc = put_varint_opt(&t, 2, (uint64_t)(int64_t)nanos);
+    if (!rc)
+        rc = put_bytes(b, field, t.data, t.len);
+    rs_buf_free(&t);
+    return rc;
+}
+
+/* "1779800708.035266" / "-12.5" / "17" -> seconds, nanos (nanos in [0, 1e9)). */
+static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
+{
+    bool neg = false;
+    if (*s == '-') {
+        neg = true;
+        s++;
+    }
+    if (!isdigit((unsigned char)*s))
+        return false;
+    int64_t whole = 0;
+    while (isdigit((unsigned char)*s))
+        whole = whole * 10 + (*s++ - '0');
+    int64_t frac = 0;
+    int digits = 0;
+    if (*s == '.') {
+        s++;
+        while (isdigit((unsigned char)*s)) {
+            if (digits < 9) {
+                frac = frac * 10 + (*s - '0');
+                digits++;
+            }
+            s++;
+        }
+    }
+    if (*s)
+        return false;
+    while (digits < 9) {
+        frac *= 10;
+        digits++;
+    }
+    if (neg) {
+        whole = -whole;
+        if (frac) {
+            whole -= 1;
+            frac = 1000000000 - frac;
+        }
+    }
+    *sec = whole;
+    *nanos = (int32_t)frac;
+    return true;
+}
+
+static uint32_t be32(const char *p)
+{
+    const uint8_t *u = (const uint8_t *)p;
+    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+static int build_history(rs_feast_sql *h, rs_buf *field18, rs_error *err)
+{
+    PGresult *r = NULL;
+    int rc = query(h, "read feature_view_version_history", h->history_sql, 0, NULL, 1, &r, err);
+    if (rc)
+        return rc;
+    rs_buf hist = {0}, rec = {0};
+    for (int i = 0; i < PQntuples(r) && !rc; i++) {
+        rs_buf_reset(&rec);
+        for (int c = 0; c < 8 && !rc; c++) {
+            if (PQgetisnull(r, i, c))
+                continue;
+            const char *v = PQgetvalue(r, i, c);
+            size_t n = (size_t)PQgetlength(r, i, c);
+            uint32_t f = (uint32_t)c + 1;
+            if (c == 2) { /* int32 version_number: negative values are sign-extended varints */
+                char tmp[32];
+                snprintf(tmp, sizeof tmp, "%.*s", (int)(n < 31 ? n : 31), v);
+                long long vn = strtoll(tmp, NULL, 10);
+                rc = put_varint_opt(&rec, f, (uint64_t)(int64_t)(int32_t)vn);
+            } else if (c == 5) {
+                char tmp[64];
+                snprintf(tmp, sizeof tmp, "%.*s", (int)(n < 63 ? n : 63), v);
+                int64_t sec;
+                int32_t nanos;
+                if (!parse_epoch(tmp, &sec, &nanos)) {
+                    rc = rs_error_set(err, RS_ECORRUPT,
+                                      "%s: feature_view_version_history row %d: created_timestamp '%s' is not a time",
+                                      h->display, i, tmp);
+                    break;
+                }
+                rc = put_timestamp(&rec, f, sec, nanos) ? RS_ENOMEM : RS_OK;
+            } else {
+                rc = put_str_opt(&rec, f, v, n) ? RS_ENOMEM : RS_OK;
+            }
+        }
+        if (!rc && put_bytes(&hist, 1, rec.data, rec.len))
+            rc = RS_ENOMEM;
+    }
+    if (!rc && PQntuples(r) > 0 && put_bytes(field18, 18, hist.data, hist.len))
+        rc = RS_ENOMEM;
+    if (rc == RS_ENOMEM)
+        rs_error_set(err, RS_ENOMEM, "out of memory");
+    PQclear(r);
+    rs_buf_free(&hist);
+    rs_buf_free(&rec);
+    return rc;
+}
+
+static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err)
+{
+    rs_buf f[20];
+    memset(f, 0, sizeof f);
+    rs_buf infra = {0};
+    bool have_infra = false;
+    int rc = RS_OK;
+    if (max_lut > 0)
+        rc = put_timestamp(&f[5], 5, max_lut, 0) ? rs_error_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+    if (!rc && h->objects_sql) {
+        PGresult *r = NULL;
+        rc = query(h, "read registry tables", h->objects_sql, 0, NULL, 1, &r, err);
+        for (int i = 0; !rc && i < PQntuples(r); i++) {
+            uint32_t field = be32(PQgetvalue(r, i, 0));
+            const char *proj = PQgetvalue(r, i, 1);
+            const char *b = PQgetvalue(r, i, 3);
+            size_t bl = (size_t)PQgetlength(r, i, 3);
+            if (PQgetisnull(r, i, 3) || field >= 20)
+                continue;
+            if (field == 10) { /* Infra {repeated infra_objects 1}: concatenation merges */
+                have_infra = true;
+                if (rs_buf_append(&infra, b, bl))
+                    rc = RS_ENOMEM;
+            } else if (field == 15) { /* ProjectMetadata {project 1, project_uuid 2} */
+                rs_buf pm = {0};
+                if (put_str_opt(&pm, 1, proj, strlen(proj)) || put_str_opt(&pm, 2, b, bl) ||
+                    put_bytes(&f[15], 15, pm.data, pm.len))
+                    rc = RS_ENOMEM;
+                rs_buf_free(&pm);
+            } else if (put_bytes(&f[field], field, b, bl)) {
+                rc = RS_ENOMEM;
+            }
+        }
+        if (rc == RS_ENOMEM)
+            rs_error_set(err, RS_ENOMEM, "out of memory");
+        PQclear(r);
+    }
+    if (!rc && have_infra && put_bytes(&f[10], 10, infra.data, infra.len))
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+    if (!rc && h->history_sql)
+        rc = build_history(h, &f[18], err);
+    for (int i = 0; i < 20 && !rc; i++)
+        if (f[i].len && rs_buf_append(out, f[i].data, f[i].len))
+            rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+    for (int i = 0; i < 20; i++)
+        rs_buf_free(&f[i]);
+    rs_buf_free(&infra);
+    return rc;
+}
+
+/* One attempt: a REPEATABLE READ READ ONLY transaction around the stamp and every table read. */
+static int read_once(rs_feast_sql *h, rs_buf *out, char **stamp, bool *rediscover, rs_error *err)
+{
+    *rediscover = false;
+    int rc = exec_simple(h, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+    if (rc)
+        return rc;
+    int tables_now = 0;
+    int64_t max_lut = 0;
+    rc = stamp_query(h, stamp, &tables_now, &max_lut, err);
+    if (!rc && tables_now != h->nexisting) {
+        *rediscover = true;
+        rc = RS_EINVALID;
+    }
+    if (!rc)
+        rc = assemble(h, max_lut, out, err);
+    if (rc) {
+        if (PQstatus(h->conn) == CONNECTION_OK)
+            exec_simple(h, "rollback", "ROLLBACK", NULL);
+        if (rc == RS_EINVALID && !*rediscover)
+            *rediscover = true; /* a table vanished or changed shape: look again once */
+        free(*stamp);
+        *stamp = NULL;
+        return rc;
+    }
+    return exec_simple(h, "commit", "COMMIT", err);
+}
+
+int rs_feast_sql_read(rs_feast_sql *h, uint8_t **data, size_t *len, char **stamp_out, rs_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (stamp_out)
+        *stamp_out = NULL;
+    rs_buf out = {0};
+    char *stamp = NULL;
+    int rc = RS_OK;
+    bool rediscovered = false;
+    for (int attempt = 0;; attempt++) {
+        rs_buf_reset(&out);
+        bool rediscover = false;
+        rc = ensure_conn(h, err);
+        if (!rc)
+            rc = read_once(h, &out, &stamp, &rediscover, err);
+        if (rc == RS_OK)
+            break;
+        if (rediscover && !rediscovered && PQstatus(h->conn) == CONNECTION_OK) {
+            rediscovered = true;
+            rs_error sub;
+            if (discover(h, &sub) == RS_OK) {
+                attempt--;
+                continue;
+            }
+        }
+        if (!(err && err->retryable) || attempt >= h->max_retries)
+            break;
+        h->stats.retries++;
+        struct timespec ts = {0, (100L << attempt) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc) {
+        rs_buf_free(&out);
+        free(stamp);
+        return rc;
+    }
+    if (!out.data && rs_buf_reserve(&out, 1)) {
+        free(stamp);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    *data = rs_buf_take(&out, len);
+    if (stamp_out)
+        *stamp_out = stamp;
+    else
+        free(stamp);
+    return RS_OK;
+}
