@@ -1,0 +1,85 @@
+/* aws_creds.h: where AWS settings come from. The shared config/credentials files, the region
+ * resolution order, and the credentials provider chain with refresh of temporary credentials.
+ *
+ * Credentials chain, first match wins (resolved once, when the provider opens):
+ *   1. environment: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN)
+ *   2. shared credentials file: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, section [profile];
+ *      then the config file (AWS_CONFIG_FILE or ~/.aws/config), section [default] / [profile NAME];
+ *      profile = AWS_PROFILE or "default"
+ *   3. container credentials endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (appended to
+ *      http://169.254.170.2) or AWS_CONTAINER_CREDENTIALS_FULL_URI (https, or http to a loopback /
+ *      ECS / EKS address only), with the Authorization header from
+ *      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (re-read on every fetch) or _TOKEN
+ *   4. EC2 instance metadata, IMDSv2 only (PUT token, then GET the role's credentials); endpoint
+ *      AWS_EC2_METADATA_SERVICE_ENDPOINT (default http://169.254.169.254); disabled by
+ *      AWS_EC2_METADATA_DISABLED=true
+ * Temporary credentials (3, 4) are fetched again 5 minutes before they expire (halfway through
+ * their life when shorter); a failed refresh keeps the old ones while they are valid.
+ *
+ * Secrets never reach a log or an error message. Ownership: rs_aws_creds is filled by copy and
+ * wiped by rs_aws_creds_clear; strings returned through char ** are the caller's (free()).
+ * A provider is not thread-safe (one per storage handle).
+ */
+#ifndef RS_AWS_CREDS_H
+#define RS_AWS_CREDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rs_error.h"
+
+typedef struct rs_aws_creds {
+    char *access_key_id;
+    char *secret_access_key;
+    char *session_token;   /* NULL when none */
+    int64_t expires_ms;    /* wall clock ms; 0: does not expire */
+} rs_aws_creds;
+
+void rs_aws_creds_clear(rs_aws_creds *c);   /* wipes and frees the strings; c may be NULL */
+
+typedef struct rs_aws_provider_opts {
+    long timeout_ms;        /* each request to the container endpoint / IMDS; 0: 2000 */
+    const char *ca_bundle;  /* for an https container endpoint; NULL: system default */
+} rs_aws_provider_opts;
+
+typedef struct rs_aws_provider rs_aws_provider;
+
+/* Walks the chain. RS_EAUTH when nothing provides credentials, naming every place looked at. */
+int rs_aws_provider_open(const rs_aws_provider_opts *opts, rs_aws_provider **out, rs_error *err);
+void rs_aws_provider_close(rs_aws_provider *p);
+
+/* Current credentials (copies into *out, which the caller clears), refreshed when due. */
+int rs_aws_provider_get(rs_aws_provider *p, rs_aws_creds *out, rs_error *err);
+
+/* Forces a refresh on the next get (after the server said the token expired). No-op for static
+ * credentials. Returns true when the source can refresh. */
+bool rs_aws_provider_invalidate(rs_aws_provider *p);
+
+/* Where the credentials come from, for logs: "environment", "shared credentials file (profile
+ * NAME)", "config file (profile NAME)", "container endpoint", "instance metadata (IMDSv2)". */
+const char *rs_aws_provider_source(const rs_aws_provider *p);
+/* Fetches from the source so far (1 for static sources), for tests and metrics. */
+unsigned rs_aws_provider_fetches(const rs_aws_provider *p);
+
+/* Region resolution: url_region, opts_region, AWS_REGION, AWS_DEFAULT_REGION, then `region` of the
+ * profile in the config file. *region is the caller's; *source (static string) says where it came
+ * from. RS_EINVALID naming every place looked at when none has one, or when the value is not a
+ * region name ([a-z0-9-]). */
+int rs_aws_resolve_region(const char *url_region, const char *opts_region, char **region, const char **source,
+                          rs_error *err);
+
+/* AWS_PROFILE or "default". Borrowed. */
+const char *rs_aws_profile(void);
+/* Paths of the shared files (env override or ~/.aws/...); NULL when neither env nor HOME is set. */
+char *rs_aws_config_path(void);
+char *rs_aws_credentials_path(void);
+
+/* One value from an INI file of the AWS kind. RS_OK and *value, RS_ENOTFOUND when the file, the
+ * section or the key is missing (*section_found tells which; may be NULL). */
+int rs_aws_ini_get(const char *path, const char *section, const char *key, char **value, bool *section_found);
+
+/* ISO 8601 / RFC 3339 time ("2026-11-28T08:03:26Z", fractions and +hh:mm offsets allowed) to
+ * wall-clock ms. 0 or -1. */
+int rs_aws_parse_time(const char *s, int64_t *ms);
+
+#endif
