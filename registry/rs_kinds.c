@@ -74,3 +74,9 @@ bool rs_kind_is_registry_level(uint32_t kind)
     const rs_kind_info *k = rs_kind_info_get(kind);
     return k && k->registry_level;
 }
+
+uint32_t rs_kind_meta_field(uint32_t kind)
+{
+    const rs_kind_info *k = rs_kind_info_get(kind);
+    return k ? k->meta_field : 0;
+}

@@ -1043,3 +1043,58 @@ void rs_registry_full_rehash(rs_registry *r, uint8_t out[RS_DIGEST_LEN])
     r->content_dirty = true;
     rs_registry_digest(r, out);
 }
+
+int rs_object_splice_field(const uint8_t *base, size_t base_len, const uint8_t *donor, size_t donor_len, uint32_t field,
+                           uint8_t **out, size_t *out_len, rs_error *err)
+{
+    rs_buf b = {0};
+    const uint8_t *p = base, *end = base + base_len;
+    bool placed = false;
+    const char *why;
+    rs_wfield f;
+    /* copy base in order; the donor's occurrences go where the field first was (or at its
+     * field-number position), so that an already ordered message stays ordered */
+    while (p < end) {
+        if (rs_wire_next(&p, end, &f, &why)) {
+            rs_buf_free(&b);
+            return rs_error_set(err, RS_ECORRUPT, "splice: base object: %s", why);
+        }
+        if (!placed && f.num >= field) {
+            const uint8_t *q = donor, *dend = donor + donor_len;
+            rs_wfield g;
+            while (q < dend) {
+                if (rs_wire_next(&q, dend, &g, &why)) {
+                    rs_buf_free(&b);
+                    return rs_error_set(err, RS_ECORRUPT, "splice: donor object: %s", why);
+                }
+                if (g.num == field && rs_buf_append(&b, g.raw, g.raw_len)) {
+                    rs_buf_free(&b);
+                    return rs_error_set(err, RS_ENOMEM, "out of memory");
+                }
+            }
+            placed = true;
+        }
+        if (f.num == field)
+            continue;
+        if (rs_buf_append(&b, f.raw, f.raw_len)) {
+            rs_buf_free(&b);
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        }
+    }
+    if (!placed) {
+        const uint8_t *q = donor, *dend = donor + donor_len;
+        rs_wfield g;
+        while (q < dend) {
+            if (rs_wire_next(&q, dend, &g, &why)) {
+                rs_buf_free(&b);
+                return rs_error_set(err, RS_ECORRUPT, "splice: donor object: %s", why);
+            }
+            if (g.num == field && rs_buf_append(&b, g.raw, g.raw_len)) {
+                rs_buf_free(&b);
+                return rs_error_set(err, RS_ENOMEM, "out of memory");
+            }
+        }
+    }
+    *out = rs_buf_take(&b, out_len);
+    return RS_OK;
+}

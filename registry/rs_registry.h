@@ -132,5 +132,14 @@ bool rs_kind_is_known(uint32_t kind);
 bool rs_kind_is_singleton(uint32_t kind);
 /* Registry-level kinds: registry_schema_version, version_id, last_updated. */
 bool rs_kind_is_registry_level(uint32_t kind);
+/* The field of an object of this kind that holds its meta (timestamps, materialization
+ * intervals): 2 for spec/meta kinds, 50 for data sources; 0 when the kind has none. */
+uint32_t rs_kind_meta_field(uint32_t kind);
+
+/* Object bytes made of `base` with every occurrence of top-level field `field` replaced by the
+ * occurrences of that field in `donor` (none: the field is removed). Wire-level; both inputs
+ * must be well-formed messages. *out malloc'd (caller frees). */
+int rs_object_splice_field(const uint8_t *base, size_t base_len, const uint8_t *donor, size_t donor_len, uint32_t field,
+                           uint8_t **out, size_t *out_len, rs_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* rs_storage.c: URL dispatch to the backends, stats, and helpers shared by them. */
 #include "rs_storage_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,14 +139,18 @@ int rs_storage_get(rs_storage *s, const char *key, const char *if_none_match, ui
 int rs_storage_put(rs_storage *s, const char *key, const uint8_t *data, size_t len, rs_put_mode mode,
                    const char *if_match, char etag_out[RS_ETAG_MAX], rs_error *err)
 {
+    /* if_match may be the same buffer as etag_out: keep a copy before clearing it */
+    char match[RS_ETAG_MAX] = "";
+    if (if_match)
+        snprintf(match, sizeof match, "%s", if_match);
     if (etag_out)
         etag_out[0] = '\0';
     int rc = rs_storage_key_valid(key, err);
     if (rc)
         return rc;
-    if (mode == RS_PUT_IF_MATCH && (!if_match || !*if_match))
+    if (mode == RS_PUT_IF_MATCH && !match[0])
         return rs_error_set(err, RS_EINVALID, "put %s: if-match mode needs an ETag", key);
-    rc = s->vt->put(s->impl, key, data, len, mode, if_match, etag_out, err);
+    rc = s->vt->put(s->impl, key, data, len, mode, if_match ? match : NULL, etag_out, err);
     if (rc && rc != RS_ECONFLICT)
         s->stats.errors++;
     return rc;

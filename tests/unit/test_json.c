@@ -59,8 +59,8 @@ static int read_fixture(const char *name, uint8_t **data, size_t *len)
     const char *d = fixtures_dir();
     if (!d)
         return -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", d, name);
+    char path[8192];
+    snprintf(path, sizeof path, "%.4000s/%.4000s", d, name);
     rs_error err;
     return rs_read_file(path, 0, data, len, &err);
 }
@@ -271,8 +271,8 @@ static void test_fixtures_all(void)
     rs_test_free_list(files, n);
 
     /* speed on the largest fixture: unpack alone vs unpack + JSON tree vs dump */
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", d, biggest_name);
+    char path[8192];
+    snprintf(path, sizeof path, "%.4000s/%.4000s", d, biggest_name);
     uint8_t *data = NULL;
     size_t len = 0;
     CU_ASSERT_EQUAL_FATAL(rs_read_file(path, 0, &data, &len, NULL), 0);

@@ -1,0 +1,676 @@
+/* rs_agent.c: agent lifecycle, the run loop, control, status and region reports. The follower
+ * itself is in rs_follow.c. See docs/sync.md. */
+#include "rs_agent_impl.h"
+#include "rs_buf.h"
+#include "rs_log.h"
+#include "rs_time.h"
+
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "regsync/v1/log.pb-c.h"
+
+const char *const rs_errkind_names[RS_ERRKINDS] = {"store", "corrupt", "target", "journal",
+                                                  "source", "conflict", "local_change", "other"};
+
+const char *rs_local_policy_name(rs_local_policy p)
+{
+    switch (p) {
+    case RS_POLICY_OVERWRITE: return "overwrite";
+    case RS_POLICY_STOP: return "stop";
+    default: return "keep-regional-meta";
+    }
+}
+
+int rs_local_policy_parse(const char *s, rs_local_policy *out)
+{
+    if (strcmp(s, "keep-regional-meta") == 0)
+        *out = RS_POLICY_KEEP_REGIONAL_META;
+    else if (strcmp(s, "overwrite") == 0)
+        *out = RS_POLICY_OVERWRITE;
+    else if (strcmp(s, "stop") == 0)
+        *out = RS_POLICY_STOP;
+    else
+        return RS_EINVALID;
+    return RS_OK;
+}
+
+bool rs_agent_project_allowed(const rs_agent_config *cfg, const char *project)
+{
+    bool in = cfg->n_include == 0;
+    for (size_t i = 0; i < cfg->n_include && !in; i++)
+        if (fnmatch(cfg->include_projects[i], project, 0) == 0)
+            in = true;
+    if (!in)
+        return false;
+    for (size_t i = 0; i < cfg->n_exclude; i++)
+        if (fnmatch(cfg->exclude_projects[i], project, 0) == 0)
+            return false;
+    return true;
+}
+
+void rs_key_list_clear(rs_key_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->project[i]);
+        free(l->name[i]);
+    }
+    free(l->kind);
+    free(l->project);
+    free(l->name);
+    memset(l, 0, sizeof *l);
+}
+
+int rs_key_list_add(rs_key_list *l, uint32_t kind, const char *project, const char *name)
+{
+    uint32_t *k = realloc(l->kind, (l->n + 1) * sizeof *k);
+    if (!k)
+        return RS_ENOMEM;
+    l->kind = k;
+    char **p = realloc(l->project, (l->n + 1) * sizeof *p);
+    if (!p)
+        return RS_ENOMEM;
+    l->project = p;
+    char **n = realloc(l->name, (l->n + 1) * sizeof *n);
+    if (!n)
+        return RS_ENOMEM;
+    l->name = n;
+    l->kind[l->n] = kind;
+    l->project[l->n] = strdup(project);
+    l->name[l->n] = strdup(name);
+    l->n++;
+    return RS_OK;
+}
+
+void rs_agent_set_state(rs_agent *a, const char *state)
+{
+    pthread_mutex_lock(&a->mu);
+    snprintf(a->st.state, sizeof a->st.state, "%s", state);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err)
+{
+    const char *msg = err && err->msg[0] ? err->msg : "failed";
+    pthread_mutex_lock(&a->mu);
+    if (kind < 0 || kind >= RS_ERRKINDS)
+        kind = EK_OTHER;
+    a->st.errors[kind]++;
+    a->st.last_error_ms = rs_wall_ms();
+    snprintf(a->st.last_error, sizeof a->st.last_error, "%s", msg);
+    if (version)
+        a->st.attempted_version = version;
+    pthread_mutex_unlock(&a->mu);
+    RS_LOGE("agent", "error kind=%s version=%" PRIu64 " message=\"%s\"", rs_errkind_names[kind], version, msg);
+    if (a->journal)
+        rs_journal_event(a->journal, RS_LOG_ERROR, "error", version, "%s: %s", rs_errkind_names[kind], msg);
+}
+
+static char **dup_list(const char *const *v, size_t n)
+{
+    char **out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; out && i < n; i++)
+        out[i] = strdup(v[i]);
+    return out;
+}
+
+static void free_list(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static char *sdup(const char *s) { return s ? strdup(s) : NULL; }
+
+int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
+{
+    *out = NULL;
+    if (!cfg->region || !*cfg->region || !cfg->store_url || !cfg->state_dir)
+        return rs_error_set(err, RS_EINVALID, "agent: region, store and state_dir are required");
+    if (!cfg->target && !cfg->publish)
+        return rs_error_set(err, RS_EINVALID, "agent: neither a target to follow into nor publishing");
+    if (cfg->publish && (!cfg->source || !*cfg->source))
+        return rs_error_set(err, RS_EINVALID, "agent: publish is on but there is no source");
+    rs_agent *a = calloc(1, sizeof *a);
+    if (!a)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    a->cfg = *cfg;
+    a->region = sdup(cfg->region);
+    a->store_url = sdup(cfg->store_url);
+    a->source = sdup(cfg->source);
+    a->target_url = sdup(cfg->target);
+    a->state_dir = sdup(cfg->state_dir);
+    a->inc = dup_list(cfg->include_projects, cfg->n_include);
+    a->exc = dup_list(cfg->exclude_projects, cfg->n_exclude);
+    char pid[160];
+    if (cfg->publisher_id && *cfg->publisher_id)
+        snprintf(pid, sizeof pid, "%s", cfg->publisher_id);
+    else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(pid, sizeof pid, "%s/%s/%d", cfg->region, host, (int)getpid());
+    }
+    a->publisher_id = strdup(pid);
+    a->cfg.region = a->region;
+    a->cfg.store_url = a->store_url;
+    a->cfg.source = a->source;
+    a->cfg.target = a->target_url;
+    a->cfg.state_dir = a->state_dir;
+    a->cfg.include_projects = (const char *const *)a->inc;
+    a->cfg.exclude_projects = (const char *const *)a->exc;
+    a->cfg.publisher_id = a->publisher_id;
+    if (!a->cfg.poll_interval_ms)
+        a->cfg.poll_interval_ms = 5000;
+    if (!a->cfg.heartbeat_interval_ms)
+        a->cfg.heartbeat_interval_ms = 30000;
+    if (!a->cfg.stale_after_ms)
+        a->cfg.stale_after_ms = 120000;
+    if (!a->cfg.max_staleness_ms)
+        a->cfg.max_staleness_ms = 300000;
+    if (!a->cfg.snapshot_every)
+        a->cfg.snapshot_every = 100;
+    snprintf(a->st.region, sizeof a->st.region, "%s", a->region);
+    snprintf(a->st.state, sizeof a->st.state, "starting");
+    a->st.publish = cfg->publish;
+    int rc = rs_storage_open(a->store_url, &a->cfg.store_opts, &a->store, err);
+    if (rc)
+        goto fail;
+    if (rs_storage_caps(a->store) & RS_CAP_WATCH) {
+        rs_error we = {0};
+        if (rs_storage_open(a->store_url, &a->cfg.store_opts, &a->watch, &we))
+            RS_LOGW("agent", "no push notifications error=\"%s\"", we.msg);
+    }
+    rc = rs_journal_open(a->state_dir, NULL, &a->journal, err);
+    if (rc)
+        goto fail;
+    if (cfg->target) {
+        rc = rs_target_open(cfg->target, &a->cfg.store_opts, &a->target, err);
+        if (rc)
+            goto fail;
+    }
+    if (cfg->publish) {
+        rs_publisher_opts po = {.publisher_id = a->publisher_id,
+                                .snapshot_every = a->cfg.snapshot_every,
+                                .retention = a->cfg.retention,
+                                .compare_full = a->cfg.compare_full,
+                                .compact = true};
+        rc = rs_publisher_open(a->store, a->source, &a->cfg.store_opts, &po, &a->pub, err);
+        if (rc)
+            goto fail;
+    }
+    /* persisted control state */
+    char *v = NULL;
+    if (rs_journal_state_get(a->journal, RS_JSTATE_PAUSED, &v, NULL) == RS_OK && v && strcmp(v, "1") == 0)
+        a->paused = true;
+    free(v);
+    int64_t pin = 0;
+    if (rs_journal_state_get_i64(a->journal, RS_JSTATE_PINNED_VERSION, &pin, NULL) == RS_OK && pin > 0)
+        a->pinned = (uint64_t)pin;
+    a->st.paused = a->paused;
+    a->st.pinned_version = a->pinned;
+    rc = rs_follow_load_local(a, err);
+    if (rc)
+        goto fail;
+    *out = a;
+    return RS_OK;
+fail:
+    rs_agent_close(a);
+    return rc;
+}
+
+void rs_agent_close(rs_agent *a)
+{
+    if (!a)
+        return;
+    rs_publisher_close(a->pub);
+    rs_target_close(a->target);
+    rs_journal_close(a->journal);
+    for (int i = 0; i < RS_MAX_FETCH; i++)
+        rs_storage_close(a->fetch[i]);
+    rs_storage_close(a->watch);
+    rs_storage_close(a->store);
+    if (a->written && a->written != a->state)
+        rs_registry_free(a->written);
+    rs_registry_free(a->state);
+    rs_registry_free(a->regional_objs);
+    rs_head_clear(&a->head);
+    rs_key_list_clear(&a->modified);
+    rs_key_list_clear(&a->regional);
+    free_list(a->inc, a->cfg.n_include);
+    free_list(a->exc, a->cfg.n_exclude);
+    free(a->region);
+    free(a->store_url);
+    free(a->source);
+    free(a->target_url);
+    free(a->state_dir);
+    free(a->publisher_id);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a);
+}
+
+const rs_agent_config *rs_agent_config_get(const rs_agent *a) { return &a->cfg; }
+
+/* ------------------------------------------------------------ reports */
+
+static void set_ts(Google__Protobuf__Timestamp *ts, int64_t ms)
+{
+    google__protobuf__timestamp__init(ts);
+    ts->seconds = ms / 1000;
+    ts->nanos = (int32_t)(ms % 1000) * 1000000;
+}
+
+int rs_agent_report(rs_agent *a, rs_error *err)
+{
+    rs_agent_status s;
+    rs_agent_status_get(a, &s);
+    Regsync__V1__RegionStatus m = REGSYNC__V1__REGION_STATUS__INIT;
+    Regsync__V1__ProjectFilter f = REGSYNC__V1__PROJECT_FILTER__INIT;
+    Google__Protobuf__Timestamp hb, ok, ap, le, pub;
+    char agent_id[256];
+    m.region = a->region;
+    m.applied_version = s.applied_version;
+    m.applied_digest = (ProtobufCBinaryData){RS_DIGEST_LEN, s.filtered_digest};
+    m.target_digest = (ProtobufCBinaryData){s.target_known ? RS_DIGEST_LEN : 0, s.target_digest};
+    m.written_digest = (ProtobufCBinaryData){RS_DIGEST_LEN, s.written_digest};
+    m.head_version = s.head_version;
+    set_ts(&hb, rs_wall_ms());
+    m.heartbeat = &hb;
+    if (s.last_success_ms) {
+        set_ts(&ok, s.last_success_ms);
+        m.last_success = &ok;
+    }
+    if (s.last_apply_ms) {
+        set_ts(&ap, s.last_apply_ms);
+        m.applied_at = &ap;
+    }
+    if (s.applied_published_ms) {
+        set_ts(&pub, s.applied_published_ms);
+        m.published_at = &pub;
+    }
+    m.last_error = s.last_error;
+    if (s.last_error_ms) {
+        set_ts(&le, s.last_error_ms);
+        m.last_error_at = &le;
+    }
+    m.paused = s.paused;
+    m.pinned_version = s.pinned_version;
+    f.n_include_projects = a->cfg.n_include;
+    f.include_projects = a->inc;
+    f.n_exclude_projects = a->cfg.n_exclude;
+    f.exclude_projects = a->exc;
+    m.filter = &f;
+    m.state = s.state;
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(agent_id, sizeof agent_id, "%s/%d regsync " RS_VERSION_STRING, host, (int)getpid());
+    m.agent = agent_id;
+    m.target_modified = s.target_modified;
+    m.attempted_version = s.attempted_version;
+    m.log_store = (char *)rs_storage_url(a->store);
+    /* object keys: local changes and kept regional meta (first 100 each) */
+    size_t nm = a->modified.n < 100 ? a->modified.n : 100, nr = a->regional.n < 100 ? a->regional.n : 100;
+    Regsync__V1__ObjectKey *keys = calloc(nm + nr + 1, sizeof *keys);
+    Regsync__V1__ObjectKey **mk = calloc(nm + 1, sizeof *mk), **rk = calloc(nr + 1, sizeof *rk);
+    if (!keys || !mk || !rk) {
+        free(keys);
+        free(mk);
+        free(rk);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nm; i++) {
+        regsync__v1__object_key__init(&keys[i]);
+        keys[i].kind = a->modified.kind[i];
+        keys[i].project = a->modified.project[i];
+        keys[i].name = a->modified.name[i];
+        mk[i] = &keys[i];
+    }
+    for (size_t i = 0; i < nr; i++) {
+        regsync__v1__object_key__init(&keys[nm + i]);
+        keys[nm + i].kind = a->regional.kind[i];
+        keys[nm + i].project = a->regional.project[i];
+        keys[nm + i].name = a->regional.name[i];
+        rk[i] = &keys[nm + i];
+    }
+    m.n_modified_objects = nm;
+    m.modified_objects = mk;
+    m.n_regional_meta_objects = nr;
+    m.regional_meta_objects = rk;
+    size_t n = regsync__v1__region_status__get_packed_size(&m);
+    uint8_t *buf = malloc(n ? n : 1);
+    int rc = RS_OK;
+    if (!buf) {
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+    } else {
+        regsync__v1__region_status__pack(&m, buf);
+        char key[256];
+        rs_log_region_key(a->region, key, sizeof key);
+        rc = rs_storage_put(a->store, key, buf, n, RS_PUT_ALWAYS, NULL, NULL, err);
+    }
+    free(buf);
+    free(keys);
+    free(mk);
+    free(rk);
+    if (!rc) {
+        pthread_mutex_lock(&a->mu);
+        a->st.heartbeats++;
+        pthread_mutex_unlock(&a->mu);
+        a->last_heartbeat_mono = rs_mono_ms();
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ steps */
+
+int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
+{
+    bool ch = false;
+    pthread_mutex_lock(&a->mu);
+    bool paused = a->paused, publish_req = a->publish_req;
+    uint64_t pinned = a->pinned;
+    a->publish_req = false;
+    pthread_mutex_unlock(&a->mu);
+    int rc = RS_OK;
+    if (a->pub) {
+        rs_publish_result res;
+        rs_error pe = {0};
+        int prc = rs_publisher_publish(a->pub, publish_req, &res, &pe);
+        if (prc) {
+            rs_agent_record_error(a, strstr(pe.msg, "source") ? EK_SOURCE : EK_STORE, 0, &pe);
+            rc = prc;
+            if (err)
+                *err = pe;
+        } else if (res.changed) {
+            pthread_mutex_lock(&a->mu);
+            a->st.publishes++;
+            a->st.last_published_version = res.version;
+            pthread_mutex_unlock(&a->mu);
+            rs_journal_event(a->journal, RS_LOG_INFO, "publish", res.version, "published version %" PRIu64 " (%zu operations)",
+                             res.version, res.ops);
+        }
+        if (!a->target) {
+            pthread_mutex_lock(&a->mu);
+            if (!prc) {
+                a->st.last_success_ms = rs_wall_ms();
+                snprintf(a->st.state, sizeof a->st.state, "publishing");
+            }
+            if (res.version > a->st.head_version)
+                a->st.head_version = res.version;
+            pthread_mutex_unlock(&a->mu);
+        }
+    }
+    if (a->target) {
+        if (paused) {
+            rs_agent_set_state(a, "paused");
+            /* still look at the head so that lag is reported while paused */
+            rs_head h;
+            char etag[RS_ETAG_MAX];
+            rs_error he = {0};
+            int hrc = rs_log_read_head(a->store, a->head_etag[0] ? a->head_etag : NULL, &h, etag, &he);
+            if (hrc == RS_OK) {
+                rs_head_clear(&a->head);
+                a->head = h;
+                snprintf(a->head_etag, sizeof a->head_etag, "%s", etag);
+                pthread_mutex_lock(&a->mu);
+                a->st.head_version = h.version;
+                a->st.head_updated_ms = h.updated_ms;
+                pthread_mutex_unlock(&a->mu);
+            }
+            rs_follow_check_target(a, false, NULL);
+        } else {
+            rs_error fe = {0};
+            int frc = rs_follow(a, pinned, &ch, &fe);
+            if (frc && !rc) {
+                rc = frc;
+                if (err)
+                    *err = fe;
+            }
+        }
+    }
+    int64_t now = rs_mono_ms();
+    if (ch || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0) {
+        if (a->target && now - a->last_target_check_mono >= a->cfg.heartbeat_interval_ms)
+            rs_follow_check_target(a, false, NULL);
+        rs_error re = {0};
+        if (rs_agent_report(a, &re))
+            rs_agent_record_error(a, EK_STORE, 0, &re);
+    }
+    if (changed)
+        *changed = ch;
+    void (*fn)(void *);
+    void *ctx;
+    pthread_mutex_lock(&a->mu);
+    fn = a->on_change;
+    ctx = a->on_change_ctx;
+    pthread_mutex_unlock(&a->mu);
+    if (fn)
+        fn(ctx);
+    return rc;
+}
+
+int rs_agent_sync_once(rs_agent *a, rs_error *err)
+{
+    /* a step may apply part of the way (entries fetched in batches): repeat while it moves */
+    for (int i = 0; i < 1000; i++) {
+        bool changed;
+        int rc = rs_agent_step(a, &changed, err);
+        if (rc)
+            return rc;
+        rs_agent_status s;
+        rs_agent_status_get(a, &s);
+        uint64_t want = s.pinned_version && s.pinned_version < s.head_version ? s.pinned_version : s.head_version;
+        if (!a->target || (s.applied_version >= want && s.has_state) || s.paused)
+            return RS_OK;
+        if (!changed && s.head_version == 0)
+            return RS_OK;
+        if (!changed)
+            return rs_error_set(err, RS_EIO, "sync stopped at version %" PRIu64 " of %" PRIu64, s.applied_version, want);
+    }
+    return RS_OK;
+}
+
+int rs_agent_publish_once(rs_agent *a, uint64_t *version, bool *changed, rs_error *err)
+{
+    if (!a->pub)
+        return rs_error_set(err, RS_EINVALID, "this agent does not publish (publish: false)");
+    rs_publish_result res;
+    int rc = rs_publisher_publish(a->pub, false, &res, err);
+    if (rc)
+        return rc;
+    if (version)
+        *version = res.version;
+    if (changed)
+        *changed = res.changed;
+    if (res.changed)
+        rs_journal_event(a->journal, RS_LOG_INFO, "publish", res.version, "published version %" PRIu64 " (%zu operations)",
+                         res.version, res.ops);
+    return RS_OK;
+}
+
+/* ------------------------------------------------------------ loop */
+
+void rs_agent_run(rs_agent *a)
+{
+    uint64_t seed = (uint64_t)rs_mono_ns() ^ (uint64_t)getpid();
+    while (1) {
+        pthread_mutex_lock(&a->mu);
+        bool stop = a->stop;
+        pthread_mutex_unlock(&a->mu);
+        if (stop)
+            break;
+        rs_error e = {0};
+        rs_agent_step(a, NULL, &e);
+        /* wait: the poll interval with +-10% jitter, cut short by wake-ups and push */
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t iv = a->cfg.poll_interval_ms;
+        int64_t jitter = iv / 10 ? (int64_t)((seed >> 33) % (uint64_t)(iv / 5 + 1)) - iv / 10 : 0;
+        int64_t deadline = rs_mono_ms() + iv + jitter;
+        if (a->watch) {
+            /* push: wait on the store's notifications for up to the interval */
+            char **keys = NULL;
+            size_t nk = 0;
+            rs_error we = {0};
+            int64_t left = deadline - rs_mono_ms();
+            while (left > 0) {
+                int slice = left > 500 ? 500 : (int)left;
+                int wrc = rs_storage_watch(a->watch, "regsync/", slice, &keys, &nk, &we);
+                bool hit = false;
+                for (size_t i = 0; i < nk; i++)
+                    if (strcmp(keys[i], RS_KEY_HEAD) == 0 || strncmp(keys[i], RS_PREFIX_LOG, strlen(RS_PREFIX_LOG)) == 0 ||
+                        (a->source && strcmp(keys[i], a->source) == 0))
+                        hit = true;
+                rs_storage_keys_free(keys, nk);
+                keys = NULL;
+                nk = 0;
+                pthread_mutex_lock(&a->mu);
+                bool wake = a->wake || a->stop;
+                a->wake = false;
+                pthread_mutex_unlock(&a->mu);
+                if (hit || wake || wrc)
+                    break;
+                left = deadline - rs_mono_ms();
+            }
+            continue;
+        }
+        pthread_mutex_lock(&a->mu);
+        while (!a->stop && !a->wake) {
+            int64_t left = deadline - rs_mono_ms();
+            if (left <= 0)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += left / 1000;
+            ts.tv_nsec += (left % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+        }
+        a->wake = false;
+        pthread_mutex_unlock(&a->mu);
+    }
+    /* a last report so others see we stopped on purpose */
+    rs_agent_set_state(a, "stopped");
+    rs_agent_report(a, NULL);
+}
+
+void rs_agent_stop(rs_agent *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->stop = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void rs_agent_wake(rs_agent *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->wake = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void rs_agent_on_change(rs_agent *a, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&a->mu);
+    a->on_change = fn;
+    a->on_change_ctx = ctx;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void rs_agent_status_get(rs_agent *a, rs_agent_status *out)
+{
+    pthread_mutex_lock(&a->mu);
+    *out = a->st;
+    out->paused = a->paused;
+    out->pinned_version = a->pinned;
+    pthread_mutex_unlock(&a->mu);
+    rs_storage_stats ss = {0};
+    /* storage stats are counters read without the agent thread's cooperation: approximate */
+    rs_storage_get_stats(a->store, &ss);
+    out->store = ss;
+    int64_t now = rs_wall_ms();
+    out->ready = out->has_state && out->last_success_ms && now - out->last_success_ms <= a->cfg.max_staleness_ms;
+    if (!a->target)
+        out->ready = out->last_success_ms && now - out->last_success_ms <= a->cfg.max_staleness_ms;
+}
+
+/* ------------------------------------------------------------ control */
+
+
+void rs_agent_pause(rs_agent *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->paused = true;
+    a->st.paused = true;
+    a->wake = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void rs_agent_resume(rs_agent *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->paused = false;
+    a->st.paused = false;
+    a->wake = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+int rs_agent_pin(rs_agent *a, uint64_t version, rs_error *err)
+{
+    if (!version)
+        return rs_error_set(err, RS_EINVALID, "pin: version must be a positive integer");
+    pthread_mutex_lock(&a->mu);
+    a->pinned = version;
+    a->st.pinned_version = version;
+    a->wake = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return RS_OK;
+}
+
+void rs_agent_unpin(rs_agent *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->pinned = 0;
+    a->st.pinned_version = 0;
+    a->wake = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+int rs_agent_rollback(rs_agent *a, uint64_t version, rs_error *err)
+{
+    rs_agent_status s;
+    rs_agent_status_get(a, &s);
+    if (!version)
+        return rs_error_set(err, RS_EINVALID, "rollback: version must be a positive integer");
+    if (s.has_state && version > s.applied_version)
+        return rs_error_set(err, RS_EINVALID, "rollback: version %" PRIu64 " is not earlier than the applied version %" PRIu64,
+                            version, s.applied_version);
+    return rs_agent_pin(a, version, err);
+}
+
+int rs_agent_request_publish(rs_agent *a, rs_error *err)
+{
+    if (!a->cfg.publish)
+        return rs_error_set(err, RS_EUNSUPPORTED, "this agent does not publish (publish: false)");
+    pthread_mutex_lock(&a->mu);
+    a->publish_req = true;
+    a->wake = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return RS_OK;
+}

@@ -1,0 +1,124 @@
+/* rs_agent.h: one region's regsync agent: follows the log into the regional copy (and, when
+ * configured, publishes the source first), keeps the journal, reports its position to
+ * regsync/regions/<region>, and answers pause/resume/pin/rollback.
+ *
+ * Threading: the agent's storage, journal and target are used by one thread at a time: the
+ * thread that calls rs_agent_step/sync_once/publish_once, or the thread inside rs_agent_run.
+ * rs_agent_status, rs_agent_wake, rs_agent_stop and the control calls (pause, resume, pin,
+ * unpin, rollback) are thread-safe and never block on I/O: control calls take effect at the
+ * next step, which they trigger.
+ *
+ * Ownership: the agent copies what it needs from the config; the caller owns the agent
+ * (rs_agent_close) and every buffer returned.
+ */
+#ifndef RS_AGENT_H
+#define RS_AGENT_H
+
+#include "rs_logproto.h"
+#include "rs_storage.h"
+
+typedef enum rs_local_policy {
+    RS_POLICY_KEEP_REGIONAL_META = 0, /* keep regional meta (materialization intervals); overwrite other local changes */
+    RS_POLICY_OVERWRITE = 1,          /* overwrite every local change */
+    RS_POLICY_STOP = 2,               /* stop writing the target while it has local changes */
+} rs_local_policy;
+
+const char *rs_local_policy_name(rs_local_policy p);
+int rs_local_policy_parse(const char *s, rs_local_policy *out);
+
+typedef struct rs_agent_config {
+    const char *region;             /* required */
+    const char *store_url;          /* required */
+    const char *source;             /* publishers: key in the store or URL */
+    const char *target;             /* NULL: publish-only agent */
+    const char *state_dir;          /* required */
+    bool publish;
+    const char *const *include_projects; /* globs; NULL/0: everything */
+    size_t n_include;
+    const char *const *exclude_projects;
+    size_t n_exclude;
+    rs_local_policy on_local_change;
+    uint64_t snapshot_every;        /* 0: 100 */
+    rs_retention retention;
+    int64_t poll_interval_ms;       /* 0: 5000 */
+    int64_t heartbeat_interval_ms;  /* 0: 30000 */
+    int64_t stale_after_ms;         /* 0: 120000 */
+    int64_t max_staleness_ms;       /* 0: 300000 */
+    const char *publisher_id;       /* NULL: region/host/pid */
+    bool compare_full;
+    unsigned fetch_parallel;        /* log entries fetched at once; 0: 4 */
+    rs_storage_opts store_opts;
+} rs_agent_config;
+
+typedef struct rs_agent rs_agent;
+
+#define RS_ERRKINDS 8
+extern const char *const rs_errkind_names[RS_ERRKINDS]; /* "store", "corrupt", "target", "journal", "source", "conflict", "local_change", "other" */
+
+typedef struct rs_agent_status {
+    char region[64];
+    char state[48];                 /* starting, waiting, following, paused, pinned, diverged, stopped */
+    uint64_t applied_version;
+    uint64_t head_version;
+    uint64_t attempted_version;     /* last tried when it failed; 0 otherwise */
+    uint64_t pinned_version;
+    bool paused;
+    bool has_state;                 /* a local copy exists */
+    uint8_t digest[RS_DIGEST_LEN];          /* global registry at applied_version */
+    uint8_t filtered_digest[RS_DIGEST_LEN]; /* this region's filtered view */
+    uint8_t written_digest[RS_DIGEST_LEN];  /* what the agent wrote */
+    uint8_t target_digest[RS_DIGEST_LEN];   /* what the target holds (re-read) */
+    bool target_known;
+    bool target_modified;
+    char source_etag[RS_ETAG_MAX];
+    int64_t last_success_ms;        /* last successful poll (wall) */
+    int64_t last_apply_ms;
+    int64_t applied_published_ms;   /* publish time of applied_version */
+    int64_t head_updated_ms;
+    int64_t last_error_ms;
+    char last_error[RS_ERROR_MSG_MAX];
+    uint64_t polls, polls_unchanged, applies, bootstraps, rollbacks, publishes, heartbeats;
+    uint64_t errors[RS_ERRKINDS];
+    uint64_t last_published_version;
+    rs_storage_stats store;
+    size_t n_modified, n_regional_meta;
+    bool publish;
+    bool ready;                     /* local copy present and fresh (max_staleness) */
+} rs_agent_status;
+
+int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err);
+void rs_agent_close(rs_agent *a);
+
+/* One cycle: publish (publishers), follow, report. *changed: a version was applied. */
+int rs_agent_step(rs_agent *a, bool *changed, rs_error *err);
+/* Follows until the target holds the latest (or pinned) version; for `regsyncd sync --once`. */
+int rs_agent_sync_once(rs_agent *a, rs_error *err);
+/* Publishes the source once if it changed; for `regsyncd publish --once`. */
+int rs_agent_publish_once(rs_agent *a, uint64_t *version, bool *changed, rs_error *err);
+/* Writes this region's report now. */
+int rs_agent_report(rs_agent *a, rs_error *err);
+
+/* The loop: steps every poll interval (jittered), on wake-ups, and on push notifications
+ * (backends with watch); reports a heartbeat every heartbeat interval. Returns after stop. */
+void rs_agent_run(rs_agent *a);
+void rs_agent_stop(rs_agent *a);
+void rs_agent_wake(rs_agent *a);
+
+void rs_agent_status_get(rs_agent *a, rs_agent_status *out);
+/* Called (from the agent's thread) after every step; e.g. to notify admin long-polls. */
+void rs_agent_on_change(rs_agent *a, void (*fn)(void *ctx), void *ctx);
+
+void rs_agent_pause(rs_agent *a);
+void rs_agent_resume(rs_agent *a);
+int rs_agent_pin(rs_agent *a, uint64_t version, rs_error *err);   /* follow up to version only */
+void rs_agent_unpin(rs_agent *a);
+int rs_agent_rollback(rs_agent *a, uint64_t version, rs_error *err); /* pin + go back to version */
+/* Asks for a publish at the next step (publishers only). */
+int rs_agent_request_publish(rs_agent *a, rs_error *err);
+
+/* The agent's configuration (borrowed). */
+const rs_agent_config *rs_agent_config_get(const rs_agent *a);
+/* Whether a project passes this region's filter. */
+bool rs_agent_project_allowed(const rs_agent_config *cfg, const char *project);
+
+#endif

@@ -1,0 +1,75 @@
+/* rs_agent_impl.h (private to sync/): the agent's state, shared by rs_agent.c and rs_follow.c. */
+#ifndef RS_AGENT_IMPL_H
+#define RS_AGENT_IMPL_H
+
+#include <pthread.h>
+
+#include "rs_agent.h"
+#include "rs_journal.h"
+#include "rs_publisher.h"
+#include "rs_target.h"
+
+#define RS_MAX_FETCH 8
+
+enum { EK_STORE, EK_CORRUPT, EK_TARGET, EK_JOURNAL, EK_SOURCE, EK_CONFLICT, EK_LOCAL, EK_OTHER };
+
+typedef struct rs_key_list {
+    uint32_t *kind;
+    char **project, **name;
+    size_t n;
+} rs_key_list;
+
+struct rs_agent {
+    rs_agent_config cfg;          /* strings below are owned copies */
+    char **inc, **exc;
+    char *region, *store_url, *source, *target_url, *state_dir, *publisher_id;
+    char *store_desc;
+
+    rs_storage *store;            /* agent thread */
+    rs_storage *fetch[RS_MAX_FETCH];
+    rs_storage *watch;            /* push notifications (own handle), NULL without RS_CAP_WATCH */
+    rs_journal *journal;
+    rs_target *target;
+    rs_publisher *pub;
+
+    /* follower state: agent thread only */
+    rs_registry *state;           /* global registry at state_version; NULL: none */
+    uint64_t state_version;
+    int64_t state_published_ms;
+    rs_registry *written;         /* what was written to the target; NULL: same as state */
+    rs_target_stamp written_stamp;
+    uint8_t written_digest[RS_DIGEST_LEN];
+    bool have_written;
+    rs_head head;
+    char head_etag[RS_ETAG_MAX];
+    uint64_t bad_version;         /* a log entry that failed; wait for a snapshot at or past it */
+    rs_key_list modified;         /* local changes other than regional meta */
+    rs_key_list regional;         /* objects whose regional meta is kept (keys of regional_objs) */
+    rs_registry *regional_objs;   /* the target's own copies of those objects */
+    bool target_unreadable;       /* the target does not decode */
+    int64_t last_target_check_mono;
+    int64_t last_heartbeat_mono;
+    int64_t last_compact_mono;
+
+    /* shared: under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, wake, paused, publish_req;
+    uint64_t pinned;
+    rs_agent_status st;
+    void (*on_change)(void *);
+    void *on_change_ctx;
+};
+
+/* rs_follow.c */
+int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err);
+int rs_follow_load_local(rs_agent *a, rs_error *err);
+int rs_follow_check_target(rs_agent *a, bool force, rs_error *err);
+
+/* rs_agent.c */
+void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err);
+void rs_agent_set_state(rs_agent *a, const char *state);
+void rs_key_list_clear(rs_key_list *l);
+int rs_key_list_add(rs_key_list *l, uint32_t kind, const char *project, const char *name);
+
+#endif

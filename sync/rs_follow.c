@@ -1,0 +1,853 @@
+/* rs_follow.c: the follower: HEAD poll, fetch, verified apply, bootstrap, rollback, composing
+ * the regional copy (filters, regional meta, local changes) and writing it atomically with the
+ * journal. Runs on the agent's thread only. See docs/sync.md. */
+#include "rs_agent_impl.h"
+#include "rs_buf.h"
+#include "rs_diff.h"
+#include "rs_log.h"
+#include "rs_time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ local files */
+
+static void state_path(const rs_agent *a, const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", a->state_dir, name);
+}
+
+/* Atomic write of a file in the state dir. */
+static int write_state_file(rs_agent *a, const char *name, const rs_registry *r, rs_error *err)
+{
+    char path[4096], tmp[4200];
+    state_path(a, name, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    uint8_t *d;
+    size_t l;
+    int rc = rs_registry_encode(r, &d, &l, err);
+    if (rc)
+        return rc;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(d);
+        return rs_error_set(err, RS_EIO, "%s: %s", tmp, strerror(errno));
+    }
+    size_t off = 0;
+    while (off < l) {
+        ssize_t w = write(fd, d + off, l - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            rc = rs_error_set(err, RS_EIO, "%s: write: %s", tmp, strerror(errno));
+            break;
+        }
+        off += (size_t)w;
+    }
+    free(d);
+    if (!rc && fsync(fd) != 0)
+        rc = rs_error_set(err, RS_EIO, "%s: fsync: %s", tmp, strerror(errno));
+    close(fd);
+    if (!rc && rename(tmp, path) != 0)
+        rc = rs_error_set(err, RS_EIO, "%s: rename: %s", path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    else {
+        int dfd = open(a->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return rc;
+}
+
+static void remove_state_file(rs_agent *a, const char *name)
+{
+    char path[4096];
+    state_path(a, name, path, sizeof path);
+    unlink(path);
+}
+
+static int load_state_file(rs_agent *a, const char *name, rs_registry **out, rs_error *err)
+{
+    char path[4096];
+    state_path(a, name, path, sizeof path);
+    return rs_registry_load_file(path, NULL, out, err);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static bool filtered(const rs_agent *a) { return a->cfg.n_include || a->cfg.n_exclude; }
+
+static bool keep_project(const char *project, void *ctx) { return rs_agent_project_allowed(&((rs_agent *)ctx)->cfg, project); }
+
+static int filter_state(rs_agent *a, const rs_registry *r, rs_registry **out, rs_error *err)
+{
+    return rs_registry_filter(r, keep_project, a, out, err);
+}
+
+static void publish_status(rs_agent *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->st.applied_version = a->state_version;
+    a->st.has_state = a->state != NULL || a->have_written;
+    if (a->state)
+        rs_registry_digest(a->state, a->st.digest);
+    a->st.applied_published_ms = a->state_published_ms;
+    a->st.head_version = a->head.version > a->st.head_version ? a->head.version : a->st.head_version;
+    a->st.head_updated_ms = a->head.updated_ms;
+    memcpy(a->st.written_digest, a->written_digest, RS_DIGEST_LEN);
+    a->st.n_modified = a->modified.n;
+    a->st.n_regional_meta = a->regional.n;
+    a->st.target_modified = a->modified.n > 0;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* ------------------------------------------------------------ fetching */
+
+typedef struct fetch_job {
+    rs_agent *a;
+    rs_storage *s;
+    uint64_t first, last, stride, offset;
+    rs_change **out;      /* indexed by version - first */
+    int rc;
+    rs_error err;
+    uint64_t failed_version;
+} fetch_job;
+
+static void *fetch_worker(void *arg)
+{
+    fetch_job *j = arg;
+    for (uint64_t v = j->first + j->offset; v <= j->last; v += j->stride) {
+        int rc = rs_log_read_entry(j->s, v, &j->out[v - j->first], NULL, &j->err);
+        if (rc) {
+            j->rc = rc;
+            j->failed_version = v;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Fetches log entries first..last with up to cfg.fetch_parallel requests in flight. On error,
+ * *failed is the first version that could not be read; entries before it are returned. */
+static int fetch_range(rs_agent *a, uint64_t first, uint64_t last, rs_change ***out, uint64_t *failed, rs_error *err)
+{
+    size_t n = (size_t)(last - first + 1);
+    rs_change **v = calloc(n, sizeof *v);
+    *out = v;
+    *failed = 0;
+    if (!v)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    unsigned par = a->cfg.fetch_parallel ? a->cfg.fetch_parallel : 4;
+    if (par > RS_MAX_FETCH)
+        par = RS_MAX_FETCH;
+    if (par > n)
+        par = (unsigned)n;
+    fetch_job jobs[RS_MAX_FETCH];
+    pthread_t th[RS_MAX_FETCH];
+    memset(jobs, 0, sizeof jobs);
+    for (unsigned k = 0; k < par; k++) {
+        jobs[k] = (fetch_job){.a = a, .first = first, .last = last, .stride = par, .offset = k, .out = v};
+        if (k == 0) {
+            jobs[k].s = a->store;
+        } else {
+            if (!a->fetch[k]) {
+                rs_error e2 = {0};
+                if (rs_storage_open(a->store_url, &a->cfg.store_opts, &a->fetch[k], &e2)) {
+                    par = k; /* fewer in flight */
+                    break;
+                }
+            }
+            jobs[k].s = a->fetch[k];
+        }
+    }
+    for (unsigned k = 1; k < par; k++)
+        if (pthread_create(&th[k], NULL, fetch_worker, &jobs[k]) != 0) {
+            jobs[k].rc = RS_EIO;
+            jobs[k].failed_version = first + k;
+            rs_error_set(&jobs[k].err, RS_EIO, "cannot start a fetch thread");
+            th[k] = 0;
+        }
+    if (par)
+        fetch_worker(&jobs[0]);
+    for (unsigned k = 1; k < par; k++)
+        if (th[k])
+            pthread_join(th[k], NULL);
+    int rc = RS_OK;
+    uint64_t first_fail = 0;
+    for (unsigned k = 0; k < par; k++)
+        if (jobs[k].rc && (!first_fail || jobs[k].failed_version < first_fail)) {
+            first_fail = jobs[k].failed_version;
+            rc = jobs[k].rc;
+            if (err)
+                *err = jobs[k].err;
+        }
+    /* stats of the extra handles are folded into the status by the caller */
+    *failed = first_fail;
+    return rc;
+}
+
+/* ------------------------------------------------------------ composing */
+
+static void rebuild_regional_keys(rs_agent *a)
+{
+    rs_key_list_clear(&a->regional);
+    if (!a->regional_objs)
+        return;
+    for (size_t i = 0; i < rs_registry_count(a->regional_objs); i++) {
+        const rs_object *o = rs_registry_at(a->regional_objs, i);
+        rs_key_list_add(&a->regional, o->kind, o->project, o->name);
+    }
+}
+
+/* Builds what to write for the current state: the filtered view with kept regional meta.
+ * *out is base itself when nothing is spliced (then *owned is false). */
+static int compose(rs_agent *a, rs_registry *base, bool base_owned, rs_registry **out, bool *owned, rs_error *err)
+{
+    *out = base;
+    *owned = base_owned;
+    if (!a->regional_objs || rs_registry_count(a->regional_objs) == 0)
+        return RS_OK;
+    rs_registry *r = base_owned ? base : rs_registry_clone(base);
+    if (!r)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    rs_registry *keep = rs_registry_new();
+    for (size_t i = 0; keep && i < rs_registry_count(a->regional_objs); i++) {
+        const rs_object *lo = rs_registry_at(a->regional_objs, i);
+        const rs_object *go = rs_registry_find(r, lo->kind, lo->project, lo->name, lo->ordinal);
+        uint32_t mf = rs_kind_meta_field(lo->kind);
+        if (!go || !mf)
+            continue; /* deleted globally: the regional fact goes with it */
+        uint8_t *sp;
+        size_t spl;
+        if (rs_object_splice_field(go->data, go->len, lo->data, lo->len, mf, &sp, &spl, err) == RS_OK) {
+            char project[1024], name[1024];
+            snprintf(project, sizeof project, "%s", lo->project);
+            snprintf(name, sizeof name, "%s", lo->name);
+            if (rs_registry_put(r, lo->kind, project, name, lo->ordinal, sp, spl, err) == RS_OK)
+                rs_registry_put(keep, lo->kind, lo->project, lo->name, lo->ordinal, lo->data, lo->len, NULL);
+            free(sp);
+        }
+    }
+    rs_registry_free(a->regional_objs);
+    a->regional_objs = keep;
+    rebuild_regional_keys(a);
+    *out = r;
+    *owned = true;
+    return RS_OK;
+}
+
+/* Compares what the target holds with what we wrote; records regional meta and local changes.
+ * force: read even when the file's stamp did not change. */
+int rs_follow_check_target(rs_agent *a, bool force, rs_error *err)
+{
+    if (!a->target)
+        return RS_OK;
+    a->last_target_check_mono = rs_mono_ms();
+    rs_target_stamp st;
+    int rc = rs_target_stat(a->target, &st, err);
+    if (rc)
+        return rc;
+    if (!force && a->have_written && rs_target_stamp_equal(&st, &a->written_stamp))
+        return RS_OK;
+    if (!st.exists) {
+        pthread_mutex_lock(&a->mu);
+        a->st.target_known = false;
+        pthread_mutex_unlock(&a->mu);
+        if (a->have_written)
+            RS_LOGW("follow", "target missing path=\"%s\"", rs_target_describe(a->target));
+        return RS_OK;
+    }
+    uint8_t *data;
+    size_t len;
+    rs_target_stamp rst;
+    rc = rs_target_read(a->target, &data, &len, &rst, err);
+    if (rc == RS_ENOTFOUND)
+        return RS_OK;
+    if (rc)
+        return rc;
+    rs_registry *cur;
+    rs_error de = {0};
+    rc = rs_registry_decode_take(data, len, NULL, &cur, &de);
+    if (rc) {
+        a->target_unreadable = true;
+        rs_key_list_clear(&a->modified);
+        rs_key_list_add(&a->modified, 0, "", "(the whole target: it does not decode)");
+        pthread_mutex_lock(&a->mu);
+        a->st.target_known = false;
+        pthread_mutex_unlock(&a->mu);
+        rs_journal_event(a->journal, RS_LOG_WARN, "drift", a->state_version, "target does not decode: %s", de.msg);
+        a->written_stamp = rst;
+        publish_status(a);
+        return RS_OK;
+    }
+    a->target_unreadable = false;
+    uint8_t td[RS_DIGEST_LEN];
+    rs_registry_digest(cur, td);
+    pthread_mutex_lock(&a->mu);
+    memcpy(a->st.target_digest, td, RS_DIGEST_LEN);
+    a->st.target_known = true;
+    pthread_mutex_unlock(&a->mu);
+    const rs_registry *written = a->written ? a->written : a->state;
+    if (!a->have_written || !written) {
+        rs_registry_free(cur);
+        return RS_OK;
+    }
+    if (memcmp(td, a->written_digest, RS_DIGEST_LEN) == 0) {
+        /* same content (maybe rewritten by Feast in place): nothing local */
+        size_t had = a->modified.n;
+        rs_key_list_clear(&a->modified);
+        a->written_stamp = rst;
+        if (had)
+            rs_journal_event(a->journal, RS_LOG_INFO, "drift", a->state_version, "target matches what regsync wrote again");
+        rs_registry_free(cur);
+        publish_status(a);
+        return RS_OK;
+    }
+    rs_diff *d;
+    rc = rs_diff_compute(written, cur, 0, &d, err);
+    if (rc) {
+        rs_registry_free(cur);
+        return rc;
+    }
+    size_t had = a->modified.n;
+    rs_key_list_clear(&a->modified);
+    size_t new_regional = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        const rs_obj_change *c = &d->items[i];
+        bool meta_only = c->type == RS_CHANGE_UPDATED && c->classes == RS_CLASS_META && rs_kind_meta_field(c->kind);
+        if (meta_only && a->cfg.on_local_change == RS_POLICY_KEEP_REGIONAL_META) {
+            if (!a->regional_objs)
+                a->regional_objs = rs_registry_new();
+            if (a->regional_objs &&
+                rs_registry_put(a->regional_objs, c->kind, c->project, c->name, c->ordinal, c->b->data, c->b->len, NULL) == RS_OK)
+                new_regional++;
+            continue;
+        }
+        rs_key_list_add(&a->modified, c->kind, c->project, c->name);
+    }
+    rs_diff_free(d);
+    rs_registry_free(cur);
+    rebuild_regional_keys(a);
+    if (new_regional) {
+        RS_LOGI("follow", "regional meta kept objects=%zu", new_regional);
+        rs_journal_event(a->journal, RS_LOG_INFO, "regional_meta", a->state_version,
+                         "kept regional meta of %zu object(s) written in the target by this region", new_regional);
+        if (a->regional_objs)
+            write_state_file(a, "regional.db", a->regional_objs, NULL);
+    }
+    if (a->modified.n && a->modified.n != had) {
+        RS_LOGW("follow", "local changes in the target objects=%zu policy=%s", a->modified.n,
+                rs_local_policy_name(a->cfg.on_local_change));
+        rs_journal_event(a->journal, RS_LOG_WARN, "drift", a->state_version,
+                         "the target was changed locally: %zu object(s) differ from what regsync wrote (policy %s)",
+                         a->modified.n, rs_local_policy_name(a->cfg.on_local_change));
+    }
+    /* the stamp is remembered so the same local state is not re-read; the modified list stays
+     * until the next write replaces the target (or the edit is undone) */
+    a->written_stamp = rst;
+    publish_status(a);
+    return RS_OK;
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct apply_info {
+    rs_journal_kind kind;
+    int64_t published_ms;
+    uint8_t parent[RS_DIGEST_LEN];
+    bool has_parent;
+    uint64_t puts, deletes;
+    size_t per_kind[64];
+    char source_etag[RS_ETAG_MAX];
+    char publisher[128];
+    int64_t started_mono;
+} apply_info;
+
+static char *counts_json(const size_t per_kind[64])
+{
+    rs_buf b = {0};
+    rs_buf_putc(&b, '{');
+    bool first = true;
+    for (uint32_t k = 1; k < 64; k++) {
+        if (!per_kind[k])
+            continue;
+        const char *n = rs_kind_field_name(k);
+        char unk[32];
+        if (!n) {
+            snprintf(unk, sizeof unk, "field_%u", k);
+            n = unk;
+        }
+        rs_buf_printf(&b, "%s\"%s\":%zu", first ? "" : ",", n, per_kind[k]);
+        first = false;
+    }
+    rs_buf_putc(&b, '}');
+    rs_buf_cstr(&b);
+    return (char *)rs_buf_take(&b, NULL);
+}
+
+/* Writes the regional copy for the current state, then records it in the journal. */
+static int write_version(rs_agent *a, const apply_info *info, bool *written_now, rs_error *err)
+{
+    *written_now = false;
+    rs_registry *base = a->state;
+    bool base_owned = false;
+    int rc;
+    if (filtered(a)) {
+        rc = filter_state(a, a->state, &base, err);
+        if (rc)
+            return rc;
+        base_owned = true;
+    }
+    uint8_t fd[RS_DIGEST_LEN];
+    rs_registry_digest(base, fd);
+    pthread_mutex_lock(&a->mu);
+    memcpy(a->st.filtered_digest, fd, RS_DIGEST_LEN);
+    pthread_mutex_unlock(&a->mu);
+    if (a->modified.n && a->cfg.on_local_change == RS_POLICY_STOP) {
+        if (base_owned)
+            rs_registry_free(base);
+        rs_agent_set_state(a, "stopped");
+        return rs_error_set(err, RS_ECONFLICT,
+                            "version %" PRIu64 " not written: the target has %zu local change(s) and on_local_change is stop",
+                            a->state_version, a->modified.n);
+    }
+    rs_registry *out;
+    bool out_owned;
+    rc = compose(a, base, base_owned, &out, &out_owned, err);
+    if (rc) {
+        if (base_owned)
+            rs_registry_free(base);
+        return rc;
+    }
+    uint8_t od[RS_DIGEST_LEN];
+    rs_registry_digest(out, od);
+    /* persist the global state when the target cannot stand for it */
+    bool state_is_target = out == a->state;
+    if (!state_is_target) {
+        rc = write_state_file(a, "state.db", a->state, err);
+        if (rc)
+            goto fail;
+    } else {
+        remove_state_file(a, "state.db");
+    }
+    uint8_t *bytes;
+    size_t len;
+    rc = rs_registry_encode(out, &bytes, &len, err);
+    if (rc)
+        goto fail;
+    rs_journal_entry e = {0};
+    e.version = a->state_version;
+    e.kind = info->kind;
+    e.published_at_ms = info->published_ms;
+    e.has_parent_digest = info->has_parent;
+    memcpy(e.parent_digest, info->parent, RS_DIGEST_LEN);
+    e.has_result_digest = true;
+    rs_registry_digest(a->state, e.result_digest);
+    e.has_filtered_digest = true;
+    memcpy(e.filtered_digest, fd, RS_DIGEST_LEN);
+    e.has_target_digest = true;
+    memcpy(e.target_digest, od, RS_DIGEST_LEN);
+    e.ops_put = info->puts;
+    e.ops_delete = info->deletes;
+    e.counts_by_kind = counts_json(info->per_kind);
+    e.source_etag = info->source_etag[0] ? (char *)info->source_etag : NULL;
+    e.publisher = info->publisher[0] ? (char *)info->publisher : NULL;
+    rc = rs_journal_pending_set(a->journal, &e, err);
+    if (rc) {
+        free(bytes);
+        free(e.counts_by_kind);
+        goto fail;
+    }
+    rs_target_stamp stamp;
+    rc = rs_target_write(a->target, bytes, len, &stamp, err);
+    free(bytes);
+    if (rc) {
+        rs_journal_pending_clear(a->journal, NULL);
+        free(e.counts_by_kind);
+        goto fail;
+    }
+    e.duration_ms = rs_mono_ms() - info->started_mono;
+    /* from now on the target holds `out` */
+    if (a->written && a->written != out)
+        rs_registry_free(a->written);
+    a->written = state_is_target ? NULL : out;
+    a->written_stamp = stamp;
+    memcpy(a->written_digest, od, RS_DIGEST_LEN);
+    a->have_written = true;
+    size_t overwritten = a->modified.n;
+    rs_key_list_clear(&a->modified);
+    a->target_unreadable = false;
+    pthread_mutex_lock(&a->mu);
+    memcpy(a->st.target_digest, od, RS_DIGEST_LEN);
+    a->st.target_known = true;
+    a->st.last_apply_ms = rs_wall_ms();
+    snprintf(a->st.source_etag, sizeof a->st.source_etag, "%s", info->source_etag);
+    pthread_mutex_unlock(&a->mu);
+    *written_now = true;
+    rs_journal_target jt = {.has_digest = true, .mtime_ns = stamp.mtime_ns, .size = stamp.size, .inode = stamp.inode};
+    memcpy(jt.digest, od, RS_DIGEST_LEN);
+    rc = rs_journal_record_apply_ex(a->journal, &e, &jt, err);
+    free(e.counts_by_kind);
+    if (overwritten)
+        rs_journal_event(a->journal, RS_LOG_WARN, "drift", a->state_version,
+                         "overwrote %zu locally changed object(s) (policy %s)", overwritten,
+                         rs_local_policy_name(a->cfg.on_local_change));
+    /* a journal failure here is settled by rs_journal_recover at the next start */
+    return rc;
+fail:
+    if (out_owned && out != a->state)
+        rs_registry_free(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------ following */
+
+static void free_head(rs_head *h) { rs_head_clear(h); }
+
+static int bootstrap(rs_agent *a, uint64_t want, rs_change **extra, size_t nextra, rs_journal_kind kind, bool *changed,
+                     rs_error *err)
+{
+    uint64_t upto = want < a->head.version ? want : a->head.version;
+    if (a->bad_version) {
+        bool ok = false;
+        for (size_t i = 0; i < a->head.n_snapshots; i++)
+            if (a->head.snapshots[i] >= a->bad_version && a->head.snapshots[i] <= upto)
+                ok = true;
+        if (!ok) {
+            rs_agent_set_state(a, "diverged");
+            return rs_error_set(err, RS_ECORRUPT,
+                                "log entry %" PRIu64 " could not be applied; keeping version %" PRIu64
+                                " and waiting for a snapshot at or after %" PRIu64,
+                                a->bad_version, a->state_version, a->bad_version);
+        }
+    }
+    int64_t t0 = rs_mono_ms();
+    rs_registry *r;
+    int rc = rs_log_materialize(a->store, &a->head, upto, &r, err);
+    if (rc)
+        return rc;
+    int64_t published = upto == a->head.version ? a->head.updated_ms : 0;
+    for (size_t i = 0; i < nextra && !rc; i++) {
+        if (extra[i]->version <= upto || extra[i]->version > want)
+            continue;
+        rc = rs_change_apply(r, extra[i], RS_APPLY_CHECK_PARENT | RS_APPLY_CHECK_RESULT, err);
+        if (!rc) {
+            upto = extra[i]->version;
+            published = extra[i]->published_ms;
+        }
+    }
+    if (rc) {
+        rs_registry_free(r);
+        return rc;
+    }
+    uint64_t from = a->state_version;
+    rs_registry_free(a->state);
+    a->state = r;
+    a->state_version = upto;
+    a->state_published_ms = published;
+    a->bad_version = 0;
+    apply_info info = {.kind = kind, .published_ms = published, .started_mono = t0};
+    bool written;
+    rc = write_version(a, &info, &written, err);
+    if (written)
+        *changed = true;
+    pthread_mutex_lock(&a->mu);
+    if (kind == RS_JOURNAL_ROLLBACK)
+        a->st.rollbacks++;
+    else
+        a->st.bootstraps++;
+    pthread_mutex_unlock(&a->mu);
+    rs_journal_event(a->journal, RS_LOG_INFO, kind == RS_JOURNAL_ROLLBACK ? "rollback" : "bootstrap", upto,
+                     "%s from version %" PRIu64 " to %" PRIu64 " (snapshot and log)",
+                     kind == RS_JOURNAL_ROLLBACK ? "rolled back" : kind == RS_JOURNAL_PIN ? "pinned" : "bootstrapped", from,
+                     upto);
+    RS_LOGI("follow", "%s version=%" PRIu64 " from=%" PRIu64, rs_journal_kind_name(kind), upto, from);
+    return rc;
+}
+
+static int apply_entries(rs_agent *a, uint64_t want, rs_change **extra, size_t nextra, bool *changed, rs_error *err)
+{
+    int64_t t0 = rs_mono_ms();
+    uint64_t first = a->state_version + 1, last_in_head = want < a->head.version ? want : a->head.version;
+    rs_change **got = NULL;
+    uint64_t failed = 0;
+    int rc = RS_OK, fetch_rc = RS_OK;
+    rs_error fetch_err = {0};
+    if (first <= last_in_head)
+        fetch_rc = fetch_range(a, first, last_in_head, &got, &failed, &fetch_err);
+    uint64_t applied_to = a->state_version;
+    apply_info info = {.kind = RS_JOURNAL_APPLY, .started_mono = t0};
+    rs_registry_digest(a->state, info.parent);
+    info.has_parent = true;
+    for (uint64_t v = first; v <= want; v++) {
+        rs_change *c = NULL;
+        if (v <= last_in_head)
+            c = got ? got[v - first] : NULL;
+        else
+            for (size_t i = 0; i < nextra; i++)
+                if (extra[i]->version == v)
+                    c = extra[i];
+        if (!c) {
+            if (fetch_rc && failed == v) {
+                rc = fetch_rc;
+                if (err)
+                    *err = fetch_err;
+            } else {
+                rc = rs_error_set(err, RS_ENOTFOUND, "log entry %" PRIu64 " is missing", v);
+            }
+            break;
+        }
+        uint8_t before[RS_DIGEST_LEN];
+        rs_registry_digest(a->state, before);
+        rc = rs_change_apply(a->state, c, RS_APPLY_CHECK_PARENT | RS_APPLY_CHECK_RESULT, err);
+        if (rc) {
+            uint8_t after[RS_DIGEST_LEN];
+            rs_registry_digest(a->state, after);
+            if (memcmp(before, after, RS_DIGEST_LEN) != 0) {
+                /* applied but the result is wrong: this in-memory state is unusable */
+                rs_registry_free(a->state);
+                a->state = NULL;
+            }
+            break;
+        }
+        size_t puts, dels, per[64];
+        rs_change_counts(c, &puts, &dels, per);
+        info.puts += puts;
+        info.deletes += dels;
+        for (int k = 0; k < 64; k++)
+            info.per_kind[k] += per[k];
+        info.published_ms = c->published_ms;
+        snprintf(info.source_etag, sizeof info.source_etag, "%s", c->source_etag ? c->source_etag : "");
+        snprintf(info.publisher, sizeof info.publisher, "%s", c->publisher ? c->publisher : "");
+        applied_to = v;
+        a->state_version = v;
+        a->state_published_ms = c->published_ms;
+        pthread_mutex_lock(&a->mu);
+        a->st.applies++;
+        pthread_mutex_unlock(&a->mu);
+    }
+    if (got) {
+        for (uint64_t v = first; v <= last_in_head; v++)
+            rs_change_free(got[v - first]);
+        free(got);
+    }
+    if (rc && (rc == RS_ECORRUPT || rc == RS_ENOTFOUND || rc == RS_ECONFLICT)) {
+        uint64_t bad = applied_to + 1;
+        a->bad_version = bad;
+        pthread_mutex_lock(&a->mu);
+        a->st.attempted_version = bad;
+        pthread_mutex_unlock(&a->mu);
+        rs_agent_set_state(a, "diverged");
+        rs_journal_event(a->journal, RS_LOG_ERROR, "error", bad, "log entry %" PRIu64 " refused: %s", bad,
+                         err && err->msg[0] ? err->msg : "failed");
+        RS_LOGE("follow", "refused version=%" PRIu64 " error=\"%s\"", bad, err ? err->msg : "");
+    }
+    if (a->state && applied_to > first - 1) {
+        rs_error we = {0};
+        bool written;
+        int wrc = write_version(a, &info, &written, &we);
+        if (written)
+            *changed = true;
+        if (wrc && !rc) {
+            rc = wrc;
+            if (err)
+                *err = we;
+        }
+    } else if (!a->state) {
+        a->state_version = 0;
+    }
+    return rc;
+}
+
+int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
+{
+    *changed = false;
+    rs_error te = {0};
+    if (rs_follow_check_target(a, false, &te))
+        RS_LOGW("follow", "cannot check the target error=\"%s\"", te.msg);
+    rs_head h;
+    char etag[RS_ETAG_MAX] = "";
+    const char *inm = (a->state && a->head_etag[0] && !a->bad_version) ? a->head_etag : NULL;
+    int rc = rs_log_read_head(a->store, inm, &h, etag, err);
+    pthread_mutex_lock(&a->mu);
+    a->st.polls++;
+    if (rc == RS_ENOTMODIFIED)
+        a->st.polls_unchanged++;
+    pthread_mutex_unlock(&a->mu);
+    bool head_changed = false;
+    if (rc == RS_ENOTMODIFIED) {
+        rc = RS_OK;
+    } else if (rc == RS_ENOTFOUND) {
+        rs_agent_set_state(a, "waiting");
+        pthread_mutex_lock(&a->mu);
+        a->st.last_success_ms = rs_wall_ms();
+        pthread_mutex_unlock(&a->mu);
+        return RS_OK;
+    } else if (rc) {
+        rs_agent_record_error(a, EK_STORE, 0, err);
+        return rc;
+    } else {
+        free_head(&a->head);
+        a->head = h;
+        snprintf(a->head_etag, sizeof a->head_etag, "%s", etag);
+        head_changed = true;
+    }
+    uint64_t latest = a->head.version;
+    rs_change **extra = NULL;
+    size_t nextra = 0;
+    if (head_changed && !pinned) {
+        rs_error pe = {0};
+        if (rs_log_probe_beyond(a->store, a->head.version, &extra, &nextra, &pe) == RS_OK && nextra)
+            latest = extra[nextra - 1]->version;
+    }
+    pthread_mutex_lock(&a->mu);
+    if (latest > a->st.head_version || head_changed)
+        a->st.head_version = latest;
+    a->st.head_updated_ms = a->head.updated_ms;
+    pthread_mutex_unlock(&a->mu);
+    uint64_t want = pinned && pinned < latest ? pinned : latest;
+    if (a->state && a->state_version == want && !a->bad_version) {
+        if (!a->have_written) {
+            apply_info info = {.kind = RS_JOURNAL_BOOTSTRAP, .published_ms = a->state_published_ms, .started_mono = rs_mono_ms()};
+            bool written;
+            rc = write_version(a, &info, &written, err);
+            *changed = written;
+        }
+    } else if (want == 0) {
+        rc = RS_OK;
+    } else if (!a->state || want < a->state_version || a->state_version + 1 < a->head.oldest_version || a->bad_version) {
+        rs_journal_kind kind = !a->state ? RS_JOURNAL_BOOTSTRAP
+                               : want < a->state_version ? (pinned ? RS_JOURNAL_ROLLBACK : RS_JOURNAL_BOOTSTRAP)
+                                                         : RS_JOURNAL_BOOTSTRAP;
+        rc = bootstrap(a, want, extra, nextra, kind, changed, err);
+    } else {
+        rc = apply_entries(a, want, extra, nextra, changed, err);
+    }
+    rs_changes_free(extra, nextra);
+    if (rc) {
+        int kind = rc == RS_ECORRUPT || rc == RS_ENOTFOUND ? EK_CORRUPT
+                   : rc == RS_ECONFLICT && a->modified.n ? EK_LOCAL
+                   : rc == RS_ECONFLICT                  ? EK_CONFLICT
+                   : err && strstr(err->msg, "target")   ? EK_TARGET
+                                                         : EK_STORE;
+        rs_agent_record_error(a, kind, want, err);
+    } else {
+        pthread_mutex_lock(&a->mu);
+        a->st.last_success_ms = rs_wall_ms();
+        a->st.attempted_version = 0;
+        pthread_mutex_unlock(&a->mu);
+        if (!a->bad_version)
+            rs_agent_set_state(a, a->modified.n && a->cfg.on_local_change == RS_POLICY_STOP ? "stopped"
+                                  : pinned                                                   ? "pinned"
+                                                                                             : "following");
+    }
+    publish_status(a);
+    return rc;
+}
+
+/* ------------------------------------------------------------ restart */
+
+int rs_follow_load_local(rs_agent *a, rs_error *err)
+{
+    if (!a->target)
+        return RS_OK;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    rs_target_stamp tstamp;
+    rs_registry *cur = NULL;
+    uint8_t td[RS_DIGEST_LEN];
+    int rc = rs_target_read(a->target, &data, &len, &tstamp, err);
+    if (rc && rc != RS_ENOTFOUND)
+        return rc;
+    if (!rc) {
+        rs_error de = {0};
+        if (rs_registry_decode_take(data, len, NULL, &cur, &de) == RS_OK)
+            rs_registry_digest(cur, td);
+        else
+            RS_LOGW("follow", "target does not decode path=\"%s\" error=\"%s\"", rs_target_describe(a->target), de.msg);
+    }
+    rs_journal_recovery rec;
+    rs_journal_target obs = {.has_digest = true, .mtime_ns = tstamp.mtime_ns, .size = tstamp.size, .inode = tstamp.inode};
+    if (cur)
+        memcpy(obs.digest, td, RS_DIGEST_LEN);
+    rc = rs_journal_recover(a->journal, cur ? &obs : NULL, &rec, err);
+    if (rc) {
+        rs_registry_free(cur);
+        return rc;
+    }
+    if (rec != RS_JOURNAL_CONSISTENT)
+        RS_LOGW("follow", "journal recovery result=%s", rs_journal_recovery_name(rec));
+    rs_journal_entry last = {0};
+    bool have_last = rs_journal_last(a->journal, &last, NULL) == RS_OK;
+    rs_registry *regional = NULL;
+    if (load_state_file(a, "regional.db", &regional, NULL) == RS_OK)
+        a->regional_objs = regional;
+    rebuild_regional_keys(a);
+    rs_registry *st = NULL;
+    if (have_last && last.has_result_digest) {
+        if (load_state_file(a, "state.db", &st, NULL) == RS_OK) {
+            uint8_t d[RS_DIGEST_LEN];
+            rs_registry_digest(st, d);
+            if (memcmp(d, last.result_digest, RS_DIGEST_LEN) != 0) {
+                rs_registry_free(st);
+                st = NULL;
+            }
+        }
+        if (!st && cur && memcmp(td, last.result_digest, RS_DIGEST_LEN) == 0) {
+            st = cur; /* the target is the global state (no filter, no regional meta) */
+            cur = NULL;
+        }
+    }
+    if (st) {
+        a->state = st;
+        a->state_version = last.version;
+        a->state_published_ms = last.published_at_ms;
+        /* what we wrote: recompute it */
+        rs_registry *base = a->state;
+        bool base_owned = false;
+        if (filtered(a) && filter_state(a, a->state, &base, NULL) == RS_OK)
+            base_owned = true;
+        rs_registry *out;
+        bool owned;
+        if (compose(a, base, base_owned, &out, &owned, NULL) == RS_OK) {
+            a->written = out == a->state ? NULL : out;
+            rs_registry_digest(out, a->written_digest);
+            a->have_written = true;
+            uint8_t fd[RS_DIGEST_LEN];
+            rs_registry_digest(base == out ? out : base, fd);
+            pthread_mutex_lock(&a->mu);
+            memcpy(a->st.filtered_digest, last.has_filtered_digest ? last.filtered_digest : fd, RS_DIGEST_LEN);
+            pthread_mutex_unlock(&a->mu);
+            if (base_owned && base != out)
+                rs_registry_free(base);
+        }
+        if (cur && memcmp(td, a->written_digest, RS_DIGEST_LEN) == 0)
+            a->written_stamp = tstamp; /* unchanged since we wrote it */
+        else
+            memset(&a->written_stamp, 0, sizeof a->written_stamp); /* check it at the first step */
+        RS_LOGI("follow", "resumed version=%" PRIu64 " recovery=%s", a->state_version, rs_journal_recovery_name(rec));
+    } else if (cur || have_last) {
+        RS_LOGW("follow", "no verified local state; the first step bootstraps from the store (the target keeps serving)");
+    }
+    if (cur || st) {
+        pthread_mutex_lock(&a->mu);
+        if (cur || a->have_written) {
+            memcpy(a->st.target_digest, cur ? td : a->written_digest, RS_DIGEST_LEN);
+            a->st.target_known = true;
+        }
+        pthread_mutex_unlock(&a->mu);
+    }
+    rs_registry_free(cur);
+    rs_journal_entry_clear(&last);
+    publish_status(a);
+    return RS_OK;
+}

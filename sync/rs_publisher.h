@@ -1,0 +1,47 @@
+/* rs_publisher.h: turns each new registry.db written by `feast apply` into the next version of
+ * the log, with compare-and-swap so racing publishers never fork or lose a version.
+ *
+ * Ownership: the publisher borrows the store handle (which must outlive it) and owns its source
+ * and its in-memory copy of the registry at the latest version. Not thread-safe.
+ */
+#ifndef RS_PUBLISHER_H
+#define RS_PUBLISHER_H
+
+#include "rs_logproto.h"
+#include "rs_source.h"
+
+typedef struct rs_publisher rs_publisher;
+
+typedef struct rs_publisher_opts {
+    const char *publisher_id;   /* recorded in each entry; NULL: host/pid */
+    uint64_t snapshot_every;    /* 0: 100 */
+    rs_retention retention;
+    bool compare_full;          /* true: a new version_id/last_updated alone is a change */
+    bool compact;               /* run compaction after each snapshot (default on via the daemon) */
+} rs_publisher_opts;
+
+typedef struct rs_publish_result {
+    bool changed;               /* a new version was appended */
+    uint64_t version;           /* the new version, or the latest when unchanged */
+    size_t ops;
+    size_t entry_bytes;
+    int conflicts;              /* lost compare-and-swaps retried */
+    bool repaired_head;         /* HEAD lagged the log and was moved forward */
+    char source_tag[RS_ETAG_MAX];
+} rs_publish_result;
+
+int rs_publisher_open(rs_storage *store, const char *source, const rs_storage_opts *store_opts,
+                      const rs_publisher_opts *opts, rs_publisher **out, rs_error *err);
+void rs_publisher_close(rs_publisher *p);
+
+/* Reads the source (conditionally unless force) and publishes it when its content differs from
+ * the latest version. A source that does not decode is an error and publishes nothing. */
+int rs_publisher_publish(rs_publisher *p, bool force, rs_publish_result *res, rs_error *err);
+
+/* Publishes the given registry as the next version (used by tests and `regsyncd publish`). */
+int rs_publisher_publish_registry(rs_publisher *p, const rs_registry *r, const char *source_tag,
+                                  rs_publish_result *res, rs_error *err);
+
+
+
+#endif

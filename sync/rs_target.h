@@ -1,0 +1,41 @@
+/* rs_target.h: where a region's copy of the registry is written.
+ *
+ *   file:///var/lib/feast/registry.db or /var/lib/feast/registry.db
+ *       atomic replace: temp file in the same directory, write, fsync, mode and owner of the old
+ *       file kept, rename over the target, fsync the directory. A reader (Feast) sees the old
+ *       file or the new one, never a mix. Stale temp files from a killed process are removed
+ *       when the target is opened.
+ *   s3://bucket/key?..., postgresql://... (a storage URL naming one object)
+ *       one unconditional put of the whole object (regional buckets)
+ *
+ * Ownership: the caller owns the handle and every buffer returned.
+ */
+#ifndef RS_TARGET_H
+#define RS_TARGET_H
+
+#include "rs_storage.h"
+
+typedef struct rs_target rs_target;
+
+typedef struct rs_target_stamp {
+    bool exists;
+    int64_t mtime_ns;
+    uint64_t size;
+    uint64_t inode;
+    char etag[RS_ETAG_MAX];   /* storage targets */
+} rs_target_stamp;
+
+int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err);
+void rs_target_close(rs_target *t);
+const char *rs_target_describe(const rs_target *t);
+bool rs_target_is_file(const rs_target *t);
+const char *rs_target_path(const rs_target *t);  /* file targets: the path; else NULL */
+
+int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err);
+/* RS_ENOTFOUND when the target does not exist yet. */
+int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err);
+/* Cheap: stat for files, a conditional read for storage targets. */
+int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err);
+bool rs_target_stamp_equal(const rs_target_stamp *a, const rs_target_stamp *b);
+
+#endif

@@ -1,0 +1,490 @@
+/* test_sync.c: the log protocol, publisher and follower in one process, on a real store:
+ * always file:// (a temp dir), and the real S3 and PostgreSQL servers when scripts/test.sh
+ * started them (RS_TEST_S3_URL, RS_TEST_PG_URL; a loud SKIP otherwise). End-to-end tests with
+ * separate regsyncd processes are in tests/cli/. */
+#include "rs_test.h"
+
+#include "rs_agent.h"
+#include "rs_buf.h"
+#include "rs_log.h"
+#include "rs_generate.h"
+#include "rs_journal.h"
+#include "rs_logproto.h"
+#include "rs_publisher.h"
+#include "rs_time.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *store_url;   /* the store of the current suite */
+static char *work;        /* temp dir for targets and state */
+static int seq;
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = NULL;
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static uint8_t *gen_bytes(uint64_t seed, size_t size, size_t *len)
+{
+    rs_gen_params p;
+    rs_gen_defaults(&p);
+    p.seed = seed;
+    p.target_bytes = size;
+    uint8_t *b;
+    CU_ASSERT_EQUAL_FATAL(rs_generate(&p, &b, len, NULL), RS_OK);
+    return b;
+}
+
+static rs_registry *decode(const uint8_t *b, size_t l)
+{
+    rs_registry *r;
+    CU_ASSERT_EQUAL_FATAL(rs_registry_decode(b, l, NULL, &r, NULL), RS_OK);
+    return r;
+}
+
+/* A fresh sub-store for one test: a new prefix (S3, file) or table prefix (Postgres). */
+static char *fresh_store(void)
+{
+    seq++;
+    if (strncmp(store_url, "file://", 7) == 0) {
+        char *d = fmt("%s/store-%d", work, seq);
+        char *cmd = fmt("mkdir -p '%s'", d);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+        free(cmd);
+        char *u = fmt("file://%s", d);
+        free(d);
+        return u;
+    }
+    if (strncmp(store_url, "s3://", 5) == 0) {
+        /* s3://bucket/prefix?query -> s3://bucket/prefix/sync-<pid>-<n>?query */
+        const char *q = strchr(store_url, '?');
+        return fmt("%.*s/sync-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, (int)getpid(), seq,
+                   q ? q : "");
+    }
+    return fmt("%s%ctable_prefix=rs%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
+}
+
+static rs_agent *open_agent(const char *store, const char *region, const char *const *inc, size_t ninc, rs_error *e)
+{
+    char *target = fmt("%s/%s-%d.db", work, region, seq);
+    char *state = fmt("%s/state-%s-%d", work, region, seq);
+    rs_agent_config c = {.region = region, .store_url = store, .target = target, .state_dir = state,
+                         .include_projects = inc, .n_include = ninc, .poll_interval_ms = 100};
+    rs_agent *a = NULL;
+    int rc = rs_agent_open(&c, &a, e);
+    if (rc)
+        fprintf(stderr, "agent open: %s\n", e->msg);
+    free(target);
+    free(state);
+    return a;
+}
+
+static void target_digest(rs_agent *a, char out[65])
+{
+    rs_agent_status s;
+    rs_agent_status_get(a, &s);
+    rs_hex(s.target_digest, RS_DIGEST_LEN, out);
+}
+
+static void reg_digest(const rs_registry *r, char out[65])
+{
+    uint8_t d[RS_DIGEST_LEN];
+    rs_registry_digest(r, d);
+    rs_hex(d, RS_DIGEST_LEN, out);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_publish_and_follow(void)
+{
+    char *store = fresh_store();
+    rs_storage *s;
+    rs_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(store, NULL, &s, &e), RS_OK);
+    rs_publisher *p;
+    rs_publisher_opts po = {.publisher_id = "test-publisher", .snapshot_every = 3};
+    CU_ASSERT_EQUAL_FATAL(rs_publisher_open(s, NULL, NULL, &po, &p, &e), RS_OK);
+    size_t l;
+    uint8_t *b = gen_bytes(1, 60000, &l);
+    rs_registry *r = decode(b, l);
+    rs_publish_result res;
+    CU_ASSERT_EQUAL_FATAL(rs_publisher_publish_registry(p, r, "etag-1", &res, &e), RS_OK);
+    CU_ASSERT(res.changed);
+    CU_ASSERT_EQUAL(res.version, 1);
+    /* the same content again (a new version_id alone) is not a new version */
+    uint8_t *m0;
+    size_t m0l;
+    CU_ASSERT_EQUAL_FATAL(rs_mutate(b, l, 5, 0, &m0, &m0l, NULL, NULL), RS_OK); /* k=0: only version_id/last_updated move */
+    rs_registry *r0 = decode(m0, m0l);
+    CU_ASSERT_EQUAL(rs_publisher_publish_registry(p, r0, "etag-1b", &res, &e), RS_OK);
+    CU_ASSERT(!res.changed);
+    CU_ASSERT_EQUAL(res.version, 1);
+    rs_agent *a = open_agent(store, "eu-central-1", NULL, 0, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(a, &e), RS_OK);
+    char want[65], got[65];
+    reg_digest(r, want);
+    target_digest(a, got);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    /* five more versions */
+    uint8_t *cur = b;
+    size_t cl = l;
+    rs_registry *last = NULL;
+    for (int i = 0; i < 5; i++) {
+        uint8_t *m;
+        size_t ml;
+        CU_ASSERT_EQUAL_FATAL(rs_mutate(cur, cl, 100 + (uint64_t)i, 3, &m, &ml, NULL, NULL), RS_OK);
+        if (cur != b)
+            free(cur);
+        cur = m;
+        cl = ml;
+        rs_registry_free(last);
+        last = decode(m, ml);
+        CU_ASSERT_EQUAL_FATAL(rs_publisher_publish_registry(p, last, "etag", &res, &e), RS_OK);
+        CU_ASSERT(res.changed);
+        CU_ASSERT_EQUAL(res.version, 2 + (uint64_t)i);
+    }
+    CU_ASSERT_EQUAL(rs_agent_sync_once(a, &e), RS_OK);
+    rs_agent_status st;
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 6);
+    reg_digest(last, want);
+    target_digest(a, got);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    /* the target file is the registry */
+    char *tpath = fmt("%s/eu-central-1-%d.db", work, seq);
+    rs_registry *onfile;
+    CU_ASSERT_EQUAL_FATAL(rs_registry_load_file(tpath, NULL, &onfile, &e), RS_OK);
+    reg_digest(onfile, got);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    rs_registry_free(onfile);
+    /* an idle poll is one request, small */
+    rs_storage_stats s0, s1;
+    rs_agent_status_get(a, &st);
+    s0 = st.store;
+    bool changed = true;
+    CU_ASSERT_EQUAL(rs_agent_step(a, &changed, &e), RS_OK);
+    CU_ASSERT(!changed);
+    rs_agent_status_get(a, &st);
+    s1 = st.store;
+    printf("\n  idle poll: %" PRIu64 " request(s), %" PRIu64 " bytes in\n", s1.requests - s0.requests, s1.bytes_in - s0.bytes_in);
+    CU_ASSERT_EQUAL(s1.requests - s0.requests, 1);
+    CU_ASSERT(s1.bytes_in - s0.bytes_in < 1024);
+    /* restart: resumes from the journal without fetching the log again */
+    rs_agent_close(a);
+    a = open_agent(store, "eu-central-1", NULL, 0, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 6);
+    s0 = st.store;
+    CU_ASSERT_EQUAL(rs_agent_step(a, &changed, &e), RS_OK);
+    CU_ASSERT(!changed);
+    rs_agent_status_get(a, &st);
+    /* HEAD (not cached across restarts) and the first heartbeat report; no log entry */
+    CU_ASSERT(st.store.requests - s0.requests <= 2);
+    CU_ASSERT(st.store.bytes_in - s0.bytes_in < 1024);
+    CU_ASSERT_EQUAL(st.bootstraps, 0);
+    rs_agent_close(a);
+    free(tpath);
+    if (cur != b)
+        free(cur);
+    free(b);
+    free(m0);
+    rs_registry_free(r);
+    rs_registry_free(r0);
+    rs_registry_free(last);
+    rs_publisher_close(p);
+    rs_storage_close(s);
+    free(store);
+}
+
+static void test_filters_and_bootstrap_after_compaction(void)
+{
+    char *store = fresh_store();
+    rs_storage *s;
+    rs_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(store, NULL, &s, &e), RS_OK);
+    rs_publisher *p;
+    rs_publisher_opts po = {.snapshot_every = 4, .retention = {.versions = 2, .age_ms = 1}, .compact = true};
+    CU_ASSERT_EQUAL_FATAL(rs_publisher_open(s, NULL, NULL, &po, &p, &e), RS_OK);
+    size_t l;
+    uint8_t *b = gen_bytes(2, 50000, &l), *cur = b;
+    rs_registry *last = NULL;
+    rs_publish_result res;
+    for (int i = 0; i < 9; i++) {
+        uint8_t *m;
+        size_t ml;
+        CU_ASSERT_EQUAL_FATAL(rs_mutate(cur, l, 200 + (uint64_t)i, 2, &m, &ml, NULL, NULL), RS_OK);
+        if (cur != b)
+            free(cur);
+        cur = m;
+        l = ml;
+        rs_registry_free(last);
+        last = decode(m, ml);
+        CU_ASSERT_EQUAL_FATAL(rs_publisher_publish_registry(p, last, "t", &res, &e), RS_OK);
+    }
+    CU_ASSERT_EQUAL(res.version, 9);
+    usleep(5000);
+    uint64_t deleted = 0;
+    rs_retention ret = {.versions = 2, .age_ms = 1};
+    CU_ASSERT_EQUAL(rs_log_compact(s, &ret, &deleted, &e), RS_OK);
+    rs_head h;
+    CU_ASSERT_EQUAL_FATAL(rs_log_read_head(s, NULL, &h, NULL, &e), RS_OK);
+    CU_ASSERT_EQUAL(h.version, 9);
+    CU_ASSERT_EQUAL(h.snapshot_version, 8);
+    CU_ASSERT(h.oldest_version > 1);
+    CU_ASSERT(h.oldest_version <= 9);
+    rs_change *c;
+    CU_ASSERT_EQUAL(rs_log_read_entry(s, 1, &c, NULL, &e), RS_ENOTFOUND); /* compacted */
+    rs_head_clear(&h);
+    /* a new region with a project filter bootstraps from the snapshot */
+    const char *inc[] = {"proj_01"};
+    rs_agent *a = open_agent(store, "us-west-2", inc, 1, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(a, &e), RS_OK);
+    rs_agent_status st;
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 9);
+    CU_ASSERT_EQUAL(st.bootstraps, 1);
+    char *tpath = fmt("%s/us-west-2-%d.db", work, seq);
+    rs_registry *onfile;
+    CU_ASSERT_EQUAL_FATAL(rs_registry_load_file(tpath, NULL, &onfile, &e), RS_OK);
+    size_t np;
+    const char **projects = rs_registry_projects(onfile, &np);
+    CU_ASSERT_EQUAL(np, 1);
+    if (np)
+        CU_ASSERT_STRING_EQUAL(projects[0], "proj_01");
+    free(projects);
+    /* the filtered digest is what the region reports, and the target holds it */
+    char fd[65], td[65];
+    rs_hex(st.filtered_digest, RS_DIGEST_LEN, fd);
+    reg_digest(onfile, td);
+    CU_ASSERT_STRING_EQUAL(fd, td);
+    rs_registry_free(onfile);
+    rs_agent_close(a);
+    free(tpath);
+    if (cur != b)
+        free(cur);
+    free(b);
+    rs_registry_free(last);
+    rs_publisher_close(p);
+    rs_storage_close(s);
+    free(store);
+}
+
+/* A corrupted log entry is refused, the last good copy stays, the region says diverged, and it
+ * recovers from the next snapshot. */
+static void test_corrupt_entry_recovery(void)
+{
+    char *store = fresh_store();
+    rs_storage *s;
+    rs_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(store, NULL, &s, &e), RS_OK);
+    rs_publisher *p;
+    rs_publisher_opts po = {.snapshot_every = 5};
+    CU_ASSERT_EQUAL_FATAL(rs_publisher_open(s, NULL, NULL, &po, &p, &e), RS_OK);
+    size_t l;
+    uint8_t *b = gen_bytes(3, 40000, &l), *cur = b;
+    rs_registry *reg = decode(b, l);
+    rs_publish_result res;
+    CU_ASSERT_EQUAL_FATAL(rs_publisher_publish_registry(p, reg, "t", &res, &e), RS_OK);
+    rs_agent *a = open_agent(store, "ap-south-1", NULL, 0, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL_FATAL(rs_agent_sync_once(a, &e), RS_OK);
+    char good[65];
+    target_digest(a, good);
+    /* version 2 published, then its log entry replaced by garbage */
+    uint8_t *m;
+    size_t ml;
+    CU_ASSERT_EQUAL_FATAL(rs_mutate(cur, l, 300, 3, &m, &ml, NULL, NULL), RS_OK);
+    rs_registry *r2 = decode(m, ml);
+    CU_ASSERT_EQUAL_FATAL(rs_publisher_publish_registry(p, r2, "t", &res, &e), RS_OK);
+    char key[64];
+    rs_log_entry_key(2, key);
+    CU_ASSERT_EQUAL(rs_storage_put(s, key, (const uint8_t *)"garbage, not a change", 21, RS_PUT_ALWAYS, NULL, NULL, &e), RS_OK);
+    bool changed;
+    int rc = rs_agent_step(a, &changed, &e);
+    CU_ASSERT_EQUAL(rc, RS_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "00000000000000000002"));
+    rs_agent_status st;
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_STRING_EQUAL(st.state, "diverged");
+    CU_ASSERT_EQUAL(st.applied_version, 1);
+    CU_ASSERT_EQUAL(st.attempted_version, 2);
+    char now[65];
+    target_digest(a, now);
+    CU_ASSERT_STRING_EQUAL(now, good); /* the last good copy is still served */
+    /* publish up to the next snapshot (version 5): the region recovers from it */
+    rs_registry *lastr = NULL;
+    uint8_t *c2 = m;
+    size_t c2l = ml;
+    for (int i = 0; i < 3; i++) {
+        uint8_t *mm;
+        size_t mml;
+        CU_ASSERT_EQUAL_FATAL(rs_mutate(c2, c2l, 400 + (uint64_t)i, 2, &mm, &mml, NULL, NULL), RS_OK);
+        if (c2 != m)
+            free(c2);
+        c2 = mm;
+        c2l = mml;
+        rs_registry_free(lastr);
+        lastr = decode(mm, mml);
+        CU_ASSERT_EQUAL_FATAL(rs_publisher_publish_registry(p, lastr, "t", &res, &e), RS_OK);
+    }
+    CU_ASSERT_EQUAL(res.version, 5);
+    rc = rs_agent_sync_once(a, &e);
+    if (rc)
+        fprintf(stderr, "recovery: %s\n", e.msg);
+    CU_ASSERT_EQUAL(rc, RS_OK);
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 5);
+    CU_ASSERT_STRING_EQUAL(st.state, "following");
+    char want[65];
+    reg_digest(lastr, want);
+    target_digest(a, now);
+    CU_ASSERT_STRING_EQUAL(now, want);
+    rs_agent_close(a);
+    if (c2 != m)
+        free(c2);
+    free(m);
+    free(b);
+    rs_registry_free(reg);
+    rs_registry_free(r2);
+    rs_registry_free(lastr);
+    rs_publisher_close(p);
+    rs_storage_close(s);
+    free(store);
+}
+
+/* pin, rollback, unpin */
+static void test_pin_rollback(void)
+{
+    char *store = fresh_store();
+    rs_storage *s;
+    rs_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(store, NULL, &s, &e), RS_OK);
+    rs_publisher *p;
+    rs_publisher_opts po = {.snapshot_every = 100};
+    CU_ASSERT_EQUAL_FATAL(rs_publisher_open(s, NULL, NULL, &po, &p, &e), RS_OK);
+    size_t l;
+    uint8_t *b = gen_bytes(4, 30000, &l), *cur = b;
+    char digests[5][65];
+    rs_publish_result res;
+    for (int i = 0; i < 4; i++) {
+        uint8_t *m;
+        size_t ml;
+        CU_ASSERT_EQUAL_FATAL(rs_mutate(cur, l, 500 + (uint64_t)i, 2, &m, &ml, NULL, NULL), RS_OK);
+        if (cur != b)
+            free(cur);
+        cur = m;
+        l = ml;
+        rs_registry *r = decode(m, ml);
+        reg_digest(r, digests[i + 1]);
+        CU_ASSERT_EQUAL_FATAL(rs_publisher_publish_registry(p, r, "t", &res, &e), RS_OK);
+        rs_registry_free(r);
+    }
+    rs_agent *a = open_agent(store, "sa-east-1", NULL, 0, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(rs_agent_pin(a, 2, &e), RS_OK);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(a, &e), RS_OK);
+    rs_agent_status st;
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 2);
+    char got[65];
+    target_digest(a, got);
+    CU_ASSERT_STRING_EQUAL(got, digests[2]);
+    rs_agent_unpin(a);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(a, &e), RS_OK);
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 4);
+    CU_ASSERT_EQUAL(rs_agent_rollback(a, 6, &e), RS_EINVALID);
+    CU_ASSERT_EQUAL(rs_agent_rollback(a, 1, &e), RS_OK);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(a, &e), RS_OK);
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 1);
+    CU_ASSERT_EQUAL(st.rollbacks, 1);
+    target_digest(a, got);
+    CU_ASSERT_STRING_EQUAL(got, digests[1]);
+    CU_ASSERT_STRING_EQUAL(st.state, "pinned");
+    rs_agent_close(a);
+    if (cur != b)
+        free(cur);
+    free(b);
+    rs_publisher_close(p);
+    rs_storage_close(s);
+    free(store);
+}
+
+/* ---------------------------------------------------------------- suites */
+
+static int suite_file_init(void)
+{
+    free(work);
+    work = rs_test_tmpdir("sync");
+    free(store_url);
+    store_url = fmt("file://%s", work);
+    return 0;
+}
+
+static int suite_env_init(const char *var)
+{
+    const char *u = getenv(var);
+    free(store_url);
+    store_url = u && *u ? strdup(u) : NULL;
+    free(work);
+    work = rs_test_tmpdir("sync");
+    return 0;
+}
+static int suite_s3_init(void) { return suite_env_init("RS_TEST_S3_URL"); }
+static int suite_pg_init(void) { return suite_env_init("RS_TEST_PG_URL"); }
+
+static int suite_clean(void)
+{
+    rs_test_rmrf(work);
+    return 0;
+}
+
+#define GUARD(name)                                                                                                   \
+    static void name##_guarded(void)                                                                                  \
+    {                                                                                                                 \
+        if (!store_url) {                                                                                             \
+            rs_test_skip(#name, "no server URL for this suite (scripts/test.sh starts the servers)");                 \
+            if (rs_test_servers_required())                                                                           \
+                CU_FAIL("RS_REQUIRE_SERVERS=1 but the server URL is missing");                                       \
+            return;                                                                                                   \
+        }                                                                                                             \
+        name();                                                                                                       \
+    }
+GUARD(test_publish_and_follow)
+GUARD(test_filters_and_bootstrap_after_compaction)
+GUARD(test_corrupt_entry_recovery)
+GUARD(test_pin_rollback)
+
+static void add_all(CU_pSuite s)
+{
+    CU_add_test(s, "publish, follow, idle poll, restart", test_publish_and_follow_guarded);
+    CU_add_test(s, "project filter, bootstrap after compaction", test_filters_and_bootstrap_after_compaction_guarded);
+    CU_add_test(s, "corrupted entry refused, recovery from snapshot", test_corrupt_entry_recovery_guarded);
+    CU_add_test(s, "pin, unpin, rollback", test_pin_rollback_guarded);
+}
+
+int main(void)
+{
+    rs_log_configure(RS_LOG_WARN, false, 2);
+    CU_initialize_registry();
+    add_all(CU_add_suite("sync on file://", suite_file_init, suite_clean));
+    add_all(CU_add_suite("sync on S3 (RGW)", suite_s3_init, suite_clean));
+    add_all(CU_add_suite("sync on PostgreSQL", suite_pg_init, suite_clean));
+    return rs_test_run();
+}
