@@ -6,9 +6,10 @@
  *
  * Schema (see docs/storage.md), created by a versioned migration under an advisory lock:
  *   <p>schema_version(version int primary key, applied timestamptz, by_app text)
- *   <p>objects(key text COLLATE "C" primary key, data bytea, etag text, size bigint,
- *              updated timestamptz)
- *   trigger <p>objects_stamp: fills etag/size/updated when a writer (psql) leaves them out
+ *   <p>objects(key text COLLATE "C" primary key, data bytea, etag text,
+ *              size bigint generated from data, updated timestamptz)
+ *   triggers <p>objects_stamp_insert/_update: fill etag and updated when another writer (psql)
+ *     leaves etag out or changes data without it (regsync's writes never fire them)
  *   trigger <p>objects_notify: pg_notify('<p>objects', key) after insert/update/delete
  *
  * ETag: like the file backend, "<hex of the first 16 bytes of SHA-256(data)>" quoted; the column
@@ -486,20 +487,22 @@ static int migrate(pg_store *ps, rs_error *err)
                       "  key text COLLATE \"C\" PRIMARY KEY,\n"
                       "  data bytea NOT NULL,\n"
                       "  etag text NOT NULL,\n"
-                      "  size bigint NOT NULL,\n"
+                      "  size bigint GENERATED ALWAYS AS (octet_length(data)) STORED,\n"
                       "  updated timestamptz NOT NULL DEFAULT clock_timestamp());\n"
+                      /* regsync writes etag itself; this fills it for other writers (psql) who
+                       * leave it out or change data without it. The WHEN clauses keep regsync's
+                       * own writes from ever entering plpgsql with a large value. */
                       "CREATE FUNCTION %1$sobjects_stamp() RETURNS trigger LANGUAGE plpgsql AS $f$\n"
                       "BEGIN\n"
-                      "  IF NEW.etag IS NULL OR NEW.etag = '' OR (TG_OP = 'UPDATE'\n"
-                      "      AND NEW.etag IS NOT DISTINCT FROM OLD.etag AND NEW.data IS DISTINCT FROM OLD.data) THEN\n"
-                      "    NEW.etag := encode(substring(sha256(NEW.data) FROM 1 FOR 16), 'hex');\n"
-                      "  END IF;\n"
-                      "  NEW.size := octet_length(NEW.data);\n"
+                      "  NEW.etag := encode(substring(sha256(NEW.data) FROM 1 FOR 16), 'hex');\n"
                       "  NEW.updated := clock_timestamp();\n"
                       "  RETURN NEW;\n"
                       "END $f$;\n"
-                      "CREATE TRIGGER %1$sobjects_stamp BEFORE INSERT OR UPDATE ON %1$sobjects\n"
-                      "  FOR EACH ROW EXECUTE FUNCTION %1$sobjects_stamp();\n"
+                      "CREATE TRIGGER %1$sobjects_stamp_insert BEFORE INSERT ON %1$sobjects FOR EACH ROW\n"
+                      "  WHEN (NEW.etag IS NULL OR NEW.etag = '') EXECUTE FUNCTION %1$sobjects_stamp();\n"
+                      "CREATE TRIGGER %1$sobjects_stamp_update BEFORE UPDATE ON %1$sobjects FOR EACH ROW\n"
+                      "  WHEN (NEW.etag IS NOT DISTINCT FROM OLD.etag AND NEW.data IS DISTINCT FROM OLD.data)\n"
+                      "  EXECUTE FUNCTION %1$sobjects_stamp();\n"
                       "CREATE FUNCTION %1$sobjects_notify() RETURNS trigger LANGUAGE plpgsql AS $f$\n"
                       "BEGIN\n"
                       "  PERFORM pg_notify('%1$sobjects', CASE WHEN TG_OP = 'DELETE' THEN OLD.key ELSE NEW.key END);\n"
@@ -669,37 +672,35 @@ static int pg_put(void *impl, const char *key, const uint8_t *data, size_t len, 
     if (len > INT_MAX)
         return rs_error_set(err, RS_ETOOBIG, "%s: key %s: %zu bytes is more than a bytea takes here", ps->display,
                             key, len);
-    char etag[33], size[32], im[RS_ETAG_MAX] = "";
+    char etag[33], im[RS_ETAG_MAX] = "";
     etag_hex(data, len, etag);
-    snprintf(size, sizeof size, "%zu", len);
     if (mode == RS_PUT_IF_MATCH && !etag_bare(if_match, im, sizeof im))
         return rs_error_set(err, RS_EINVALID, "%s: key %s: if-match ETag too long", ps->display, key);
     char sql[400];
     switch (mode) {
     case RS_PUT_IF_ABSENT:
         snprintf(sql, sizeof sql,
-                 "INSERT INTO %s (key, data, etag, size) VALUES ($1, $2, $3, $4) "
-                 "ON CONFLICT (key) DO NOTHING RETURNING etag",
+                 "INSERT INTO %s (key, data, etag) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING etag",
                  ps->t_objects);
         break;
     case RS_PUT_IF_MATCH:
         snprintf(sql, sizeof sql,
-                 "UPDATE %s SET data = $2, etag = $3, size = $4 WHERE key = $1 AND etag = $5 RETURNING etag",
+                 "UPDATE %s SET data = $2, etag = $3, updated = clock_timestamp() WHERE key = $1 AND etag = $4 "
+                 "RETURNING etag",
                  ps->t_objects);
         break;
     case RS_PUT_ALWAYS:
     default:
         snprintf(sql, sizeof sql,
-                 "INSERT INTO %s (key, data, etag, size) VALUES ($1, $2, $3, $4) "
-                 "ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, etag = EXCLUDED.etag, size = EXCLUDED.size "
-                 "RETURNING etag",
+                 "INSERT INTO %s (key, data, etag) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE "
+                 "SET data = EXCLUDED.data, etag = EXCLUDED.etag, updated = clock_timestamp() RETURNING etag",
                  ps->t_objects);
         break;
     }
-    const char *vals[5] = {key, len ? (const char *)data : "", etag, size, im};
-    int lens[5] = {0, (int)len, 0, 0, 0};
-    int fmts[5] = {0, 1, 0, 0, 0};
-    int nparams = mode == RS_PUT_IF_MATCH ? 5 : 4;
+    const char *vals[4] = {key, len ? (const char *)data : "", etag, im};
+    int lens[4] = {0, (int)len, 0, 0};
+    int fmts[4] = {0, 1, 0, 0};
+    int nparams = mode == RS_PUT_IF_MATCH ? 4 : 3;
     bool idempotent = mode == RS_PUT_ALWAYS;
     for (int attempt = 0;; attempt++) {
         PGresult *r = NULL;
