@@ -673,7 +673,8 @@ static int classify(s3 *s, const s3_req *r, s3_resp *resp, CURLcode cc, const ch
     }
     long st = resp->status;
     if (st >= 200 && st < 300) {
-        if (resp->content_length >= 0 && !strcmp(r->method, "GET") && (uint64_t)resp->content_length != resp->body.len) {
+        if (resp->content_length >= 0 && !strcmp(r->method, "GET") &&
+            (uint64_t)resp->content_length != resp->body.len) {
             *retry = true;
             return rs_error_set(err, RS_EIO,
                                 "%s: truncated body: %zu of %lld bytes (HTTP %ld)", where,
@@ -707,7 +708,8 @@ static int classify(s3 *s, const s3_req *r, s3_resp *resp, CURLcode cc, const ch
                              where, detail);
     if (st == 403 || !strcmp(code, "InvalidAccessKeyId") || !strcmp(code, "SignatureDoesNotMatch") ||
         is_token_error(code) || !strcmp(code, "AccessDenied"))
-        return rs_error_setr(err, RS_EAUTH, false, "%s: %s; credentials from %s (%s)", where, auth_hint(code), rs_aws_provider_source(s->creds), detail);
+        return rs_error_setr(err, RS_EAUTH, false, "%s: %s; credentials from %s (%s)", where, auth_hint(code),
+                             rs_aws_provider_source(s->creds), detail);
     if (st == 400 && !strcmp(code, "RequestTimeout")) {
         *retry = true;
         return rs_error_set(err, RS_ETIMEOUT, "%s: server timed out reading the request (%s)", where, detail);
@@ -890,8 +892,8 @@ static int call(s3 *s, const s3_req *r, s3_resp *resp, bool retries, int64_t dea
     for (int n = 0;; n++) {
         int64_t left = deadline - rs_mono_ms();
         if (left <= 0)
-            return rs_error_set(err, RS_ETIMEOUT, "s3 %s s3://%s/%s%s: no time left after %d attempt%s (timeout %ld ms)",
-                                r->op, s->cfg.bucket, s->cfg.prefix, r->shown_key ? r->shown_key : "", n,
+            return rs_error_set(err, RS_ETIMEOUT,
+                                "s3 %s s3://%s/%s%s: no time left after %d attempt%s (timeout %ld ms)", r->op, s->cfg.bucket, s->cfg.prefix, r->shown_key ? r->shown_key : "", n,
                                 n == 1 ? "" : "s", s->timeout_ms);
         bool retry;
         int rc = attempt(s, r, resp, (long)left, err, &retry);
