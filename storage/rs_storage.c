@@ -1,5 +1,6 @@
 /* rs_storage.c: URL dispatch to the backends, stats, and helpers shared by them. */
 #include "rs_storage_impl.h"
+#include "rs_url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,60 +24,6 @@ static const rs_storage_vtable *pick(const char *url)
     return NULL;
 }
 
-/* Copies url without the password of a user:password@ part and without secret-looking query
- * parameters. */
-static char *redact(const char *url)
-{
-    size_t n = strlen(url);
-    char *out = malloc(n + 16);
-    if (!out)
-        return NULL;
-    const char *scheme_end = strstr(url, "://");
-    const char *auth = scheme_end ? scheme_end + 3 : url;
-    const char *slash = strchr(auth, '/');
-    const char *at = NULL;
-    for (const char *p = auth; *p && (!slash || p < slash); p++)
-        if (*p == '@')
-            at = p;
-    const char *colon = NULL;
-    if (at)
-        for (const char *p = auth; p < at; p++)
-            if (*p == ':') {
-                colon = p;
-                break;
-            }
-    if (colon) {
-        size_t pre = (size_t)(colon - url);
-        memcpy(out, url, pre);
-        strcpy(out + pre, ":***");
-        strcat(out, at);
-    } else {
-        strcpy(out, url);
-    }
-    char *q = strchr(out, '?');
-    if (q) {
-        /* drop password= and secret-ish parameters entirely */
-        char *p = q + 1;
-        while (*p) {
-            char *amp = strchr(p, '&');
-            size_t len = amp ? (size_t)(amp - p) : strlen(p);
-            if (strncmp(p, "password=", 9) == 0 || strncmp(p, "secret", 6) == 0 || strncmp(p, "token", 5) == 0) {
-                char *eq = memchr(p, '=', len);
-                if (eq) {
-                    size_t keep = (size_t)(eq - p) + 1;
-                    memmove(p + keep + 3, p + len, strlen(p + len) + 1);
-                    memcpy(p + keep, "***", 3);
-                    len = keep + 3;
-                }
-            }
-            p += len;
-            if (*p == '&')
-                p++;
-        }
-    }
-    return out;
-}
-
 int rs_storage_open(const char *url, const rs_storage_opts *opts, rs_storage **out, rs_error *err)
 {
     *out = NULL;
@@ -93,7 +40,7 @@ int rs_storage_open(const char *url, const rs_storage_opts *opts, rs_storage **o
     if (!s)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     s->vt = vt;
-    s->url = redact(url);
+    s->url = rs_url_redact(url);
     rs_storage_opts dflt = {0};
     int rc = vt->open(url, opts ? opts : &dflt, &s->impl, &s->stats, err);
     if (rc) {

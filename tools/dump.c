@@ -4,6 +4,7 @@
 #include "rs_buf.h"
 #include "rs_diff.h"
 #include "rs_json.h"
+#include "rs_log.h"
 #include "rs_registry_json.h"
 #include "rs_storage.h"
 
@@ -352,6 +353,10 @@ static int cmd_ls(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* a CLI: only warnings and errors from the libraries (REGSYNC_LOG_LEVEL=info shows more) */
+    const char *lvl = getenv("REGSYNC_LOG_LEVEL");
+    int level = lvl ? rs_log_level_parse(lvl) : -1;
+    rs_log_configure(level >= 0 ? (rs_log_level)level : RS_LOG_WARN, false, 2);
     if (argc < 2)
         return usage_error("missing COMMAND");
     const char *cmd = argv[1];

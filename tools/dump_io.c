@@ -2,6 +2,7 @@
 #include "dump.h"
 #include "rs_buf.h"
 #include "rs_storage.h"
+#include "rs_url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,9 @@
 
 int dump_fail(const char *what, const rs_error *err)
 {
-    fprintf(stderr, "regsync-dump: %s: %s\n", what, err && err->msg[0] ? err->msg : "failed");
+    char *safe = rs_url_redact(what); /* never print a password given in a URL */
+    fprintf(stderr, "regsync-dump: %s: %s\n", safe ? safe : "", err && err->msg[0] ? err->msg : "failed");
+    free(safe);
     return DUMP_ERROR;
 }
 
