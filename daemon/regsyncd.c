@@ -1,0 +1,359 @@
+/* regsyncd: the regsync agent daemon. See `regsyncd --help` and docs/operations.md. */
+#include "rs_daemon.h"
+#include "rs_log.h"
+#include "rs_time.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+static const char USAGE[] =
+    "usage: regsyncd [COMMAND] --config FILE [--set key=value]...\n"
+    "\n"
+    "Commands:\n"
+    "  run (default)              follow the global log into the target (and publish when publish: true),\n"
+    "                             serve the admin API, until SIGTERM; SIGHUP reloads the configuration\n"
+    "  sync --once                bring the target to the latest (or pinned) version, then exit;\n"
+    "                             for an init container, so Feast never starts on an empty registry\n"
+    "  publish --once             publish the source if its content changed, then exit; for CI after\n"
+    "                             `feast apply`\n"
+    "  check-config               validate the configuration, list every problem by key, print the\n"
+    "                             effective configuration (secrets shown as <set>)\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE          YAML configuration (keys: docs/configuration.md)\n"
+    "  -s, --set KEY=VALUE        override one key (dotted path, e.g. admin.listen=127.0.0.1:9000);\n"
+    "                             environment variables REGSYNC_<KEY> override the file, --set overrides both\n"
+    "      --once                 with sync and publish\n"
+    "      --json                 with check-config: print the effective configuration as JSON\n"
+    "  -h, --help                 this text\n"
+    "  -V, --version              the version\n"
+    "\n"
+    "Exit codes: 0 success; 1 the command failed (store unreachable, bad source, ...);\n"
+    "            2 usage or configuration error.\n";
+
+typedef struct daemon_state {
+    rs_config *cfg;
+    rs_agent *agent;
+    rs_provider *provider;
+#ifdef RS_HAVE_ADMIN
+    rs_admin *admin;
+#endif
+    pthread_t thread;
+    bool thread_running;
+    struct event_base *base;
+    const char *config_path;
+    const char *const *overrides;
+    size_t n_overrides;
+} daemon_state;
+
+static void configure_logging(const rs_config *cfg)
+{
+    rs_log_configure(cfg->log.level, cfg->log.format == RS_LOG_FORMAT_JSON, 2);
+    for (size_t i = 0; i < cfg->warnings.n; i++)
+        RS_LOGW("config", "%s", cfg->warnings.v[i]);
+}
+
+static int load_config(const char *path, const char *const *ov, size_t nov, rs_config **out)
+{
+    rs_error err = {0};
+    rs_config_problems probs = {0};
+    int rc = rs_config_load_ex(path, NULL, ov, nov, out, &probs, &err);
+    if (rc) {
+        if (probs.n) {
+            char *t = rs_config_problems_text(&probs);
+            fprintf(stderr, "regsyncd: invalid configuration%s%s (%zu problem%s):\n%s", path ? " " : "", path ? path : "",
+                    probs.n, probs.n == 1 ? "" : "s", t ? t : "");
+            free(t);
+        } else {
+            fprintf(stderr, "regsyncd: %s\n", err.msg);
+        }
+        rs_config_problems_free(&probs);
+        return rc;
+    }
+    rs_config_problems_free(&probs);
+    return RS_OK;
+}
+
+static void *agent_thread(void *arg)
+{
+    rs_agent_run((rs_agent *)arg);
+    return NULL;
+}
+
+static void block_signals(sigset_t *old)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &s, old);
+}
+
+/* Opens the agent and the admin API and starts the agent's thread. */
+static int start(daemon_state *d)
+{
+    rs_agent_config ac;
+    rs_daemon_agent_config(d->cfg, &ac);
+    rs_error err = {0};
+    int rc = rs_agent_open(&ac, &d->agent, &err);
+    if (rc) {
+        RS_LOGE("daemon", "cannot start the agent error=\"%s\"", err.msg);
+        return rc;
+    }
+    rc = rs_provider_new(d->agent, d->cfg, &d->provider, &err);
+    if (rc) {
+        RS_LOGE("daemon", "cannot start the admin provider error=\"%s\"", err.msg);
+        return rc;
+    }
+    sigset_t old;
+    block_signals(&old); /* threads created now do not take the daemon's signals */
+#ifdef RS_HAVE_ADMIN
+    if (d->cfg->admin.listen && *d->cfg->admin.listen) {
+        rs_admin_config adc = {.listen = d->cfg->admin.listen,
+                               .token = d->cfg->admin.token,
+                               .tls_cert = d->cfg->admin.tls_cert && *d->cfg->admin.tls_cert ? d->cfg->admin.tls_cert : NULL,
+                               .tls_key = d->cfg->admin.tls_key && *d->cfg->admin.tls_key ? d->cfg->admin.tls_key : NULL,
+                               .max_body_bytes = d->cfg->admin.max_body_bytes,
+                               .max_header_bytes = d->cfg->admin.max_header_bytes,
+                               .request_timeout_ms = d->cfg->admin.request_timeout_ms};
+        rs_admin_provider ap;
+        rs_provider_fill(d->provider, &ap);
+        rc = rs_admin_start(&adc, &ap, &d->admin, &err);
+        if (rc) {
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            RS_LOGE("daemon", "cannot start the admin API error=\"%s\"", err.msg);
+            return rc;
+        }
+        rs_provider_set_admin(d->provider, d->admin);
+        RS_LOGI("daemon", "admin API listening address=%s", rs_admin_bound_address(d->admin));
+    }
+#endif
+    if (pthread_create(&d->thread, NULL, agent_thread, d->agent) != 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        RS_LOGE("daemon", "cannot start the agent thread");
+        return RS_EIO;
+    }
+    d->thread_running = true;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    char *store = rs_config_redact_url(d->cfg->store);
+    RS_LOGI("daemon", "started region=%s store=\"%s\" target=\"%s\" publish=%s", d->cfg->region, store ? store : "",
+            d->cfg->target ? d->cfg->target : "", d->cfg->publish ? "true" : "false");
+    free(store);
+    return RS_OK;
+}
+
+static void stop(daemon_state *d)
+{
+    if (d->agent && d->thread_running) {
+        rs_agent_stop(d->agent);
+        pthread_join(d->thread, NULL);
+        d->thread_running = false;
+    }
+#ifdef RS_HAVE_ADMIN
+    rs_admin_stop(d->admin);
+    d->admin = NULL;
+#endif
+    rs_provider_free(d->provider);
+    d->provider = NULL;
+    rs_agent_close(d->agent);
+    d->agent = NULL;
+}
+
+static void on_term(evutil_socket_t sig, short ev, void *arg)
+{
+    (void)ev;
+    daemon_state *d = arg;
+    RS_LOGI("daemon", "stopping signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopbreak(d->base);
+}
+
+static void on_hup(evutil_socket_t sig, short ev, void *arg)
+{
+    (void)sig;
+    (void)ev;
+    daemon_state *d = arg;
+    RS_LOGI("daemon", "reloading config=\"%s\"", d->config_path ? d->config_path : "");
+    rs_config *nc = NULL;
+    if (load_config(d->config_path, d->overrides, d->n_overrides, &nc)) {
+        RS_LOGE("daemon", "reload refused: the new configuration is invalid; keeping the old one");
+        return;
+    }
+    stop(d);
+    rs_config *old = d->cfg;
+    d->cfg = nc;
+    configure_logging(nc);
+    if (start(d) != RS_OK) {
+        RS_LOGE("daemon", "reload: the new configuration does not start; going back to the old one");
+        stop(d);
+        d->cfg = old;
+        rs_config_free(nc);
+        configure_logging(old);
+        if (start(d) != RS_OK) {
+            RS_LOGE("daemon", "the old configuration does not start either; exiting");
+            event_base_loopbreak(d->base);
+        }
+        return;
+    }
+    rs_config_free(old);
+    RS_LOGI("daemon", "reloaded");
+}
+
+static int run(daemon_state *d)
+{
+    evthread_use_pthreads();
+    d->base = event_base_new();
+    if (!d->base) {
+        fprintf(stderr, "regsyncd: cannot create the event loop\n");
+        return EXIT_FAILED;
+    }
+    struct event *t = evsignal_new(d->base, SIGTERM, on_term, d);
+    struct event *i = evsignal_new(d->base, SIGINT, on_term, d);
+    struct event *h = evsignal_new(d->base, SIGHUP, on_hup, d);
+    event_add(t, NULL);
+    event_add(i, NULL);
+    event_add(h, NULL);
+    if (start(d) != RS_OK) {
+        stop(d);
+        event_free(t);
+        event_free(i);
+        event_free(h);
+        event_base_free(d->base);
+        return EXIT_FAILED;
+    }
+    event_base_dispatch(d->base);
+    stop(d);
+    event_free(t);
+    event_free(i);
+    event_free(h);
+    event_base_free(d->base);
+    RS_LOGI("daemon", "stopped");
+    return EXIT_OK;
+}
+
+static int once(daemon_state *d, bool publish)
+{
+    rs_agent_config ac;
+    rs_daemon_agent_config(d->cfg, &ac);
+    if (publish) {
+        if (!ac.source) {
+            fprintf(stderr, "regsyncd: publish --once needs `source` in the configuration\n");
+            return EXIT_USAGE;
+        }
+        ac.publish = true;
+        ac.target = NULL;
+    } else {
+        if (!ac.target) {
+            fprintf(stderr, "regsyncd: sync --once needs `target` in the configuration\n");
+            return EXIT_USAGE;
+        }
+        ac.publish = false;
+    }
+    rs_error err = {0};
+    rs_agent *a;
+    if (rs_agent_open(&ac, &a, &err)) {
+        fprintf(stderr, "regsyncd: %s\n", err.msg);
+        return EXIT_FAILED;
+    }
+    int rc;
+    if (publish) {
+        uint64_t v = 0;
+        bool changed = false;
+        rc = rs_agent_publish_once(a, &v, &changed, &err);
+        if (!rc)
+            printf("%s version %" PRIu64 "\n", changed ? "published" : "unchanged at", v);
+    } else {
+        rc = rs_agent_sync_once(a, &err);
+        if (!rc) {
+            rs_agent_status s;
+            rs_agent_status_get(a, &s);
+            if (!s.has_state)
+                printf("nothing published yet: the target is not written\n");
+            else
+                printf("target at version %" PRIu64 " (head %" PRIu64 ")\n", s.applied_version, s.head_version);
+            rs_agent_report(a, NULL);
+        }
+    }
+    if (rc)
+        fprintf(stderr, "regsyncd: %s\n", err.msg);
+    rs_agent_close(a);
+    return rc ? EXIT_FAILED : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
+                                         {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
+    const char *config = NULL, *cmd = "run";
+    const char **ov = calloc((size_t)argc + 1, sizeof *ov);
+    size_t nov = 0;
+    bool once_flag = false, json = false;
+    int c;
+    if (argc > 1 && argv[1][0] != '-') {
+        cmd = argv[1];
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    while ((c = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 's': ov[nov++] = optarg; break;
+        case 'o': once_flag = true; break;
+        case 'j': json = true; break;
+        case 'h': fputs(USAGE, stdout); free(ov); return EXIT_OK;
+        case 'V': printf("regsyncd %s\n", RS_VERSION_STRING); free(ov); return EXIT_OK;
+        default: fputs(USAGE, stderr); free(ov); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "regsyncd: unexpected argument '%s'\n%s", argv[optind], USAGE);
+        free(ov);
+        return EXIT_USAGE;
+    }
+    bool is_run = strcmp(cmd, "run") == 0, is_sync = strcmp(cmd, "sync") == 0, is_pub = strcmp(cmd, "publish") == 0,
+         is_check = strcmp(cmd, "check-config") == 0;
+    if (!is_run && !is_sync && !is_pub && !is_check) {
+        fprintf(stderr, "regsyncd: unknown command '%s'\n%s", cmd, USAGE);
+        free(ov);
+        return EXIT_USAGE;
+    }
+    if ((is_sync || is_pub) && !once_flag) {
+        fprintf(stderr, "regsyncd: %s needs --once (the daemon itself is `regsyncd run`)\n", cmd);
+        free(ov);
+        return EXIT_USAGE;
+    }
+    daemon_state d = {.config_path = config, .overrides = ov, .n_overrides = nov};
+    if (load_config(config, ov, nov, &d.cfg)) {
+        free(ov);
+        return EXIT_USAGE;
+    }
+    configure_logging(d.cfg);
+    int rc;
+    if (is_check) {
+        char *text = rs_config_describe(d.cfg, json);
+        fputs(text ? text : "", stdout);
+        free(text);
+        if (!json)
+            printf("configuration OK\n");
+        rc = EXIT_OK;
+    } else if (is_run) {
+        rc = run(&d);
+    } else {
+        rc = once(&d, is_pub);
+    }
+    rs_config_free(d.cfg);
+    free(ov);
+    return rc;
+}

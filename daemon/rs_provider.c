@@ -1,0 +1,531 @@
+/* rs_provider.c: the admin API provider backed by a running agent. FAST calls read the agent's
+ * status snapshot; SLOW calls (admin worker threads) use the provider's own store handle and a
+ * read-only journal handle, each behind a mutex. */
+#include "rs_daemon.h"
+#include "rs_buf.h"
+#include "rs_diff.h"
+#include "rs_journal.h"
+#include "rs_log.h"
+#include "rs_logproto.h"
+#include "rs_provider_impl.h"
+#include "rs_registry_json.h"
+#include "rs_time.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "regsync/v1/log.pb-c.h"
+
+int rs_provider_new(rs_agent *a, const rs_config *cfg, rs_provider **out, rs_error *err)
+{
+    *out = NULL;
+    rs_provider *p = calloc(1, sizeof *p);
+    if (!p)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    p->agent = a;
+    p->cfg = cfg;
+    pthread_mutex_init(&p->mu, NULL);
+    *out = p;
+    return RS_OK;
+}
+
+void rs_provider_free(rs_provider *p)
+{
+    if (!p)
+        return;
+    rs_storage_close(p->store);
+    rs_journal_close(p->journal);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+void rs_provider_set_admin(rs_provider *p, rs_admin *admin)
+{
+    p->admin = admin;
+    rs_agent_on_change(p->agent, (void (*)(void *))rs_admin_notify, admin);
+}
+
+/* Lazily opened handles; call with p->mu held. */
+int rs_provider_store(rs_provider *p, rs_storage **s, rs_error *err)
+{
+    if (!p->store) {
+        rs_agent_config ac;
+        rs_daemon_agent_config(p->cfg, &ac);
+        int rc = rs_storage_open(p->cfg->store, &ac.store_opts, &p->store, err);
+        if (rc)
+            return rc;
+    }
+    *s = p->store;
+    return RS_OK;
+}
+
+static int journal(rs_provider *p, rs_journal **j, rs_error *err)
+{
+    if (!p->journal) {
+        rs_journal_opts o = {.readonly = true, .skip_integrity_check = true};
+        int rc = rs_journal_open(p->cfg->state_dir, &o, &p->journal, err);
+        if (rc)
+            return rc;
+    }
+    *j = p->journal;
+    return RS_OK;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static json_t *hex_json(const uint8_t *d, bool have)
+{
+    if (!have)
+        return json_null();
+    char h[2 * RS_DIGEST_LEN + 1];
+    rs_hex(d, RS_DIGEST_LEN, h);
+    return json_string(h);
+}
+
+static json_t *time_json(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[48];
+    rs_time_rfc3339_ms(ms, t, sizeof t);
+    return json_string(t);
+}
+
+static json_t *strlist_json(const rs_strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->v[i]));
+    return a;
+}
+
+static double lag_seconds(const rs_agent_status *s)
+{
+    if (s->applied_version >= s->head_version || !s->head_updated_ms)
+        return 0;
+    double l = (double)(rs_wall_ms() - s->head_updated_ms) / 1000.0;
+    return l > 0 ? l : 0;
+}
+
+/* ------------------------------------------------------------ FAST */
+
+static json_t *p_status(void *ctx)
+{
+    rs_provider *p = ctx;
+    rs_agent_status s;
+    rs_agent_status_get(p->agent, &s);
+    json_t *o = json_object();
+    json_object_set_new(o, "region", json_string(s.region));
+    json_object_set_new(o, "state", json_string(s.state));
+    json_object_set_new(o, "applied_version", json_integer((json_int_t)s.applied_version));
+    json_object_set_new(o, "head_version", json_integer((json_int_t)s.head_version));
+    json_object_set_new(o, "versions_behind",
+                        json_integer(s.head_version > s.applied_version ? (json_int_t)(s.head_version - s.applied_version) : 0));
+    json_object_set_new(o, "lag_seconds", json_real(lag_seconds(&s)));
+    json_object_set_new(o, "attempted_version", s.attempted_version ? json_integer((json_int_t)s.attempted_version) : json_null());
+    json_object_set_new(o, "digest", hex_json(s.digest, s.has_state));
+    json_object_set_new(o, "filtered_digest", hex_json(s.filtered_digest, s.has_state));
+    json_object_set_new(o, "written_digest", hex_json(s.written_digest, s.has_state));
+    json_object_set_new(o, "target_digest", hex_json(s.target_digest, s.target_known));
+    json_object_set_new(o, "target_modified", json_boolean(s.target_modified));
+    json_object_set_new(o, "source_etag", s.source_etag[0] ? json_string(s.source_etag) : json_null());
+    json_object_set_new(o, "last_success", time_json(s.last_success_ms));
+    if (s.last_error_ms) {
+        json_t *e = json_object();
+        json_object_set_new(e, "time", time_json(s.last_error_ms));
+        json_object_set_new(e, "message", json_string(s.last_error));
+        json_object_set_new(o, "last_error", e);
+    } else {
+        json_object_set_new(o, "last_error", json_null());
+    }
+    json_object_set_new(o, "paused", json_boolean(s.paused));
+    json_object_set_new(o, "pinned_version", s.pinned_version ? json_integer((json_int_t)s.pinned_version) : json_null());
+    json_t *f = json_object();
+    json_object_set_new(f, "include_projects", strlist_json(&p->cfg->filters.include_projects));
+    json_object_set_new(f, "exclude_projects", strlist_json(&p->cfg->filters.exclude_projects));
+    json_object_set_new(o, "filters", f);
+    json_object_set_new(o, "publish", json_boolean(s.publish));
+    json_object_set_new(o, "ready", json_boolean(s.ready));
+    json_object_set_new(o, "modified_objects", json_integer((json_int_t)s.n_modified));
+    json_object_set_new(o, "regional_meta_objects", json_integer((json_int_t)s.n_regional_meta));
+    json_object_set_new(o, "on_local_change", json_string(rs_on_local_change_name(p->cfg->on_local_change)));
+    json_object_set_new(o, "version", json_string(RS_VERSION_STRING));
+    return o;
+}
+
+static json_t *check(const char *name, bool ok, const char *detail)
+{
+    json_t *c = json_object();
+    json_object_set_new(c, "name", json_string(name));
+    json_object_set_new(c, "ok", json_boolean(ok));
+    json_object_set_new(c, "detail", json_string(detail));
+    return c;
+}
+
+static bool p_ready(void *ctx, json_t **checks)
+{
+    rs_provider *p = ctx;
+    rs_agent_status s;
+    rs_agent_status_get(p->agent, &s);
+    json_t *a = json_array();
+    char d[256];
+    bool is_follower = p->cfg->target && *p->cfg->target;
+    bool ok = true;
+    if (is_follower) {
+        snprintf(d, sizeof d, s.has_state ? "version %" PRIu64 " is in the target" : "no local copy yet", s.applied_version);
+        json_array_append_new(a, check("local_copy", s.has_state, d));
+        ok = ok && s.has_state;
+    }
+    int64_t age = s.last_success_ms ? rs_wall_ms() - s.last_success_ms : -1;
+    bool fresh = age >= 0 && age <= p->cfg->max_staleness_ms;
+    if (age < 0)
+        snprintf(d, sizeof d, "no successful poll of the global store yet");
+    else
+        snprintf(d, sizeof d, "last successful poll %.1f s ago (limit %.0f s)", (double)age / 1000.0,
+                 (double)p->cfg->max_staleness_ms / 1000.0);
+    json_array_append_new(a, check("fresh", fresh, d));
+    ok = ok && fresh;
+    if (checks)
+        *checks = a;
+    else
+        json_decref(a);
+    return ok;
+}
+
+static void sample_u(rs_buf *out, const char *name, const char *type, const char *help, double v)
+{
+    rs_prom_help(out, name, type, help);
+    rs_prom_sample(out, name, NULL, v);
+}
+
+static void p_metrics(void *ctx, rs_buf *out)
+{
+    rs_provider *p = ctx;
+    rs_agent_status s;
+    rs_agent_status_get(p->agent, &s);
+    char labels[256];
+    sample_u(out, "regsync_applied_version", "gauge", "Version of the global log applied to this region's copy.", (double)s.applied_version);
+    sample_u(out, "regsync_head_version", "gauge", "Latest version of the global log seen.", (double)s.head_version);
+    sample_u(out, "regsync_lag_versions", "gauge", "Versions this region is behind the head.",
+             s.head_version > s.applied_version ? (double)(s.head_version - s.applied_version) : 0);
+    sample_u(out, "regsync_lag_seconds", "gauge", "Seconds since the head moved past the applied version (0 when in sync).",
+             lag_seconds(&s));
+    sample_u(out, "regsync_last_success_timestamp_seconds", "gauge", "Wall time of the last successful poll.",
+             (double)s.last_success_ms / 1000.0);
+    sample_u(out, "regsync_last_apply_timestamp_seconds", "gauge", "Wall time the target was last written.", (double)s.last_apply_ms / 1000.0);
+    sample_u(out, "regsync_polls_total", "counter", "Polls of the global HEAD.", (double)s.polls);
+    sample_u(out, "regsync_polls_unchanged_total", "counter", "Polls answered 'not modified'.", (double)s.polls_unchanged);
+    sample_u(out, "regsync_applies_total", "counter", "Log entries applied.", (double)s.applies);
+    sample_u(out, "regsync_bootstraps_total", "counter", "Bootstraps from a snapshot.", (double)s.bootstraps);
+    sample_u(out, "regsync_rollbacks_total", "counter", "Rollbacks.", (double)s.rollbacks);
+    sample_u(out, "regsync_publishes_total", "counter", "Versions this agent published.", (double)s.publishes);
+    sample_u(out, "regsync_heartbeats_total", "counter", "Region reports written.", (double)s.heartbeats);
+    rs_prom_help(out, "regsync_errors_total", "counter", "Errors by kind.");
+    for (int k = 0; k < RS_ERRKINDS; k++) {
+        snprintf(labels, sizeof labels, "kind=\"%s\"", rs_errkind_names[k]);
+        rs_prom_sample(out, "regsync_errors_total", labels, (double)s.errors[k]);
+    }
+    sample_u(out, "regsync_store_requests_total", "counter", "Requests to the global store.", (double)s.store.requests);
+    rs_prom_help(out, "regsync_store_bytes_total", "counter", "Payload bytes to and from the global store.");
+    rs_prom_sample(out, "regsync_store_bytes_total", "direction=\"in\"", (double)s.store.bytes_in);
+    rs_prom_sample(out, "regsync_store_bytes_total", "direction=\"out\"", (double)s.store.bytes_out);
+    sample_u(out, "regsync_store_retries_total", "counter", "Retried store requests.", (double)s.store.retries);
+    rs_prom_help(out, "regsync_drift_objects", "gauge", "Objects of this region's copy that differ from what regsync wrote, by class.");
+    rs_prom_sample(out, "regsync_drift_objects", "class=\"modified\"", (double)s.n_modified);
+    rs_prom_sample(out, "regsync_drift_objects", "class=\"regional_meta\"", (double)s.n_regional_meta);
+    sample_u(out, "regsync_paused", "gauge", "1 when following is paused.", s.paused ? 1 : 0);
+    sample_u(out, "regsync_pinned_version", "gauge", "Pinned version (0: not pinned).", (double)s.pinned_version);
+    sample_u(out, "regsync_ready", "gauge", "1 when /readyz answers 200.", p_ready(p, NULL) ? 1 : 0);
+    rs_prom_help(out, "regsync_build_info", "gauge", "Build information.");
+    snprintf(labels, sizeof labels, "version=\"%s\",region=\"%s\"", RS_VERSION_STRING, s.region);
+    rs_prom_sample(out, "regsync_build_info", labels, 1);
+}
+
+/* ------------------------------------------------------------ SLOW */
+
+static json_t *entry_json(const rs_journal_entry *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "version", json_integer((json_int_t)e->version));
+    json_object_set_new(o, "kind", json_string(rs_journal_kind_name(e->kind)));
+    json_object_set_new(o, "applied_at", time_json(e->applied_at_ms));
+    json_object_set_new(o, "published_at", time_json(e->published_at_ms));
+    json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
+    json_object_set_new(o, "parent_digest", hex_json(e->parent_digest, e->has_parent_digest));
+    json_object_set_new(o, "result_digest", hex_json(e->result_digest, e->has_result_digest));
+    json_object_set_new(o, "filtered_digest", hex_json(e->filtered_digest, e->has_filtered_digest));
+    json_object_set_new(o, "target_digest", hex_json(e->target_digest, e->has_target_digest));
+    json_object_set_new(o, "ops_put", json_integer((json_int_t)e->ops_put));
+    json_object_set_new(o, "ops_delete", json_integer((json_int_t)e->ops_delete));
+    json_t *c = e->counts_by_kind ? json_loads(e->counts_by_kind, 0, NULL) : NULL;
+    json_object_set_new(o, "counts_by_kind", c ? c : json_object());
+    json_object_set_new(o, "source_etag", e->source_etag ? json_string(e->source_etag) : json_null());
+    json_object_set_new(o, "publisher", e->publisher ? json_string(e->publisher) : json_null());
+    return o;
+}
+
+static json_t *p_versions(void *ctx, uint64_t before, unsigned limit, rs_error *err)
+{
+    rs_provider *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    rs_journal *j;
+    json_t *out = NULL;
+    if (journal(p, &j, err) == RS_OK) {
+        rs_journal_entry *v;
+        size_t n;
+        if (rs_journal_list(j, before, limit ? limit : 100, &v, &n, err) == RS_OK) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, entry_json(&v[i]));
+            rs_journal_entries_free(v, n);
+            out = json_object();
+            json_object_set_new(out, "versions", arr);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return out;
+}
+
+/* Rebuilds two versions from the store and diffs them (call with p->mu held). */
+static int diff_versions(rs_provider *p, uint64_t from, uint64_t to, rs_diff **d, rs_registry **ra, rs_registry **rb,
+                         rs_error *err)
+{
+    rs_storage *s;
+    int rc = rs_provider_store(p, &s, err);
+    if (rc)
+        return rc;
+    rs_head h;
+    rc = rs_log_read_head(s, NULL, &h, NULL, err);
+    if (rc)
+        return rc;
+    *ra = *rb = NULL;
+    rc = from ? rs_log_materialize(s, &h, from, ra, err) : ((*ra = rs_registry_new()) ? RS_OK : RS_ENOMEM);
+    if (!rc)
+        rc = rs_log_materialize(s, &h, to, rb, err);
+    rs_head_clear(&h);
+    if (!rc)
+        rc = rs_diff_compute(*ra, *rb, RS_DIFF_PROPS, d, err);
+    if (rc) {
+        rs_registry_free(*ra);
+        rs_registry_free(*rb);
+        *ra = *rb = NULL;
+    }
+    return rc;
+}
+
+static json_t *p_version(void *ctx, uint64_t n, rs_error *err)
+{
+    rs_provider *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    json_t *out = NULL;
+    rs_journal *j;
+    if (journal(p, &j, err) == RS_OK) {
+        rs_journal_entry e = {0};
+        if (rs_journal_get(j, n, &e, err) == RS_OK) {
+            out = entry_json(&e);
+            rs_journal_entry_clear(&e);
+            /* the version's operations and property-level changes, from the store's log */
+            rs_diff *d;
+            rs_registry *ra, *rb;
+            rs_error de = {0};
+            if (diff_versions(p, n - 1, n, &d, &ra, &rb, &de) == RS_OK) {
+                json_t *dj = rs_diff_to_json(d, RS_CLASS_SPEC | RS_CLASS_META | RS_CLASS_REGISTRY);
+                json_object_set(out, "changes", json_object_get(dj, "changes"));
+                json_decref(dj);
+                rs_diff_free(d);
+                rs_registry_free(ra);
+                rs_registry_free(rb);
+            } else {
+                json_object_set_new(out, "changes_unavailable", json_string(de.msg));
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return out;
+}
+
+static json_t *p_diff(void *ctx, uint64_t from, uint64_t to, bool plan, rs_error *err)
+{
+    rs_provider *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    json_t *out = NULL;
+    rs_diff *d;
+    rs_registry *ra, *rb;
+    if (diff_versions(p, from, to, &d, &ra, &rb, err) == RS_OK) {
+        if (plan) {
+            char *txt = NULL;
+            size_t tl = 0;
+            FILE *f = open_memstream(&txt, &tl);
+            if (f) {
+                rs_diff_print_plan(d, RS_CLASS_SPEC, f);
+                fclose(f);
+            }
+            out = json_object();
+            json_object_set_new(out, "from", json_integer((json_int_t)from));
+            json_object_set_new(out, "to", json_integer((json_int_t)to));
+            json_object_set_new(out, "plan", json_string(txt ? txt : ""));
+            free(txt);
+        } else {
+            out = rs_diff_to_json(d, RS_CLASS_SPEC | RS_CLASS_META | RS_CLASS_REGISTRY);
+            json_object_set_new(out, "from", json_integer((json_int_t)from));
+            json_object_set_new(out, "to", json_integer((json_int_t)to));
+        }
+        rs_diff_free(d);
+        rs_registry_free(ra);
+        rs_registry_free(rb);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return out;
+}
+
+static json_t *p_registry(void *ctx, const char *project, const char *kind, const char *name, rs_error *err)
+{
+    rs_provider *p = ctx;
+    if (!p->cfg->target || !*p->cfg->target) {
+        rs_error_set(err, RS_ENOTFOUND, "this agent has no target (publish-only)");
+        return NULL;
+    }
+    rs_dump_filter f = {.project = project, .name = name};
+    if (kind) {
+        f.kind = rs_kind_from_name(kind);
+        if (!f.kind) {
+            rs_error_set(err, RS_EINVALID, "kind '%s' is not a Registry field (entities, feature_views, data_sources, ...)", kind);
+            return NULL;
+        }
+    }
+    const char *path = strncmp(p->cfg->target, "file://", 7) == 0 ? p->cfg->target + 7 : p->cfg->target;
+    rs_registry *r;
+    if (path[0] == '/') {
+        if (rs_registry_load_file(path, NULL, &r, err))
+            return NULL;
+    } else {
+        rs_error_set(err, RS_EUNSUPPORTED, "reading a non-file target through the admin API is not supported; use regsync-dump json");
+        return NULL;
+    }
+    json_t *j = rs_registry_dump_json(r, &f, err);
+    rs_registry_free(r);
+    return j;
+}
+
+static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_error *err)
+{
+    rs_provider *p = ctx;
+    uint64_t v = body && json_is_integer(json_object_get(body, "version"))
+                     ? (uint64_t)json_integer_value(json_object_get(body, "version"))
+                     : 0;
+    int rc = RS_OK;
+    if (strcmp(action, "sync") == 0)
+        rs_agent_wake(p->agent);
+    else if (strcmp(action, "pause") == 0)
+        rs_agent_pause(p->agent);
+    else if (strcmp(action, "resume") == 0)
+        rs_agent_resume(p->agent);
+    else if (strcmp(action, "pin") == 0)
+        rc = rs_agent_pin(p->agent, v, err);
+    else if (strcmp(action, "unpin") == 0)
+        rs_agent_unpin(p->agent);
+    else if (strcmp(action, "rollback") == 0)
+        rc = rs_agent_rollback(p->agent, v, err);
+    else if (strcmp(action, "publish") == 0)
+        rc = rs_agent_request_publish(p->agent, err);
+    else
+        rc = rs_error_set(err, RS_ENOTFOUND, "unknown action '%s'", action);
+    if (rc)
+        return NULL;
+    RS_LOGI("admin", "control action=%s version=%" PRIu64, action, v);
+    json_t *o = json_object();
+    json_object_set_new(o, "ok", json_true());
+    json_object_set_new(o, "action", json_string(action));
+    if (v)
+        json_object_set_new(o, "version", json_integer((json_int_t)v));
+    json_object_set_new(o, "status", p_status(p));
+    return o;
+}
+
+/* Region reports (call with p->mu held): name -> applied version. */
+static int read_applied(rs_provider *p, json_t **regions, rs_error *err)
+{
+    rs_storage *s;
+    int rc = rs_provider_store(p, &s, err);
+    if (rc)
+        return rc;
+    rs_list_entry *e;
+    size_t n;
+    rc = rs_storage_list(s, RS_PREFIX_REGIONS, &e, &n, err);
+    if (rc)
+        return rc;
+    *regions = json_object();
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *d;
+        size_t l;
+        if (rs_storage_get(s, e[i].key, NULL, &d, &l, NULL, NULL))
+            continue;
+        Regsync__V1__RegionStatus *m = regsync__v1__region_status__unpack(NULL, l, d);
+        free(d);
+        if (!m)
+            continue;
+        if (m->region && *m->region)
+            json_object_set_new(*regions, m->region, json_integer((json_int_t)m->applied_version));
+        regsync__v1__region_status__free_unpacked(m, NULL);
+    }
+    rs_storage_list_free(e, n);
+    return RS_OK;
+}
+
+static int p_wait_check(void *ctx, uint64_t version, const char *regions, bool *done, json_t **detail, rs_error *err)
+{
+    rs_provider *p = ctx;
+    *done = false;
+    pthread_mutex_lock(&p->mu);
+    json_t *applied = NULL;
+    int rc = read_applied(p, &applied, err);
+    pthread_mutex_unlock(&p->mu);
+    if (rc)
+        return rc;
+    /* this agent's own position is the freshest */
+    rs_agent_status s;
+    rs_agent_status_get(p->agent, &s);
+    if (p->cfg->target && *p->cfg->target)
+        json_object_set_new(applied, s.region, json_integer((json_int_t)s.applied_version));
+    json_t *waiting = json_array();
+    bool all = !regions || !*regions || strcmp(regions, "all") == 0;
+    if (all) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(applied, k, v) if ((uint64_t)json_integer_value(v) < version) json_array_append_new(waiting, json_string(k));
+    } else {
+        char *copy = strdup(regions), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            json_t *v = json_object_get(applied, t);
+            if (!v || (uint64_t)json_integer_value(v) < version)
+                json_array_append_new(waiting, json_string(t));
+        }
+        free(copy);
+    }
+    *done = json_array_size(waiting) == 0 && json_object_size(applied) > 0;
+    json_t *d = json_object();
+    json_object_set_new(d, "version", json_integer((json_int_t)version));
+    json_object_set_new(d, "regions", applied);
+    json_object_set_new(d, "waiting", waiting);
+    json_object_set_new(d, "done", json_boolean(*done));
+    *detail = d;
+    return RS_OK;
+}
+
+void rs_provider_fill(rs_provider *p, rs_admin_provider *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ctx = p;
+    out->status = p_status;
+    out->ready = p_ready;
+    out->metrics = p_metrics;
+    out->versions = p_versions;
+    out->version = p_version;
+    out->diff = p_diff;
+    out->registry = p_registry;
+    out->drift = NULL; /* GET /v1/drift is wired to sync/rs_drift in rs_provider_drift.c */
+    out->control = p_control;
+    out->wait_check = p_wait_check;
+}

@@ -1,0 +1,21 @@
+/* rs_provider_impl.h (private to daemon/): the provider's state. */
+#ifndef RS_PROVIDER_IMPL_H
+#define RS_PROVIDER_IMPL_H
+
+#include <pthread.h>
+
+#include "rs_daemon.h"
+#include "rs_journal.h"
+
+struct rs_provider {
+    rs_agent *agent;          /* borrowed */
+    const rs_config *cfg;     /* borrowed */
+    rs_admin *admin;          /* borrowed */
+    pthread_mutex_t mu;       /* guards store and journal */
+    rs_storage *store;
+    rs_journal *journal;
+};
+
+int rs_provider_store(rs_provider *p, rs_storage **s, rs_error *err);
+
+#endif
