@@ -447,8 +447,9 @@ static int file_open(const char *url, const rs_storage_opts *opts, void **impl, 
     fs->stats = stats;
     struct stat st;
     if (stat(root, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        rs_error_set(err, RS_EINVALID, "file store %s is not a directory", root);
         file_close(fs);
-        return rs_error_set(err, RS_EINVALID, "file store %s is not a directory", root);
+        return RS_EINVALID;
     }
     if (stat(root, &st) != 0) {
         /* create it (and its parents); a read-only consumer of a missing directory just sees no keys */

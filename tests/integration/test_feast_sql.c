@@ -614,6 +614,7 @@ static void t_change_check(void)
                   "NULL, last_updated_timestamp BIGINT NOT NULL, label_view_proto BYTEA NOT NULL, user_metadata BYTEA, "
                   "PRIMARY KEY (label_view_name, project_id))",
                   schema));
+    free(s1);
     CU_ASSERT_EQUAL(rs_feast_sql_changed(h, s2, &s1, &err), RS_OK);
     free(s1);
     s1 = NULL;
