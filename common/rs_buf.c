@@ -157,12 +157,16 @@ int rs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, rs_e
     }
     rs_buf b = {0};
     int rc = RS_OK;
-    if (st.st_size > 0 && rs_buf_reserve(&b, (size_t)st.st_size)) {
+    /* exactly the file's size (+2 to see EOF without growing): no power-of-two slack */
+    b.cap = (size_t)st.st_size + 2;
+    b.data = malloc(b.cap);
+    if (!b.data) {
         rc = rs_error_set(err, RS_ENOMEM, "%s: cannot allocate %lld bytes", path, (long long)st.st_size);
         goto out;
     }
     for (;;) {
-        if (rs_buf_reserve(&b, 65536)) {
+        /* the size from fstat is usually exact: grow only when the file grew */
+        if (b.cap - b.len < 2 && rs_buf_reserve(&b, 65536)) {
             rc = rs_error_set(err, RS_ENOMEM, "%s: out of memory", path);
             goto out;
         }
