@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int64_t rs_mono_ns(void)
@@ -26,7 +27,9 @@ static void fmt_date(int64_t seconds, char *out, size_t n)
     time_t t = (time_t)seconds;
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* %04d, not strftime's %Y: year 1 is "0001" in RFC 3339 */
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
 }
 
 void rs_time_rfc3339_ms(int64_t wall_ms, char *out, size_t n)
@@ -68,8 +71,8 @@ int rs_duration_parse_ms(const char *s, int64_t *ms)
         long long v = strtoll(p, &end, 10);
         p = end;
         int64_t mult;
-        if (*p == '\0' && p != s && total == 0 && end == s + (end - s)) {
-            mult = 1000; /* bare number: seconds */
+        if (*p == '\0' && total == 0 && !strpbrk(s, "smhd")) {
+            mult = 1000; /* a bare number: seconds */
         } else if (p[0] == 'm' && p[1] == 's') {
             mult = 1;
             p += 2;

@@ -1,4 +1,4 @@
-/* rs_logproto.c: see rs_logproto.h and docs/log-protocol.md. */
+/* rs_logproto.c: see rs_logproto.h and docs/sync.md. */
 #include "rs_logproto.h"
 #include "rs_log.h"
 #include "rs_time.h"

@@ -7,7 +7,7 @@
  *
  * Appending version N+1: create log/N+1 only if absent (the commit point), then replace HEAD only
  * if it is still the one read. A reader that finds log/N+1 while HEAD says N treats the log as
- * the truth; a publisher repairs HEAD. See docs/log-protocol.md.
+ * the truth; a publisher repairs HEAD. See docs/sync.md.
  *
  * Ownership: rs_head owns its snapshots array (rs_head_clear frees it). Everything returned
  * through out-parameters is owned by the caller. Functions take a storage handle they do not own.

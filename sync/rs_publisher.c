@@ -1,4 +1,4 @@
-/* rs_publisher.c: see rs_publisher.h and docs/log-protocol.md. */
+/* rs_publisher.c: see rs_publisher.h and docs/sync.md. */
 #include "rs_publisher.h"
 #include "rs_log.h"
 #include "rs_time.h"
