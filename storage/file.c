@@ -7,8 +7,9 @@
  * atomic against every other regsync writer in any process on this machine. Readers take no lock:
  * they see the old file or the new one.
  *
- * ETag: "<hex of the first 16 bytes of SHA-256(content)>" with the double quotes, like S3. Equal
- * content, equal ETag. Comparisons ignore surrounding quotes and a W/ prefix. Computed ETags are
+ * ETag: the hex of the first 16 bytes of SHA-256(content), 32 characters, without quotes (as the
+ * S3 backend returns ETags). Equal content, equal ETag. Comparisons ignore surrounding quotes and
+ * a W/ prefix. Computed ETags are
  * cached per handle keyed by (dev, inode, size, mtime, ctime), and only for files whose mtime was
  * at least 2 s old when hashed, so an in-place rewrite (Feast writes its local registry.db in place)
  * can never be served a stale ETag.
@@ -89,7 +90,7 @@ static void etag_of(const uint8_t *digest, char out[RS_ETAG_MAX])
 {
     char hex[33];
     rs_hex(digest, 16, hex);
-    snprintf(out, RS_ETAG_MAX, "\"%s\"", hex);
+    snprintf(out, RS_ETAG_MAX, "%s", hex);
 }
 
 static void etag_of_bytes(const uint8_t *data, size_t len, char out[RS_ETAG_MAX])

@@ -12,8 +12,8 @@
  *     leaves etag out or changes data without it (regsync's writes never fire them)
  *   trigger <p>objects_notify: pg_notify('<p>objects', key) after insert/update/delete
  *
- * ETag: like the file backend, "<hex of the first 16 bytes of SHA-256(data)>" quoted; the column
- * holds it unquoted. Conditional writes are single statements (each its own transaction):
+ * ETag: like the file backend, the hex of the first 16 bytes of SHA-256(data), without quotes (as
+ * the S3 backend returns ETags); callers' ETags are compared without W/ and quotes. Conditional writes are single statements (each its own transaction):
  *   if-absent: INSERT ... ON CONFLICT DO NOTHING RETURNING -> no row: RS_ECONFLICT
  *   if-match:  UPDATE ... WHERE key = $1 AND etag = $2 RETURNING -> no row: RS_ECONFLICT
  * Under READ COMMITTED a concurrent UPDATE re-checks the WHERE clause against the row the winner
@@ -315,9 +315,10 @@ static bool etag_bare(const char *in, char *out, size_t cap)
     return true;
 }
 
-static void etag_quote(const char *bare, char out[RS_ETAG_MAX])
+/* ETags leave every backend without quotes (as the S3 backend returns them). */
+static void etag_out_copy(const char *bare, char out[RS_ETAG_MAX])
 {
-    snprintf(out, RS_ETAG_MAX, "\"%.*s\"", RS_ETAG_MAX - 3, bare);
+    snprintf(out, RS_ETAG_MAX, "%s", bare);
 }
 
 static void backoff_sleep(int attempt)
@@ -631,7 +632,7 @@ static int pg_get(void *impl, const char *key, const char *if_none_match, uint8_
         return rs_error_set(err, RS_ENOTFOUND, "%s: key %s: no such object", ps->display, key);
     }
     if (etag_out)
-        etag_quote(PQgetvalue(r, 0, 0), etag_out);
+        etag_out_copy(PQgetvalue(r, 0, 0), etag_out);
     if (PQgetisnull(r, 0, 1)) {
         PQclear(r);
         return RS_ENOTMODIFIED;
@@ -712,7 +713,7 @@ static int pg_put(void *impl, const char *key, const uint8_t *data, size_t len, 
             if (won) {
                 ps->stats->bytes_out += len;
                 if (etag_out)
-                    etag_quote(etag, etag_out);
+                    etag_out_copy(etag, etag_out);
                 return RS_OK;
             }
             char cur[RS_ETAG_MAX] = "";
@@ -745,7 +746,7 @@ static int pg_put(void *impl, const char *key, const uint8_t *data, size_t len, 
         if (strcmp(cur, etag) == 0) {
             ps->stats->bytes_out += len;
             if (etag_out)
-                etag_quote(etag, etag_out);
+                etag_out_copy(etag, etag_out);
             return RS_OK;
         }
         /* otherwise it did not commit: run it again (it fails cleanly if the condition is gone) */
@@ -798,7 +799,7 @@ static int pg_list(void *impl, const char *prefix, rs_list_entry **entries, size
             return rs_error_set(err, RS_ENOMEM, "out of memory");
         }
         v[i].size = strtoull(PQgetvalue(r, i, 1), NULL, 10);
-        etag_quote(PQgetvalue(r, i, 2), v[i].etag);
+        etag_out_copy(PQgetvalue(r, i, 2), v[i].etag);
         v[i].mtime_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10);
     }
     PQclear(r);
