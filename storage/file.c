@@ -838,6 +838,11 @@ static int list_walk(file_store *fs, const char *dirpath, size_t rootlen, const 
 static int file_list(void *impl, const char *prefix, rs_list_entry **entries, size_t *n, rs_error *err)
 {
     file_store *fs = impl;
+    /* the prefix must stay inside the store */
+    for (const char *p = prefix; *p; p++)
+        if ((p == prefix && *p == '/') ||
+            ((p == prefix || p[-1] == '/') && p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0')))
+            return rs_error_set(err, RS_EINVALID, "file list: prefix '%s' leaves the store", prefix);
     fs->stats->requests++;
     /* start at the deepest directory the prefix names */
     char *start;

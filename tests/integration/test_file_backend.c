@@ -112,6 +112,15 @@ static void t_bad_keys(void)
     uint8_t *d = NULL;
     size_t n = 0;
     CU_ASSERT_EQUAL(rs_storage_get(S, ".rs-lock", NULL, &d, &n, NULL, &err), RS_EINVALID);
+    /* list prefixes stay inside the store */
+    rs_list_entry *e = NULL;
+    size_t ne = 0;
+    CU_ASSERT_EQUAL(rs_storage_list(S, "../", &e, &ne, &err), RS_EINVALID);
+    CU_ASSERT_EQUAL(rs_storage_list(S, "a/../../x", &e, &ne, &err), RS_EINVALID);
+    CU_ASSERT_EQUAL(rs_storage_list(S, "/etc", &e, &ne, &err), RS_EINVALID);
+    CU_ASSERT_EQUAL(rs_storage_list(S, "..", &e, &ne, &err), RS_EINVALID);
+    CU_ASSERT_EQUAL(rs_storage_list(S, "..x", &e, &ne, &err), RS_OK);
+    rs_storage_list_free(e, ne);
     /* a long component */
     char longkey[400];
     memset(longkey, 'a', 300);
