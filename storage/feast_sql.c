@@ -595,6 +595,180 @@ static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
     return true;
 }
 
+/* ---- project stamping (as Feast's proto() does: obj.spec.project = project_id) ---- */
+
+/* Where each kind keeps its project: inside spec (field 1) or at the top level. */
+static const struct {
+    uint32_t kind;
+    uint32_t spec;    /* 1: inside spec(1); 0: top level */
+    uint32_t field;   /* the project's field number */
+} PROJECT_FIELD[] = {{1, 1, 9},  {6, 1, 2},  {7, 1, 2},  {8, 1, 2},  {11, 1, 2},
+                     {12, 0, 21}, {13, 0, 3}, {14, 1, 2}, {16, 1, 2}, {19, 1, 2}};
+
+typedef struct span {
+    uint32_t num;
+    const uint8_t *start; /* the whole field, tag included */
+    size_t len;
+    const uint8_t *val;   /* length-delimited payload (wire type 2), else NULL */
+    size_t vlen;
+} span;
+
+static bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int sh = 0; sh < 64 && *p < end; sh += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* Splits a message into its top-level fields; false when it is not well-formed. */
+static bool split_fields(const uint8_t *m, size_t n, span **out, size_t *count)
+{
+    const uint8_t *p = m, *end = m + n;
+    span *v = NULL;
+    size_t c = 0, cap = 0;
+    while (p < end) {
+        span sp = {0};
+        sp.start = p;
+        uint64_t key, len;
+        if (!rd_varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > 0x1fffffff)
+            goto bad;
+        sp.num = (uint32_t)(key >> 3);
+        switch (key & 7) {
+        case 0:
+            if (!rd_varint(&p, end, &len))
+                goto bad;
+            break;
+        case 1:
+            if (end - p < 8)
+                goto bad;
+            p += 8;
+            break;
+        case 2:
+            if (!rd_varint(&p, end, &len) || len > (uint64_t)(end - p))
+                goto bad;
+            sp.val = p;
+            sp.vlen = (size_t)len;
+            p += len;
+            break;
+        case 5:
+            if (end - p < 4)
+                goto bad;
+            p += 4;
+            break;
+        default:
+            goto bad;
+        }
+        sp.len = (size_t)(p - sp.start);
+        if (c == cap) {
+            cap = cap ? cap * 2 : 16;
+            span *nv = realloc(v, cap * sizeof *nv);
+            if (!nv)
+                goto bad;
+            v = nv;
+        }
+        v[c++] = sp;
+    }
+    *out = v;
+    *count = c;
+    return true;
+bad:
+    free(v);
+    return false;
+}
+
+/* Copies message m with string field `field` set to value (other occurrences dropped, the new
+ * one placed in field-number order). *changed false (and nothing written) when m already holds
+ * exactly that value once. */
+static int set_string_field(const uint8_t *m, size_t n, uint32_t field, const char *value, rs_buf *out,
+                            bool *changed)
+{
+    *changed = false;
+    span *f = NULL;
+    size_t c = 0;
+    if (!split_fields(m, n, &f, &c))
+        return RS_ECORRUPT;
+    size_t occurrences = 0;
+    const span *last = NULL;
+    for (size_t i = 0; i < c; i++)
+        if (f[i].num == field) {
+            occurrences++;
+            last = &f[i];
+        }
+    size_t vl = strlen(value);
+    if (occurrences == 1 && last->val && last->vlen == vl && memcmp(last->val, value, vl) == 0) {
+        free(f);
+        return RS_OK;
+    }
+    if (occurrences == 0 && vl == 0) {
+        free(f);
+        return RS_OK;
+    }
+    int rc = RS_OK;
+    bool placed = false;
+    for (size_t i = 0; i < c && !rc; i++) {
+        if (!placed && f[i].num > field) {
+            rc = put_str_opt(out, field, value, vl);
+            placed = true;
+        }
+        if (!rc && f[i].num != field)
+            rc = rs_buf_append(out, f[i].start, f[i].len);
+    }
+    if (!rc && !placed)
+        rc = put_str_opt(out, field, value, vl);
+    free(f);
+    *changed = rc == RS_OK;
+    return rc;
+}
+
+/* Emits object bytes b as field `field` of out, with its project set to project when it holds
+ * another one (Feast's proto() stamps every object with the project it was listed under). */
+static int put_object(rs_buf *out, uint32_t field, const char *project, const uint8_t *b, size_t bl)
+{
+    size_t k = 0;
+    while (k < sizeof PROJECT_FIELD / sizeof PROJECT_FIELD[0] && PROJECT_FIELD[k].kind != field)
+        k++;
+    if (k == sizeof PROJECT_FIELD / sizeof PROJECT_FIELD[0] || !*project)
+        return put_bytes(out, field, b, bl);
+    rs_buf fixed = {0};
+    bool changed = false;
+    int rc = RS_OK;
+    if (!PROJECT_FIELD[k].spec) {
+        rc = set_string_field(b, bl, PROJECT_FIELD[k].field, project, &fixed, &changed);
+    } else {
+        span *f = NULL;
+        size_t c = 0, specs = 0, at = 0;
+        if (split_fields(b, bl, &f, &c)) {
+            for (size_t i = 0; i < c; i++)
+                if (f[i].num == 1 && f[i].val) {
+                    specs++;
+                    at = i;
+                }
+            if (specs == 1) { /* several spec occurrences would merge: leave those alone */
+                rs_buf spec = {0};
+                rc = set_string_field(f[at].val, f[at].vlen, PROJECT_FIELD[k].field, project, &spec, &changed);
+                for (size_t i = 0; changed && !rc && i < c; i++)
+                    rc = i == at ? put_bytes(&fixed, 1, spec.data, spec.len)
+                                 : rs_buf_append(&fixed, f[i].start, f[i].len);
+                rs_buf_free(&spec);
+            }
+            free(f);
+        }
+    }
+    if (rc == RS_ECORRUPT) { /* not a message we can read: pass it on untouched */
+        rc = RS_OK;
+        changed = false;
+    }
+    if (!rc)
+        rc = changed ? put_bytes(out, field, fixed.data, fixed.len) : put_bytes(out, field, b, bl);
+    rs_buf_free(&fixed);
+    return rc;
+}
+
 static uint32_t be32(const char *p)
 {
     const uint8_t *u = (const uint8_t *)p;
@@ -679,7 +853,7 @@ static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err
                     put_bytes(&f[15], 15, pm.data, pm.len))
                     rc = RS_ENOMEM;
                 rs_buf_free(&pm);
-            } else if (put_bytes(&f[field], field, b, bl)) {
+            } else if (put_object(&f[field], field, proj, (const uint8_t *)b, bl)) {
                 rc = RS_ENOMEM;
             }
         }

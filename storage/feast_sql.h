@@ -6,7 +6,8 @@
  * object. rs_feast_sql_read() reads every table in one REPEATABLE READ snapshot and assembles the
  * serialized Registry: each row becomes one occurrence of the Registry field of its kind, rows
  * ordered by (project_id, name) in byte order, kinds in field-number order. Tables that do not
- * exist (older Feast) are skipped. Object bytes are emitted exactly as stored. See docs/storage.md
+ * exist (older Feast) are skipped. Object bytes are emitted as stored, except that a missing or
+ * different project field is set to the row's project_id (as Feast does). See docs/storage.md
  * for the full mapping (infra, project metadata, version history, last_updated).
  *
  * rs_feast_sql_changed() costs one small query (per table: row count, max last_updated_timestamp,

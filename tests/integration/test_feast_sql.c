@@ -754,6 +754,46 @@ static void t_version_history_numeric_time(void)
     sql("DROP SCHEMA %s CASCADE", sch);
 }
 
+
+/* Objects stored without their project (or with another one) get the row's project_id, as
+ * Feast's own proto() stamps them; the field lands in field-number order. */
+static void t_project_stamping(void)
+{
+    if (!need_server())
+        return;
+    char sch[80];
+    snprintf(sch, sizeof sch, "%s_stamp", schema);
+    CU_ASSERT_FATAL(create_feast_tables(sch, false));
+    /* entity spec {name "abc"}; data source {name "ds1"}; data source {name "ds2", project "q", meta {}} */
+    CU_ASSERT(sql("INSERT INTO %s.entities VALUES ('abc', 'p', 1, '\\x0a050a03616263')", sch));
+    CU_ASSERT(sql("INSERT INTO %s.data_sources VALUES ('ds1', 'p', 1, '\\xa20103647331'), "
+                  "('ds2', 'p', 1, '\\xa20103647332aa010171920300')",
+                  sch));
+    char *u = with_search_path(PGURL, sch);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    CU_ASSERT_FATAL(read_source(u, &data, &len, NULL));
+    rs_registry *got = NULL;
+    rs_error err = {0};
+    int rc = rs_registry_decode(data, len, NULL, &got, &err);
+    if (rc)
+        fprintf(stderr, "decode: %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, RS_OK);
+    static const uint8_t ent[] = {0x0a, 0x08, 0x0a, 0x03, 'a', 'b', 'c', 0x4a, 0x01, 'p'};
+    static const uint8_t ds1[] = {0xa2, 0x01, 0x03, 'd', 's', '1', 0xaa, 0x01, 0x01, 'p'};
+    static const uint8_t ds2[] = {0xa2, 0x01, 0x03, 'd', 's', '2', 0xaa, 0x01, 0x01, 'p', 0x92, 0x03, 0x00};
+    const rs_object *o = rs_registry_find(got, RS_KIND_ENTITIES, "p", "abc", 0);
+    CU_ASSERT(o && o->len == sizeof ent && memcmp(o->data, ent, sizeof ent) == 0);
+    o = rs_registry_find(got, RS_KIND_DATA_SOURCES, "p", "ds1", 0);
+    CU_ASSERT(o && o->len == sizeof ds1 && memcmp(o->data, ds1, sizeof ds1) == 0);
+    o = rs_registry_find(got, RS_KIND_DATA_SOURCES, "p", "ds2", 0);
+    CU_ASSERT(o && o->len == sizeof ds2 && memcmp(o->data, ds2, sizeof ds2) == 0);
+    rs_registry_free(got);
+    free(data);
+    free(u);
+    sql("DROP SCHEMA %s CASCADE", sch);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -765,5 +805,6 @@ int main(void)
     CU_add_test(s, "no Feast tables -> NOTFOUND", t_no_tables);
     CU_add_test(s, "URLs and auth", t_urls);
     CU_add_test(s, "version history with a numeric created_timestamp", t_version_history_numeric_time);
+    CU_add_test(s, "objects stamped with their row's project", t_project_stamping);
     return rs_test_run();
 }
