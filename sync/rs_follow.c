@@ -775,6 +775,7 @@ int rs_follow_load_local(rs_agent *a, rs_error *err)
         else
             RS_LOGW("follow", "target does not decode path=\"%s\" error=\"%s\"", rs_target_describe(a->target), de.msg);
     }
+    bool target_decoded = cur != NULL; /* td is its digest (cur may become the state below) */
     rs_journal_recovery rec;
     rs_journal_target obs = {.has_digest = true, .mtime_ns = tstamp.mtime_ns, .size = tstamp.size, .inode = tstamp.inode};
     if (cur)
@@ -830,10 +831,17 @@ int rs_follow_load_local(rs_agent *a, rs_error *err)
             if (base_owned && base != out)
                 rs_registry_free(base);
         }
-        if (cur && memcmp(td, a->written_digest, RS_DIGEST_LEN) == 0)
+        if (target_decoded && memcmp(td, a->written_digest, RS_DIGEST_LEN) == 0) {
             a->written_stamp = tstamp; /* unchanged since we wrote it */
-        else
+        } else if (target_decoded && last.has_target_digest && memcmp(td, last.target_digest, RS_DIGEST_LEN) == 0) {
+            /* the target is exactly what we last wrote, but this configuration composes something
+             * else (the project filter changed): not a local change; the first step rewrites it */
+            a->have_written = false;
+            RS_LOGI("follow", "the configuration changed this region's view; rewriting the target version=%" PRIu64,
+                    a->state_version);
+        } else {
             memset(&a->written_stamp, 0, sizeof a->written_stamp); /* check it at the first step */
+        }
         RS_LOGI("follow", "resumed version=%" PRIu64 " recovery=%s", a->state_version, rs_journal_recovery_name(rec));
     } else if (cur || have_last) {
         RS_LOGW("follow", "no verified local state; the first step bootstraps from the store (the target keeps serving)");
