@@ -686,6 +686,16 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
     bool head_changed = false;
     if (rc == RS_ENOTMODIFIED) {
         rc = RS_OK;
+    } else if (rc == RS_ENOTFOUND && (a->state_version || a->have_written)) {
+        /* a log this region already follows cannot vanish: the store is unreachable (a file://
+         * directory unmounted or moved) or was emptied. Not a successful poll: keep serving the
+         * local copy and report it, so /readyz turns stale. */
+        rc = rs_error_set(err, RS_ENOTFOUND,
+                          "%s is missing from the global store, which this region followed to version %" PRIu64
+                          " (store unreachable or emptied); keeping the local copy",
+                          RS_KEY_HEAD, a->state_version);
+        rs_agent_record_error(a, EK_STORE, 0, err);
+        return rc;
     } else if (rc == RS_ENOTFOUND) {
         rs_agent_set_state(a, "waiting");
         pthread_mutex_lock(&a->mu);
