@@ -1,21 +1,64 @@
+/* rs_url.c: see rs_url.h. */
 #include "rs_url.h"
 #include "rs_buf.h"
 
-#include <stdbool.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
-static bool secret_param(const char *name, size_t n)
+bool rs_secret_name(const char *leaf)
 {
-    static const char *const words[] = {"password", "passwd", "secret", "token", "signature", "credential", "key"};
+    char l[128];
+    size_t n = strlen(leaf);
+    if (n >= sizeof l)
+        n = sizeof l - 1;
+    for (size_t i = 0; i < n; i++)
+        l[i] = (char)tolower((unsigned char)leaf[i]);
+    l[n] = '\0';
+    if (strcmp(l, "token") == 0 || (n > 6 && strcmp(l + n - 6, "_token") == 0))
+        return true;
+    static const char *const words[] = {"password", "passwd", "secret", "access_key", "api_key",
+                                        "apikey", "credential", "private_key", NULL};
+    for (int i = 0; words[i]; i++)
+        if (strstr(l, words[i]))
+            return true;
+    return false;
+}
+
+static bool query_name_secret(const char *name, size_t n)
+{
     char l[64];
     if (n >= sizeof l)
         n = sizeof l - 1;
     memcpy(l, name, n);
     l[n] = '\0';
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strcasestr(l, words[i]))
-            return strcasecmp(l, "sse_kms_key_id") != 0; /* a key id is not a secret */
+    if (strcasecmp(l, "sig") == 0 || strcasecmp(l, "pass") == 0 || strcasestr(l, "signature") || strcasestr(l, "security-token"))
+        return true;
+    return rs_secret_name(l);
+}
+
+/* true when url carries a password in its userinfo or a secret-looking query parameter */
+bool rs_url_has_secret(const char *url)
+{
+    const char *sch = strstr(url, "://");
+    if (!sch)
+        return false;
+    const char *auth = sch + 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    if (at && memchr(auth, ':', (size_t)(at - auth)))
+        return true;
+    const char *qm = strchr(url, '?');
+    while (qm && *qm) {
+        const char *p = qm + 1;
+        size_t nl = strcspn(p, "=&#");
+        if (p[nl] == '=' && query_name_secret(p, nl))
+            return true;
+        qm = strchr(p, '&');
+    }
     return false;
 }
 
@@ -24,8 +67,8 @@ char *rs_url_redact(const char *url)
     if (!url)
         return NULL;
     rs_buf b = {0};
-    const char *p = url;
     const char *sch = strstr(url, "://");
+    const char *p = url;
     if (sch) {
         const char *auth = sch + 3;
         size_t alen = strcspn(auth, "/?#");
@@ -36,31 +79,38 @@ char *rs_url_redact(const char *url)
         const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
         if (colon) {
             rs_buf_append(&b, url, (size_t)(colon - url));
-            rs_buf_append(&b, ":***", 4);
+            rs_buf_printf(&b, ":<redacted>");
             p = at;
         }
     }
-    const char *q = strchr(p, '?');
-    if (!q) {
+    const char *qm = strchr(p, '?');
+    if (!qm) {
         rs_buf_append(&b, p, strlen(p));
     } else {
-        rs_buf_append(&b, p, (size_t)(q - p));
-        const char *s = q;
+        rs_buf_append(&b, p, (size_t)(qm - p));
+        const char *s = qm;
         while (*s) {
-            rs_buf_putc(&b, (uint8_t)*s++); /* '?' or '&' */
-            size_t len = strcspn(s, "&"), nl = strcspn(s, "=&");
-            if (nl < len && secret_param(s, nl)) {
+            rs_buf_putc(&b, (uint8_t)*s); /* '?' or '&' */
+            s++;
+            size_t len = strcspn(s, "&#");
+            size_t nl = strcspn(s, "=&#");
+            if (nl < len && s[nl] == '=' && query_name_secret(s, nl)) {
                 rs_buf_append(&b, s, nl + 1);
-                rs_buf_append(&b, "***", 3);
+                rs_buf_printf(&b, "<redacted>");
             } else {
                 rs_buf_append(&b, s, len);
             }
             s += len;
+            if (*s == '#') {
+                rs_buf_append(&b, s, strlen(s));
+                break;
+            }
         }
     }
     if (rs_buf_cstr(&b)) {
         rs_buf_free(&b);
         return NULL;
     }
-    return (char *)rs_buf_take(&b, NULL);
+    size_t len;
+    return (char *)rs_buf_take(&b, &len);
 }

@@ -1,10 +1,20 @@
-/* rs_url.h: URL helpers. */
+/* rs_url.h: URL and secret-name helpers (used by storage, the daemon's configuration and the
+ * tools, so that every place redacts the same way). */
 #ifndef RS_URL_H
 #define RS_URL_H
 
-/* A copy of url safe to print: the password of user:password@ replaced by "***" and the value of
- * secret-looking query parameters (password, secret, token, signature, credential, key) too.
- * malloc'd (caller frees); NULL on allocation failure or when url is NULL. */
+#include <stdbool.h>
+
+/* A copy of url safe to print: the password of user:password@ and the values of secret-looking
+ * query parameters replaced by "<redacted>". malloc'd (caller frees); NULL when url is NULL or on
+ * allocation failure. */
 char *rs_url_redact(const char *url);
+
+/* true when url carries a password in its userinfo or a secret-looking query parameter. */
+bool rs_url_has_secret(const char *url);
+
+/* true when a key or parameter name looks like it holds a secret (token, password, secret,
+ * access_key, api_key, credential, private_key, ...). */
+bool rs_secret_name(const char *leaf);
 
 #endif

@@ -1,6 +1,7 @@
 /* rs_config.c: defaults < YAML (libyaml document API) < environment < overrides, then full
  * validation with every problem keyed. See rs_config.h. */
 #include "rs_config.h"
+#include "rs_url.h"
 
 #include "rs_buf.h"
 #include "rs_time.h"
@@ -473,24 +474,6 @@ static void split_list(const char *s, rs_strlist *out)
 /* ------------------------------------------------------------------------------------------ */
 /* secrets */
 
-static bool is_secret_name(const char *leaf)
-{
-    char l[128];
-    size_t n = strlen(leaf);
-    if (n >= sizeof l)
-        n = sizeof l - 1;
-    for (size_t i = 0; i < n; i++)
-        l[i] = (char)tolower((unsigned char)leaf[i]);
-    l[n] = '\0';
-    if (strcmp(l, "token") == 0 || (n > 6 && strcmp(l + n - 6, "_token") == 0))
-        return true;
-    static const char *const words[] = {"password", "passwd", "secret", "access_key", "api_key",
-                                        "apikey", "credential", "private_key", NULL};
-    for (int i = 0; words[i]; i++)
-        if (strstr(l, words[i]))
-            return true;
-    return false;
-}
 
 static void secret_problem(ctx *c, const char *full, const char *where, int line, bool flag)
 {
@@ -503,95 +486,8 @@ static void secret_problem(ctx *c, const char *full, const char *where, int line
                     "%s; pass credentials through the environment or a file (AWS_* / ~/.aws, PGPASSWORD / ~/.pgpass)", how);
 }
 
-static bool query_name_secret(const char *name, size_t n)
-{
-    char l[64];
-    if (n >= sizeof l)
-        n = sizeof l - 1;
-    memcpy(l, name, n);
-    l[n] = '\0';
-    if (strcasecmp(l, "sig") == 0 || strcasecmp(l, "pass") == 0 || strcasestr(l, "signature") || strcasestr(l, "security-token"))
-        return true;
-    return is_secret_name(l);
-}
 
-/* true when url carries a password in its userinfo or a secret-looking query parameter */
-static bool url_has_secret(const char *url)
-{
-    const char *sch = strstr(url, "://");
-    if (!sch)
-        return false;
-    const char *auth = sch + 3;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (size_t i = 0; i < alen; i++)
-        if (auth[i] == '@')
-            at = auth + i;
-    if (at && memchr(auth, ':', (size_t)(at - auth)))
-        return true;
-    const char *qm = strchr(url, '?');
-    while (qm && *qm) {
-        const char *p = qm + 1;
-        size_t nl = strcspn(p, "=&#");
-        if (p[nl] == '=' && query_name_secret(p, nl))
-            return true;
-        qm = strchr(p, '&');
-    }
-    return false;
-}
 
-char *rs_config_redact_url(const char *url)
-{
-    if (!url)
-        return NULL;
-    rs_buf b = {0};
-    const char *sch = strstr(url, "://");
-    const char *p = url;
-    if (sch) {
-        const char *auth = sch + 3;
-        size_t alen = strcspn(auth, "/?#");
-        const char *at = NULL;
-        for (size_t i = 0; i < alen; i++)
-            if (auth[i] == '@')
-                at = auth + i;
-        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        if (colon) {
-            rs_buf_append(&b, url, (size_t)(colon - url));
-            rs_buf_printf(&b, ":<redacted>");
-            p = at;
-        }
-    }
-    const char *qm = strchr(p, '?');
-    if (!qm) {
-        rs_buf_append(&b, p, strlen(p));
-    } else {
-        rs_buf_append(&b, p, (size_t)(qm - p));
-        const char *s = qm;
-        while (*s) {
-            rs_buf_putc(&b, (uint8_t)*s); /* '?' or '&' */
-            s++;
-            size_t len = strcspn(s, "&#");
-            size_t nl = strcspn(s, "=&#");
-            if (nl < len && s[nl] == '=' && query_name_secret(s, nl)) {
-                rs_buf_append(&b, s, nl + 1);
-                rs_buf_printf(&b, "<redacted>");
-            } else {
-                rs_buf_append(&b, s, len);
-            }
-            s += len;
-            if (*s == '#') {
-                rs_buf_append(&b, s, strlen(s));
-                break;
-            }
-        }
-    }
-    if (rs_buf_cstr(&b)) {
-        rs_buf_free(&b);
-        return NULL;
-    }
-    size_t len;
-    return (char *)rs_buf_take(&b, &len);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* YAML layer */
@@ -666,7 +562,7 @@ static void yaml_walk_map(ctx *c, yaml_document_t *doc, yaml_node_t *map, const 
             yaml_walk_map(c, doc, vn, full);
             continue;
         }
-        if (is_secret_name(name)) {
+        if (rs_secret_name(name)) {
             secret_problem(c, full, where, kline, false);
             continue;
         }
@@ -880,7 +776,7 @@ static void override_layer(ctx *c, const char *const *ov, size_t n)
             problem_add(c->ps, key, where, 0, "expects key.path=value");
             continue;
         }
-        if (is_secret_name(leaf_of(key))) {
+        if (rs_secret_name(leaf_of(key))) {
             secret_problem(c, key, where, 0, true);
             continue;
         }
@@ -1354,7 +1250,7 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
         const char *p = store_url_problem(cfg->store);
         if (p)
             kproblem(ps, pv, K("store"), "%s %s", q(red ? red : "", qb, sizeof qb), p);
-        if (pv->o[K("store")].src == SRC_FILE && url_has_secret(cfg->store))
+        if (pv->o[K("store")].src == SRC_FILE && rs_url_has_secret(cfg->store))
             kproblem(ps, pv, K("store"), "the URL holds a password or secret; secrets are not accepted in the configuration file "
                                          "(set REGSYNC_STORE, PGPASSWORD or ~/.pgpass, AWS_* variables)");
         free(red);
@@ -1372,7 +1268,7 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
         if (!good)
             kproblem(ps, pv, K("source"), "scheme %s is not supported (a key in the store, or file://, s3://, postgresql://, http(s)://)",
                      q(sch, qb, sizeof qb));
-        if (pv->o[K("source")].src == SRC_FILE && url_has_secret(cfg->source))
+        if (pv->o[K("source")].src == SRC_FILE && rs_url_has_secret(cfg->source))
             kproblem(ps, pv, K("source"), "the URL holds a password or secret; secrets are not accepted in the configuration file");
     }
     if (!*cfg->target) {
@@ -1384,7 +1280,7 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
         if (p)
             kproblem(ps, pv, K("target"), "%s %s", q(red ? red : "", qb, sizeof qb), p);
         free(red);
-        if (pv->o[K("target")].src == SRC_FILE && url_has_secret(cfg->target))
+        if (pv->o[K("target")].src == SRC_FILE && rs_url_has_secret(cfg->target))
             kproblem(ps, pv, K("target"), "the URL holds a password or secret; secrets are not accepted in the configuration file");
     }
     if (!*cfg->state_dir) {
@@ -1957,3 +1853,5 @@ const char *rs_config_default_yaml(void)
 _Static_assert(sizeof(rs_on_local_change) == sizeof(int), "enum fields are written as int");
 _Static_assert(sizeof(rs_log_level) == sizeof(int), "enum fields are written as int");
 _Static_assert(sizeof(rs_log_format) == sizeof(int), "enum fields are written as int");
+
+char *rs_config_redact_url(const char *url) { return rs_url_redact(url); }
