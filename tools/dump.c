@@ -1,5 +1,6 @@
-/* regsync-dump: prints registries, digests, diffs, and (with the sync work) log entries, region
- * reports and the journal. Exit codes: 0 ok / same, 1 different (diff), 2 error. */
+/* regsync-dump: prints registries, digests, diffs, and on live systems HEAD, log entries, region
+ * reports (the drift table) and the journal (dump_live.c).
+ * Exit codes: 0 ok / same, 1 different (diff), 2 error. */
 #include "dump.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
@@ -33,6 +34,24 @@ static const char USAGE[] =
     "Storage (URL is file:///dir, s3://bucket/prefix?..., postgresql://...):\n"
     "  cat URL               raw bytes of one object to stdout\n"
     "  ls URL                keys, sizes and ETags under a store URL\n"
+    "\n"
+    "Live systems (STORE_URL is the global store regsync publishes to):\n"
+    "  head STORE_URL        regsync/HEAD as JSON: version, digests, oldest, snapshots, publisher, updated,\n"
+    "                        and log_version (the newest entry in the log; above version when HEAD lags)\n"
+    "  log [--json] [--all] STORE_URL VERSION\n"
+    "        one log entry: header and the plan of its change (--all: meta and registry-level too);\n"
+    "        --json: the entry with its operations (type, kind, project, name, bytes, hash) and digests\n"
+    "  regions [--json] [--stale-after DURATION] STORE_URL\n"
+    "        the drift table: REGION STATE APPLIED BEHIND LAG HEARTBEAT REASON, one row per region report;\n"
+    "        states in_sync, behind, modified, diverged, paused, stale (stale after 2m unless set).\n"
+    "        Exit 0 = every region in sync, 1 = some region is not, 2 = error.\n"
+    "  regions [--json] --pair REGION OTHER STORE_URL\n"
+    "        the object-level differences between two regions' copies at their versions; filtered\n"
+    "        projects and kept regional meta are expected. Exit 1 when anything unexpected differs.\n"
+    "  journal [--json] [--limit N] STATE_DIR\n"
+    "        applied versions from an agent's journal (read-only), newest first (default 50)\n"
+    "  diff [--json] [--all] --versions A B STORE_URL\n"
+    "        rebuilds versions A and B from the log and prints their differences; exit codes as diff.\n"
     "\n"
     "Any command exits 2 with a one-line error on stderr naming the input and the reason.\n";
 
@@ -269,6 +288,9 @@ static int cmd_canon(int argc, char **argv)
 
 static int cmd_diff(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--versions") == 0)
+            return dump_cmd_diff_versions(argc, argv);
     bool as_json = false, all = false;
     const char *files[2];
     int nf = 0;
@@ -380,6 +402,14 @@ int main(int argc, char **argv)
         return cmd_cat(argc, argv);
     if (strcmp(cmd, "ls") == 0)
         return cmd_ls(argc, argv);
+    if (strcmp(cmd, "head") == 0)
+        return dump_cmd_head(argc, argv);
+    if (strcmp(cmd, "log") == 0)
+        return dump_cmd_log(argc, argv);
+    if (strcmp(cmd, "regions") == 0)
+        return dump_cmd_regions(argc, argv);
+    if (strcmp(cmd, "journal") == 0)
+        return dump_cmd_journal(argc, argv);
     fprintf(stderr, "regsync-dump: unknown command '%s'\n%s", cmd, USAGE);
     return DUMP_ERROR;
 }

@@ -23,4 +23,11 @@ int dump_load_registry(const char *src, rs_registry **out, rs_error *err);
 /* Prints "regsync-dump: <what>: <msg>" on stderr, one line. Returns DUMP_ERROR. */
 int dump_fail(const char *what, const rs_error *err);
 
+/* Live systems (dump_live.c): argv[0] is the command name. Each returns an exit code. */
+int dump_cmd_head(int argc, char **argv);
+int dump_cmd_log(int argc, char **argv);
+int dump_cmd_regions(int argc, char **argv);
+int dump_cmd_journal(int argc, char **argv);
+int dump_cmd_diff_versions(int argc, char **argv);   /* diff --versions A B STORE_URL */
+
 #endif
