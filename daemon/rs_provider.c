@@ -35,6 +35,7 @@ void rs_provider_free(rs_provider *p)
 {
     if (!p)
         return;
+    rs_drift_ctx_free(p->drift);
     rs_storage_close(p->store);
     rs_journal_close(p->journal);
     pthread_mutex_destroy(&p->mu);
@@ -525,7 +526,7 @@ void rs_provider_fill(rs_provider *p, rs_admin_provider *out)
     out->version = p_version;
     out->diff = p_diff;
     out->registry = p_registry;
-    out->drift = NULL; /* GET /v1/drift is wired to sync/rs_drift in rs_provider_drift.c */
+    out->drift = rs_provider_drift;
     out->control = p_control;
     out->wait_check = p_wait_check;
 }

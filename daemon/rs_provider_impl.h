@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "rs_daemon.h"
+#include "rs_drift.h"
 #include "rs_journal.h"
 
 struct rs_provider {
@@ -14,8 +15,11 @@ struct rs_provider {
     pthread_mutex_t mu;       /* guards store and journal */
     rs_storage *store;
     rs_journal *journal;
+    rs_drift_ctx *drift;      /* caches expected digests across calls */
 };
 
 int rs_provider_store(rs_provider *p, rs_storage **s, rs_error *err);
+/* GET /v1/drift (rs_provider_drift.c) */
+json_t *rs_provider_drift(void *ctx, const char *region, const char *other, rs_error *err);
 
 #endif

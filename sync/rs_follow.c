@@ -323,6 +323,10 @@ int rs_follow_check_target(rs_agent *a, bool force, rs_error *err)
     size_t new_regional = 0;
     for (size_t i = 0; i < d->n; i++) {
         const rs_obj_change *c = &d->items[i];
+        /* Feast rewrites version_id and last_updated on every write (a regional `feast
+         * materialize` too): not a local modification, and replaced by the next write */
+        if (c->classes == RS_CLASS_REGISTRY)
+            continue;
         bool meta_only = c->type == RS_CHANGE_UPDATED && c->classes == RS_CLASS_META && rs_kind_meta_field(c->kind);
         if (meta_only && a->cfg.on_local_change == RS_POLICY_KEEP_REGIONAL_META) {
             if (!a->regional_objs)
