@@ -846,7 +846,8 @@ int rs_registry_canonical(const rs_registry *r, uint8_t **out, size_t *len, rs_e
     obj **v = malloc((r->n ? r->n : 1) * sizeof *v);
     if (!v)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
-    memcpy(v, r->objs, r->n * sizeof *v);
+    if (r->n)
+        memcpy(v, r->objs, r->n * sizeof *v);
     if (r->n > 1)
         qsort(v, r->n, sizeof *v, cmp_obj_key);
     rs_buf b = {0}, c = {0};
