@@ -12,6 +12,7 @@
 # 3. docs/metrics.md names every metric a running agent exports on /metrics, and its alert rules
 #    parse as YAML and use only exported metrics.
 # Blocks use admin port 127.0.0.1:18470 (not 8470, so a running agent is not disturbed).
+# RS_DOCS_VERBOSE=1 also prints what each passing block printed.
 # Prints "N passed, M failed" last; exits 1 when anything failed.
 set -uo pipefail
 build=${1:?usage: docs_runnable.sh BUILD_DIR [SHARED_DIR]}
@@ -81,6 +82,7 @@ run_block() {  # run_block PAGE_DIR FILE LABEL: in its own session, 120 s at mos
   kill -TERM -- "-$pid" 2>/dev/null || true   # whatever the block left running
   if ((rc == 0)); then
     ok "$label"
+    [[ ${RS_DOCS_VERBOSE:-0} == 1 ]] && sed 's/^/    | /' "$file.out"
   else
     bad "$label (exit $rc); its output:"
     sed 's/^/    | /' "$file.out" | tail -n 40
