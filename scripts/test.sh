@@ -3,7 +3,8 @@
 #   1. installs what the build and the tests need (scripts/deps.sh test)
 #   2. builds twice: build/ (optimized) and build-asan/ (AddressSanitizer + UBSan)
 #   3. starts the real test servers: Ceph RGW (S3) and PostgreSQL, on 127.0.0.1
-#   4. runs every CTest test in both builds (servers required: a missing one fails)
+#   4. runs every CTest test in the optimized build and every CUnit suite in the sanitizer build
+#      (servers required: a missing one fails)
 #   5. runs the libFuzzer targets for a bounded time (RS_FUZZ_SECONDS, default 30 each)
 #   6. stops the servers
 # Options (environment): RS_TEST_QUICK=1 skips the sanitizer build and the fuzzers;
@@ -45,9 +46,10 @@ export RS_SHARED_DIR=${RS_SHARED_DIR:-$root/../shared}
 [[ -d $RS_SHARED_DIR/fixtures ]] || echo "WARNING: $RS_SHARED_DIR/fixtures not found: fixture tests will SKIP loudly"
 
 status=0 passed=0 failed=0
-run_ctest() {  # run_ctest BUILD_DIR: runs CTest, adds its counts to the totals
-  local out=$1/ctest-summary.log
-  "${@:2}" ctest --test-dir "$1" --output-on-failure ${RS_CTEST_ARGS:-} 2>&1 | tee "$out" || status=1
+run_ctest() {  # run_ctest BUILD_DIR EXTRA_CTEST_ARGS ENV...: runs CTest, adds its counts to the totals
+  local out=$1/ctest-summary.log dir=$1 extra=$2
+  shift 2
+  "$@" ctest --test-dir "$dir" --output-on-failure $extra ${RS_CTEST_ARGS:-} 2>&1 | tee "$out" || status=1
   local line total bad
   line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1 || true)
   if [[ -z $line ]]; then status=1; return; fi
@@ -57,10 +59,12 @@ run_ctest() {  # run_ctest BUILD_DIR: runs CTest, adds its counts to the totals
   ((bad == 0)) || status=1
 }
 log "tests (optimized build)"
-run_ctest build env
+run_ctest build "" env
 if [[ ${RS_TEST_QUICK:-0} != 1 ]]; then
   log "tests (ASan+UBSan build)"
-  run_ctest build-asan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  # the end-to-end scripts (label cli) drive the optimized binaries as separate processes;
+  # every library and the daemon's code paths run under the sanitizers in the CUnit suites
+  run_ctest build-asan "-LE cli" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   log "fuzzers (${RS_FUZZ_SECONDS:-30}s each)"
   if scripts/fuzz.sh "${RS_FUZZ_SECONDS:-30}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 fi
