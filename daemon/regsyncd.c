@@ -23,6 +23,7 @@ static const char USAGE[] =
     "                             serve the admin API, until SIGTERM; SIGHUP reloads the configuration\n"
     "  sync --once                bring the target to the latest (or pinned) version, then exit;\n"
     "                             for an init container, so Feast never starts on an empty registry\n"
+    "                             (exits 1 while nothing is published)\n"
     "  publish --once             publish the source if its content changed, then exit; for CI after\n"
     "                             `feast apply`\n"
     "  check-config               validate the configuration, list every problem by key, print the\n"
@@ -34,6 +35,7 @@ static const char USAGE[] =
     "                             environment variables REGSYNC_<KEY> override the file, --set overrides both\n"
     "      --once                 with sync and publish\n"
     "      --json                 with check-config: print the effective configuration as JSON\n"
+    "      --example              with check-config: print an annotated example configuration and exit\n"
     "  -h, --help                 this text\n"
     "  -V, --version              the version\n"
     "\n"
@@ -276,14 +278,16 @@ static int once(daemon_state *d, bool publish)
         if (!rc) {
             rs_agent_status s;
             rs_agent_status_get(a, &s);
-            if (!s.has_state)
-                printf("nothing published yet: the target is not written\n");
-            else
+            if (!s.has_state) {
+                /* the init-container gate: Feast must not start on an empty registry */
+                fprintf(stderr, "regsyncd: nothing is published in the global store yet: the target was not written\n");
+                rc = RS_ENOTFOUND;
+            } else
                 printf("target at version %" PRIu64 " (head %" PRIu64 ")\n", s.applied_version, s.head_version);
             rs_agent_report(a, NULL);
         }
     }
-    if (rc)
+    if (rc && err.msg[0])
         fprintf(stderr, "regsyncd: %s\n", err.msg);
     rs_agent_close(a);
     return rc ? EXIT_FAILED : EXIT_OK;
@@ -292,13 +296,13 @@ static int once(daemon_state *d, bool publish)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-                                         {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},
+                                         {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},         {"example", no_argument, 0, 'e'},
                                          {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *cmd = "run";
     const char **ov = calloc((size_t)argc + 1, sizeof *ov);
     size_t nov = 0;
-    bool once_flag = false, json = false;
+    bool once_flag = false, json = false, example = false;
     int c;
     if (argc > 1 && argv[1][0] != '-') {
         cmd = argv[1];
@@ -312,6 +316,7 @@ int main(int argc, char **argv)
         case 's': ov[nov++] = optarg; break;
         case 'o': once_flag = true; break;
         case 'j': json = true; break;
+        case 'e': example = true; break;
         case 'h': fputs(USAGE, stdout); free(ov); return EXIT_OK;
         case 'V': printf("regsyncd %s\n", RS_VERSION_STRING); free(ov); return EXIT_OK;
         default: fputs(USAGE, stderr); free(ov); return EXIT_USAGE;
@@ -333,6 +338,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "regsyncd: %s needs --once (the daemon itself is `regsyncd run`)\n", cmd);
         free(ov);
         return EXIT_USAGE;
+    }
+    if (is_check && example) {
+        fputs(rs_config_default_yaml(), stdout);
+        free(ov);
+        return EXIT_OK;
     }
     daemon_state d = {.config_path = config, .overrides = ov, .n_overrides = nov};
     if (load_config(config, ov, nov, &d.cfg)) {

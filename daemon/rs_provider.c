@@ -236,6 +236,12 @@ static void p_metrics(void *ctx, rs_buf *out)
     rs_prom_help(out, "regsync_drift_objects", "gauge", "Objects of this region's copy that differ from what regsync wrote, by class.");
     rs_prom_sample(out, "regsync_drift_objects", "class=\"modified\"", (double)s.n_modified);
     rs_prom_sample(out, "regsync_drift_objects", "class=\"regional_meta\"", (double)s.n_regional_meta);
+    rs_prom_help(out, "regsync_state", "gauge", "The agent's own state (1 for the current one).");
+    static const char *const states[] = {"starting", "waiting", "following", "paused", "pinned", "diverged", "stopped", "publishing"};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        snprintf(labels, sizeof labels, "state=\"%s\"", states[i]);
+        rs_prom_sample(out, "regsync_state", labels, strcmp(s.state, states[i]) == 0 ? 1 : 0);
+    }
     sample_u(out, "regsync_paused", "gauge", "1 when following is paused.", s.paused ? 1 : 0);
     sample_u(out, "regsync_pinned_version", "gauge", "Pinned version (0: not pinned).", (double)s.pinned_version);
     sample_u(out, "regsync_ready", "gauge", "1 when /readyz answers 200.", p_ready(p, NULL) ? 1 : 0);

@@ -142,7 +142,13 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     if (!a)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->cv, NULL);
+    /* rs_agent_run waits until a CLOCK_MONOTONIC deadline: the condvar must use that clock (the
+     * default, CLOCK_REALTIME, makes every wait time out at once and the loop spin) */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cv, &ca);
+    pthread_condattr_destroy(&ca);
     a->cfg = *cfg;
     a->region = sdup(cfg->region);
     a->store_url = sdup(cfg->store_url);
@@ -217,6 +223,8 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
         a->pinned = (uint64_t)pin;
     a->st.paused = a->paused;
     a->st.pinned_version = a->pinned;
+    a->saved_paused = a->paused;
+    a->saved_pinned = a->pinned;
     rc = rs_follow_load_local(a, err);
     if (rc)
         goto fail;
@@ -371,6 +379,28 @@ int rs_agent_report(rs_agent *a, rs_error *err)
 
 /* ------------------------------------------------------------ steps */
 
+/* Control calls come from other threads; the journal is this thread's: persist pause and pin
+ * here so that they survive a restart. */
+static void persist_control(rs_agent *a, bool paused, uint64_t pinned)
+{
+    if (paused != a->saved_paused) {
+        if (rs_journal_state_set(a->journal, RS_JSTATE_PAUSED, paused ? "1" : "0", NULL) == RS_OK) {
+            a->saved_paused = paused;
+            rs_journal_event(a->journal, RS_LOG_INFO, paused ? "pause" : "resume", a->state_version, "%s",
+                             paused ? "paused" : "resumed");
+        }
+    }
+    if (pinned != a->saved_pinned) {
+        if (rs_journal_state_set_i64(a->journal, RS_JSTATE_PINNED_VERSION, (int64_t)pinned, NULL) == RS_OK) {
+            a->saved_pinned = pinned;
+            if (pinned)
+                rs_journal_event(a->journal, RS_LOG_INFO, "pin", pinned, "pinned at version %" PRIu64, pinned);
+            else
+                rs_journal_event(a->journal, RS_LOG_INFO, "unpin", 0, "unpinned");
+        }
+    }
+}
+
 int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
 {
     bool ch = false;
@@ -379,6 +409,7 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
     uint64_t pinned = a->pinned;
     a->publish_req = false;
     pthread_mutex_unlock(&a->mu);
+    persist_control(a, paused, pinned);
     int rc = RS_OK;
     if (a->pub) {
         rs_publish_result res;

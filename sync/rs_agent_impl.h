@@ -50,6 +50,8 @@ struct rs_agent {
     int64_t last_target_check_mono;
     int64_t last_heartbeat_mono;
     int64_t last_compact_mono;
+    bool saved_paused;            /* control state as last written to the journal */
+    uint64_t saved_pinned;
 
     /* shared: under mu */
     pthread_mutex_t mu;

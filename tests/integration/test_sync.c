@@ -418,6 +418,15 @@ static void test_pin_rollback(void)
     target_digest(a, got);
     CU_ASSERT_STRING_EQUAL(got, digests[1]);
     CU_ASSERT_STRING_EQUAL(st.state, "pinned");
+    /* the pin survives a restart (the journal keeps it): the agent stays at version 1 */
+    rs_agent_close(a);
+    a = open_agent(store, "sa-east-1", NULL, 0, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.pinned_version, 1);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(a, &e), RS_OK);
+    rs_agent_status_get(a, &st);
+    CU_ASSERT_EQUAL(st.applied_version, 1);
     rs_agent_close(a);
     if (cur != b)
         free(cur);
