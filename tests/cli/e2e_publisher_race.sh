@@ -49,16 +49,32 @@ make_chain() {
   done
 }
 
-# publish_loop COUNT STORE DIR: one publisher process's race: publishes v1.db .. vCOUNT.db in order,
-# each with `regsyncd publish --once` (source given with --set); DIR/record gets
-# "k rc content-digest what-regsyncd-printed"
+# make_chains COUNT: the 4 publishers' chains of COUNT states each, in $WORK/chains/pub<i>, made
+# once and shared by every backend (a backend racing fewer changes uses the first states)
+make_chains() {
+  local per=$1 i p pids=()
+  mkdir -p "$WORK/chains"
+  "$GEN" --seed 42 --projects 2 --out "$WORK/chains/base.db" 2>/dev/null || fail "regsync-gen failed"
+  for ((i = 1; i <= PUBLISHERS; i++)); do
+    mkdir -p "$WORK/chains/pub$i"
+    cp "$WORK/chains/base.db" "$WORK/chains/pub$i/v0.db"
+    e2e_bg "chain$i" make_chain "$i" "$per" "$WORK/chains/pub$i"
+    pids+=("$E2E_LAST_PID")
+  done
+  for p in "${pids[@]}"; do wait "$p" || fail "making the source states failed (see $WORK/chain*.log)"; done
+  say "$PUBLISHERS x $per source states made (regsync-gen mutate, one object each); every backend uses them"
+}
+
+# publish_loop COUNT STORE DIR CHAIN: one publisher process's race: publishes CHAIN/v1.db ..
+# vCOUNT.db in order, each with `regsyncd publish --once` (source given with --set); DIR/record
+# gets "k rc content-digest what-regsyncd-printed"
 publish_loop() {
-  local n=$1 store=$2 d=$3 k out rc cd
+  local n=$1 store=$2 d=$3 c=$4 k out rc cd
   while read -r k cd; do
-    out=$(rsd "$store" publish --once --config "$d/pub.yaml" --set "source=file://$d/v$k.db" 2>>"$d/publish.err")
+    out=$(rsd "$store" publish --once --config "$d/pub.yaml" --set "source=file://$c/v$k.db" 2>>"$d/publish.err")
     rc=$?
     echo "$k $rc $cd $out" >>"$d/record"
-  done <"$d/chain"
+  done < <(head -n "$n" "$c/chain")
 }
 
 run_backend() {
@@ -67,25 +83,16 @@ run_backend() {
   store=$(fresh_store "$backend" race)
   E2E_STORES+=("$store")
   local per=$((n / PUBLISHERS))
-  ((per * PUBLISHERS == n)) || fail "the change count $n must be a multiple of $PUBLISHERS"
-  local base=$WORK/$backend/base.db
   mkdir -p "$WORK/$backend"
-  "$GEN" --seed 42 --projects 2 --out "$base" 2>/dev/null || fail "regsync-gen failed"
-  local chain_pids=()
   for ((i = 1; i <= PUBLISHERS; i++)); do
     local d=$WORK/$backend/pub$i
     mkdir -p "$d"
-    cp "$base" "$d/v0.db"
     : >"$d/record"
     # snapshot_every 10: a fresh `publish --once` rebuilds HEAD's state from the newest snapshot
     # plus at most 9 entries (the default 100 would mean up to 99 GETs per publish on S3)
-    agent_yaml "$d/pub.yaml" "region=pub-$i" "source=file://$d/v0.db" publish=true "state_dir=$d/state" \
-      snapshot_every=10 "publisher_id=race-pub-$i" 'admin={ listen: "" }'
-    e2e_bg "$backend-chain$i" make_chain "$i" "$per" "$d"
-    chain_pids+=("$E2E_LAST_PID")
+    agent_yaml "$d/pub.yaml" "region=pub-$i" "source=file://$WORK/chains/pub$i/v0.db" publish=true \
+      "state_dir=$d/state" snapshot_every=10 "publisher_id=race-pub-$i" 'admin={ listen: "" }'
   done
-  for p in "${chain_pids[@]}"; do wait "$p" || fail "$backend: making the source states failed (see $WORK/$backend-chain*.log)"; done
-  say "$backend: $PUBLISHERS x $per source states made (regsync-gen mutate, one object each)"
   # followers: a daemon, and a `sync --once` loop
   local fa=$WORK/$backend/follow-a fb=$WORK/$backend/follow-b
   mkdir -p "$fa/feast" "$fb/feast"
@@ -99,23 +106,27 @@ run_backend() {
   t0=$(date +%s.%N)
   local pub_pids=()
   for ((i = 1; i <= PUBLISHERS; i++)); do
-    e2e_bg "$backend-pub$i" publish_loop "$per" "$store" "$WORK/$backend/pub$i"
+    e2e_bg "$backend-pub$i" publish_loop "$per" "$store" "$WORK/$backend/pub$i" "$WORK/chains/pub$i"
     pub_pids+=("$E2E_LAST_PID")
   done
   # follower b: sync --once again and again while the publishers run
-  local syncs=0 sync_fail=0
+  local syncs=0 sync_fail=0 sync_early=0
   while :; do
     local running=0 p
     for p in "${pub_pids[@]}"; do alive "$p" && running=1; done
     ((running)) || break
-    rsd "$store" sync --once --config "$fb/agent.yaml" >>"$WORK/$backend-follow-b.log" 2>&1 || ((sync_fail++))
+    if ! rsd "$store" sync --once --config "$fb/agent.yaml" >"$fb/last.log" 2>&1; then
+      # before the first version sync --once exits 1 on purpose (the init-container gate)
+      if grep -q 'nothing is published' "$fb/last.log"; then sync_early=$((sync_early + 1)); else sync_fail=$((sync_fail + 1)); fi
+    fi
+    cat "$fb/last.log" >>"$WORK/$backend-follow-b.log"
     ((syncs++))
     sleep 1
   done
   for p in "${pub_pids[@]}"; do wait "$p" || fail "$backend: a publisher loop stopped early (see $WORK/$backend-pub*.log)"; done
   t1=$(date +%s.%N)
   local secs; secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-  say "$backend: $n publishes by $PUBLISHERS processes took ${secs}s ($(awk -v s="$secs" -v n="$n" 'BEGIN { printf "%.0f", 1000 * s / n }') ms per change overall); follower b ran sync --once $syncs times ($sync_fail failed while racing)"
+  say "$backend: $n publishes by $PUBLISHERS processes took ${secs}s ($(awk -v s="$secs" -v n="$n" 'BEGIN { printf "%.0f", 1000 * s / n }') ms per change overall); follower b ran sync --once $syncs times ($sync_early before the first version, $sync_fail failed while racing)"
 
   # --- what the publishers saw
   cat "$WORK/$backend"/pub*/record >"$WORK/$backend/all-records"
@@ -189,7 +200,7 @@ run_backend() {
   # the source that became version n (what publish --once printed)
   local last_rec last_src
   last_rec=$(grep -H " published version $n\$" "$WORK/$backend"/pub*/record) || fail "$backend: no publisher printed version $n"
-  last_src="$(dirname "${last_rec%%:*}")/v$(cut -d' ' -f1 <<<"${last_rec#*:}").db"
+  last_src="$WORK/chains/$(basename "$(dirname "${last_rec%%:*}")")/v$(cut -d' ' -f1 <<<"${last_rec#*:}").db"
   last_full=$(digest "$last_src")
   expect_eq "$backend: content digest of the source published as version $n" "$last_cd" "$(content_digest "$last_src")"
   if [[ $hv != "$n" ]]; then
@@ -224,6 +235,13 @@ run_backend() {
 
 step "publisher race: $PUBLISHERS processes, one store; $N_FILE changes on file://, $N_REMOTE on S3 and Postgres"
 e2e_backends
+max=0
+for backend in "${E2E_BACKEND_LIST[@]}"; do
+  if [[ $backend == file ]]; then m=$N_FILE; else m=$N_REMOTE; fi
+  ((m % PUBLISHERS == 0)) || fail "the change count $m must be a multiple of $PUBLISHERS"
+  ((m > max)) && max=$m
+done
+((max > 0)) && make_chains $((max / PUBLISHERS))
 for backend in "${E2E_BACKEND_LIST[@]}"; do
   if [[ $backend == file ]]; then run_backend file "$N_FILE"; else run_backend "$backend" "$N_REMOTE"; fi
 done
