@@ -7,12 +7,13 @@
 # kept on failure), installs an EXIT trap that stops every process started with e2e_bg, and a
 # watchdog that fails the test after E2E_TIME_LIMIT seconds (default 300).
 #
-# Backends: e2e_backends prints "file" and, when their URLs are set, "s3" (RS_TEST_S3_URL) and "pg"
-# (RS_TEST_PG_URL); a missing URL prints a loud SKIP, or fails when RS_REQUIRE_SERVERS=1.
-# RS_E2E_BACKENDS="file s3" restricts the list (for local runs).
+# Backends: e2e_backends sets E2E_BACKEND_LIST to "file" and, when their URLs are set, "s3"
+# (RS_TEST_S3_URL) and "pg" (RS_TEST_PG_URL); a missing URL prints a loud SKIP, or fails when
+# RS_REQUIRE_SERVERS=1. RS_E2E_BACKENDS="file s3" restricts the list (for local runs).
 #
-# Store URLs with secrets (Postgres) never go into a YAML file: every regsyncd started through
-# e2e_regsyncd gets the store through REGSYNC_STORE.
+# Store URLs with secrets (Postgres) never go into a YAML file (the configuration refuses them):
+# regsyncd gets the store through REGSYNC_STORE (rsd, or `e2e_bg NAME env REGSYNC_STORE=...`).
+# More in docs/testing.md.
 
 set -uo pipefail
 
