@@ -344,6 +344,66 @@ static int ensure_conn(pg_store *ps, rs_error *err)
     return rs_pg_connect(ps->conninfo, ps->display, "regsync", &ps->opts, ps->stmt_timeout_ms, &ps->conn, err);
 }
 
+/* PQexecParams with a client-side deadline: libpq's blocking calls wait as long as the network
+ * stays silent (a partition), which the server's statement_timeout cannot help with. Sends the
+ * statement, then waits on the socket until timeout_ms. On the deadline the connection is
+ * dropped (*timed_out set, NULL returned): the next call reconnects. */
+static PGresult *exec_deadline(pg_store *ps, const char *sql, int n, const char *const *vals, const int *lens,
+                               const int *fmts, int result_fmt, bool *timed_out)
+{
+    *timed_out = false;
+    PGconn *c = ps->conn;
+    long timeout_ms = ps->opts.timeout_ms > 0 ? ps->opts.timeout_ms : 60000;
+    int64_t deadline = rs_mono_ms() + timeout_ms;
+    if (!PQsendQueryParams(c, sql, n, NULL, vals, lens, fmts, result_fmt))
+        return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+    for (;;) { /* push the whole statement out (large values) */
+        int f = PQflush(c);
+        if (f == 0)
+            break;
+        if (f < 0)
+            return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLOUT | POLLIN};
+        int64_t left = deadline - rs_mono_ms();
+        if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+            *timed_out = true;
+            break;
+        }
+        if (pfd.revents & POLLIN)
+            PQconsumeInput(c);
+    }
+    PGresult *last = NULL;
+    while (!*timed_out) {
+        while (PQisBusy(c)) {
+            struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+            int64_t left = deadline - rs_mono_ms();
+            int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr <= 0) {
+                *timed_out = true;
+                break;
+            }
+            if (!PQconsumeInput(c))
+                break;
+        }
+        if (*timed_out)
+            break;
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            break;
+        PQclear(last);
+        last = r;
+    }
+    if (*timed_out) {
+        PQclear(last);
+        PQfinish(ps->conn);
+        ps->conn = NULL;
+        return NULL;
+    }
+    return last ? last : PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+}
+
 /* Runs one statement. When the connection is broken (before or by it) and the statement is
  * idempotent, reconnects and retries up to max_retries times. *res is set on success (caller
  * PQclear()s). sent_out (may be NULL) tells whether a failed statement may have reached the
@@ -366,7 +426,14 @@ static int exec_params(pg_store *ps, const char *what, const char *sql, int n, c
             return rc;
         }
         ps->stats->requests++;
-        PGresult *r = PQexecParams(ps->conn, sql, n, NULL, vals, lens, fmts, result_fmt);
+        bool timed_out;
+        PGresult *r = exec_deadline(ps, sql, n, vals, lens, fmts, result_fmt, &timed_out);
+        if (timed_out) {
+            if (sent_out)
+                *sent_out = true;
+            return rs_error_setr(err, RS_ETIMEOUT, true, "%s: %s: no answer within %ld ms (connection dropped)",
+                                 ps->display, what, ps->opts.timeout_ms > 0 ? ps->opts.timeout_ms : 60000L);
+        }
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
             *res = r;

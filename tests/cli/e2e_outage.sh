@@ -15,9 +15,8 @@
 #   - /readyz turns 503 (not fresh) within max_staleness + 3 s and /v1/status shows the error.
 # When the store is back, the agent applies version 2 by itself, /readyz is 200 again and the
 # journal says 2. Last, a second outage: SIGTERM must stop the agent within 10 s even though its
-# store calls fail or hang (Kubernetes waits 30 s before SIGKILL). On Postgres a partition blocks
-# the agent until the store is back (storage/pg.c has no client-side deadline): reported as a
-# KNOWN ISSUE, a failure with RS_E2E_STRICT=1.
+# store calls fail or hang (Kubernetes waits 30 s before SIGKILL). On Postgres the partition is
+# bounded by the client-side deadline (store_options.timeout) of storage/pg.c.
 source "$(dirname "$0")/lib.bash" "$@"
 
 OUTAGE_S=${RS_E2E_OUTAGE_SECONDS:-6}
@@ -94,7 +93,7 @@ run_backend() {
       # did the agent notice the partition? (store_options.timeout is 1s)
       local errs; errs=$(tail -n +$((log_mark + 1)) "$log" | grep -c 'error kind=store')
       if ((errs == 0)); then
-        say "pg: KNOWN ISSUE: no store error in the agent log during ${t}s of partition: its thread is blocked in a Postgres call (store_options.timeout: 1s is not enforced client-side; see docs/testing.md)"
+        fail "pg: no store error in the agent log during ${t}s of partition (store_options.timeout is 1s): the agent is blocked in a Postgres call"
       else
         say "pg: the agent reported $errs store error(s) during ${t}s of partition"
       fi
@@ -177,12 +176,7 @@ run_backend() {
   if alive "$pid"; then
     wait_exit "$pid" 20
     local what="SIGTERM during an outage: the agent did not exit within 10 s; it exited (code $E2E_EXIT_RC) ${E2E_EXIT_SECONDS}s after the store came back"
-    if [[ $backend == pg && ${RS_E2E_STRICT:-0} != 1 ]]; then
-      # storage/pg.c runs blocking libpq calls with no client-side deadline: see docs/testing.md
-      say "pg: KNOWN ISSUE (not failed; RS_E2E_STRICT=1 fails it): $what"
-    else
-      fail "$backend: $what"
-    fi
+    fail "$backend: $what"
   else
     wait "$pid"; local trc=$?
     ((trc == 0)) || fail "$backend: SIGTERM during an outage: exit code $trc"
