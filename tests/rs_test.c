@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,4 +133,64 @@ int rs_test_run(void)
         return 1;
     }
     return failed ? 1 : 0;
+}
+
+char *rs_test_fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = NULL;
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* the caller's globals for the current store suite (CUnit hooks take no arguments) */
+static char **suite_store, **suite_work;
+
+static int suite_init(const char *env)
+{
+    free(*suite_work);
+    *suite_work = rs_test_tmpdir("store");
+    free(*suite_store);
+    if (!env) {
+        *suite_store = rs_test_fmt("file://%s", *suite_work);
+    } else {
+        const char *u = getenv(env);
+        *suite_store = u && *u ? strdup(u) : NULL;
+    }
+    return *suite_work ? 0 : 1;
+}
+static int suite_file_init(void) { return suite_init(NULL); }
+static int suite_s3_init(void) { return suite_init("RS_TEST_S3_URL"); }
+static int suite_pg_init(void) { return suite_init("RS_TEST_PG_URL"); }
+
+static int suite_clean(void)
+{
+    rs_test_rmrf(*suite_work);
+    return 0;
+}
+
+void rs_test_store_suites(const char *title, char **store_url, char **work, void (*add)(CU_pSuite))
+{
+    suite_store = store_url;
+    suite_work = work;
+    static const char *const where[] = {"file://", "S3 (RGW)", "PostgreSQL"};
+    CU_InitializeFunc inits[] = {suite_file_init, suite_s3_init, suite_pg_init};
+    for (int i = 0; i < 3; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s on %s", title, where[i]);
+        add(CU_add_suite(name, inits[i], suite_clean));
+    }
+}
+
+bool rs_test_store_missing(const char *test)
+{
+    if (suite_store && *suite_store)
+        return false;
+    rs_test_skip(test, "no server URL for this suite (scripts/test.sh starts the servers)");
+    if (rs_test_servers_required())
+        CU_FAIL("RS_REQUIRE_SERVERS=1 but the server URL is missing");
+    return true;
 }

@@ -23,6 +23,27 @@ char **rs_test_list_dir(const char *dir, const char *suffix, size_t *n);
 void rs_test_free_list(char **v, size_t n);
 int rs_test_write_file(const char *path, const void *data, size_t len);
 
+/* printf into a malloc'd string (caller frees). */
+char *rs_test_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+/* Store suites: the same tests against every backend. rs_test_store_suites registers three
+ * suites, "<title> on file://", "... on S3 (RGW)", "... on PostgreSQL", each filled by add().
+ * Before each suite runs, *store_url and *work are set: work is a fresh temp dir (removed after
+ * the suite); store_url is file://<work> for the first suite and RS_TEST_S3_URL / RS_TEST_PG_URL
+ * (NULL when unset) for the others. The pointers are the caller's globals (CUnit's suite hooks
+ * take no arguments). */
+void rs_test_store_suites(const char *title, char **store_url, char **work, void (*add)(CU_pSuite));
+/* Wraps a store test: a loud SKIP when the suite has no store (a failure with
+ * RS_REQUIRE_SERVERS=1), else runs it. */
+#define RS_STORE_TEST(name)                                                                                            \
+    static void name##_guarded(void)                                                                                   \
+    {                                                                                                                  \
+        if (rs_test_store_missing(#name))                                                                              \
+            return;                                                                                                    \
+        name();                                                                                                        \
+    }
+bool rs_test_store_missing(const char *test);
+
 /* Runs the registered CUnit registry in verbose mode and returns the process exit code. */
 int rs_test_run(void);
 

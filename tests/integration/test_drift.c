@@ -16,7 +16,6 @@
 #include "rs_time.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,44 +30,33 @@ static char *store_url; /* the store of the current suite; NULL: skip */
 static char *work;      /* temp dir for targets and state */
 static int seq;
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 static char *fresh_store(void)
 {
     seq++;
     if (strncmp(store_url, "file://", 7) == 0) {
-        char *d = fmt("%s/store-%d", work, seq);
-        char *cmd = fmt("mkdir -p '%s'", d);
+        char *d = rs_test_fmt("%s/store-%d", work, seq);
+        char *cmd = rs_test_fmt("mkdir -p '%s'", d);
         CU_ASSERT_EQUAL(system(cmd), 0);
         free(cmd);
-        char *u = fmt("file://%s", d);
+        char *u = rs_test_fmt("file://%s", d);
         free(d);
         return u;
     }
     if (strncmp(store_url, "s3://", 5) == 0) {
         const char *q = strchr(store_url, '?');
-        return fmt("%.*s/drift-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, (int)getpid(), seq,
+        return rs_test_fmt("%.*s/drift-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, (int)getpid(), seq,
                    q ? q : "");
     }
-    return fmt("%s%ctable_prefix=rsd%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
+    return rs_test_fmt("%s%ctable_prefix=rsd%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
 }
 
-static char *target_path(const char *region) { return fmt("%s/%s-%d.db", work, region, seq); }
+static char *target_path(const char *region) { return rs_test_fmt("%s/%s-%d.db", work, region, seq); }
 
 static rs_agent *open_agent(const char *store, const char *region, const char *const *inc, size_t ninc)
 {
     char *target = target_path(region);
-    char *state = fmt("%s/state-%s-%d", work, region, seq);
+    char *state = rs_test_fmt("%s/state-%s-%d", work, region, seq);
     rs_agent_config c = {.region = region, .store_url = store, .target = target, .state_dir = state,
                          .include_projects = inc, .n_include = ninc, .poll_interval_ms = 100};
     rs_agent *a = NULL;
@@ -159,7 +147,7 @@ static const char *edit_target(const char *path, uint32_t kind, edit_fn edit)
     size_t ol;
     CU_ASSERT_EQUAL_FATAL(rs_registry_encode(r, &out, &ol, &e), RS_OK);
     rs_registry_free(r);
-    char *tmp = fmt("%s.hand-edit", path);
+    char *tmp = rs_test_fmt("%s.hand-edit", path);
     CU_ASSERT_EQUAL_FATAL(rs_test_write_file(tmp, out, ol), 0);
     CU_ASSERT_EQUAL_FATAL(rename(tmp, path), 0);
     free(tmp);
@@ -755,46 +743,8 @@ static void test_drift_edges(void)
 
 /* ---------------------------------------------------------------- suites */
 
-static int suite_file_init(void)
-{
-    free(work);
-    work = rs_test_tmpdir("drift");
-    free(store_url);
-    store_url = fmt("file://%s", work);
-    return 0;
-}
-
-static int suite_env_init(const char *var)
-{
-    const char *u = getenv(var);
-    free(store_url);
-    store_url = u && *u ? strdup(u) : NULL;
-    free(work);
-    work = rs_test_tmpdir("drift");
-    return 0;
-}
-static int suite_s3_init(void) { return suite_env_init("RS_TEST_S3_URL"); }
-static int suite_pg_init(void) { return suite_env_init("RS_TEST_PG_URL"); }
-
-static int suite_clean(void)
-{
-    rs_test_rmrf(work);
-    return 0;
-}
-
-#define GUARD(name)                                                                                                   \
-    static void name##_guarded(void)                                                                                  \
-    {                                                                                                                 \
-        if (!store_url) {                                                                                             \
-            rs_test_skip(#name, "no server URL for this suite (scripts/test.sh starts the servers)");                 \
-            if (rs_test_servers_required())                                                                           \
-                CU_FAIL("RS_REQUIRE_SERVERS=1 but the server URL is missing");                                       \
-            return;                                                                                                   \
-        }                                                                                                             \
-        name();                                                                                                       \
-    }
-GUARD(test_drift_scenarios)
-GUARD(test_drift_edges)
+RS_STORE_TEST(test_drift_scenarios)
+RS_STORE_TEST(test_drift_edges)
 
 static void add_all(CU_pSuite s)
 {
@@ -809,8 +759,6 @@ int main(void)
     CU_initialize_registry();
     CU_pSuite u = CU_add_suite("region report codec", NULL, NULL);
     CU_add_test(u, "encode, decode, garbage, bad digest", test_report_codec);
-    add_all(CU_add_suite("drift on file://", suite_file_init, suite_clean));
-    add_all(CU_add_suite("drift on S3 (RGW)", suite_s3_init, suite_clean));
-    add_all(CU_add_suite("drift on PostgreSQL", suite_pg_init, suite_clean));
+    rs_test_store_suites("drift", &store_url, &work, add_all);
     return rs_test_run();
 }

@@ -23,17 +23,6 @@
 static char *work, *store, *dump_bin, *state_eu;
 static rs_head head;
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 static char *slurp(const char *path)
 {
@@ -56,8 +45,8 @@ static int run(char **out, char **err, const char *args, ...)
     if (vasprintf(&a, args, ap) < 0)
         a = NULL;
     va_end(ap);
-    char *o = fmt("%s/out.txt", work), *e = fmt("%s/err.txt", work);
-    char *cmd = fmt("'%s' %s >'%s' 2>'%s'", dump_bin, a, o, e);
+    char *o = rs_test_fmt("%s/out.txt", work), *e = rs_test_fmt("%s/err.txt", work);
+    char *cmd = rs_test_fmt("'%s' %s >'%s' 2>'%s'", dump_bin, a, o, e);
     int st = system(cmd);
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     char *so = slurp(o), *se = slurp(e);
@@ -92,15 +81,15 @@ static size_t count_lines(const char *s)
 static int suite_init(void)
 {
     const char *bd = getenv("RS_BUILD_DIR");
-    dump_bin = fmt("%s/tools/regsync-dump", bd && *bd ? bd : RS_BINARY_DIR);
+    dump_bin = rs_test_fmt("%s/tools/regsync-dump", bd && *bd ? bd : RS_BINARY_DIR);
     if (access(dump_bin, X_OK) != 0) {
         fprintf(stderr, "missing %s (build the regsync-dump target)\n", dump_bin);
         return 1;
     }
     work = rs_test_tmpdir("dumplive");
-    store = fmt("file://%s/store", work);
-    char *d = fmt("%s/store", work);
-    char *cmd = fmt("mkdir -p '%s'", d);
+    store = rs_test_fmt("file://%s/store", work);
+    char *d = rs_test_fmt("%s/store", work);
+    char *cmd = rs_test_fmt("mkdir -p '%s'", d);
     int rc = system(cmd);
     free(cmd);
     free(d);
@@ -123,9 +112,9 @@ static int suite_init(void)
     size_t cl;
     if (rs_generate(&gp, &cur, &cl, NULL))
         return 1;
-    char *tu = fmt("%s/us-west-2.db", work), *su = fmt("%s/state-us", work);
-    char *te = fmt("%s/eu-central-1.db", work);
-    state_eu = fmt("%s/state-eu", work);
+    char *tu = rs_test_fmt("%s/us-west-2.db", work), *su = rs_test_fmt("%s/state-us", work);
+    char *te = rs_test_fmt("%s/eu-central-1.db", work);
+    state_eu = rs_test_fmt("%s/state-eu", work);
     rs_agent_config cu = {.region = "us-west-2", .store_url = store, .target = tu, .state_dir = su};
     rs_agent_config ce = {.region = "eu-central-1", .store_url = store, .target = te, .state_dir = state_eu};
     rs_agent *us = NULL, *eu = NULL;
@@ -210,8 +199,8 @@ static void test_head(void)
     free(out);
     free(err);
     /* no log in an empty directory; a URL that is not a store */
-    char *empty = fmt("%s/empty", work);
-    char *cmd = fmt("mkdir -p '%s'", empty);
+    char *empty = rs_test_fmt("%s/empty", work);
+    char *cmd = rs_test_fmt("mkdir -p '%s'", empty);
     CU_ASSERT_EQUAL(system(cmd), 0);
     free(cmd);
     CU_ASSERT_EQUAL(run(&out, &err, "head 'file://%s'", empty), 2);
@@ -377,7 +366,7 @@ static void test_journal(void)
     CU_ASSERT(json_is_null(json_object_get(j, "pending")));
     json_decref(j);
     free(out);
-    char *missing = fmt("%s/no-such-state", work);
+    char *missing = rs_test_fmt("%s/no-such-state", work);
     CU_ASSERT_EQUAL(run(NULL, &err, "journal '%s'", missing), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, missing));
     CU_ASSERT_EQUAL(count_lines(err), 1);

@@ -14,7 +14,6 @@
 #include "rs_time.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +23,6 @@ static char *store_url;   /* the store of the current suite */
 static char *work;        /* temp dir for targets and state */
 static int seq;
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 static uint8_t *gen_bytes(uint64_t seed, size_t size, size_t *len)
 {
@@ -59,27 +47,27 @@ static char *fresh_store(void)
 {
     seq++;
     if (strncmp(store_url, "file://", 7) == 0) {
-        char *d = fmt("%s/store-%d", work, seq);
-        char *cmd = fmt("mkdir -p '%s'", d);
+        char *d = rs_test_fmt("%s/store-%d", work, seq);
+        char *cmd = rs_test_fmt("mkdir -p '%s'", d);
         CU_ASSERT_EQUAL(system(cmd), 0);
         free(cmd);
-        char *u = fmt("file://%s", d);
+        char *u = rs_test_fmt("file://%s", d);
         free(d);
         return u;
     }
     if (strncmp(store_url, "s3://", 5) == 0) {
         /* s3://bucket/prefix?query -> s3://bucket/prefix/sync-<pid>-<n>?query */
         const char *q = strchr(store_url, '?');
-        return fmt("%.*s/sync-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, (int)getpid(), seq,
+        return rs_test_fmt("%.*s/sync-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, (int)getpid(), seq,
                    q ? q : "");
     }
-    return fmt("%s%ctable_prefix=rs%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
+    return rs_test_fmt("%s%ctable_prefix=rs%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
 }
 
 static rs_agent *open_agent(const char *store, const char *region, const char *const *inc, size_t ninc, rs_error *e)
 {
-    char *target = fmt("%s/%s-%d.db", work, region, seq);
-    char *state = fmt("%s/state-%s-%d", work, region, seq);
+    char *target = rs_test_fmt("%s/%s-%d.db", work, region, seq);
+    char *state = rs_test_fmt("%s/state-%s-%d", work, region, seq);
     rs_agent_config c = {.region = region, .store_url = store, .target = target, .state_dir = state,
                          .include_projects = inc, .n_include = ninc, .poll_interval_ms = 100};
     rs_agent *a = NULL;
@@ -164,7 +152,7 @@ static void test_publish_and_follow(void)
     target_digest(a, got);
     CU_ASSERT_STRING_EQUAL(got, want);
     /* the target file is the registry */
-    char *tpath = fmt("%s/eu-central-1-%d.db", work, seq);
+    char *tpath = rs_test_fmt("%s/eu-central-1-%d.db", work, seq);
     rs_registry *onfile;
     CU_ASSERT_EQUAL_FATAL(rs_registry_load_file(tpath, NULL, &onfile, &e), RS_OK);
     reg_digest(onfile, got);
@@ -259,7 +247,7 @@ static void test_filters_and_bootstrap_after_compaction(void)
     rs_agent_status_get(a, &st);
     CU_ASSERT_EQUAL(st.applied_version, 9);
     CU_ASSERT_EQUAL(st.bootstraps, 1);
-    char *tpath = fmt("%s/us-west-2-%d.db", work, seq);
+    char *tpath = rs_test_fmt("%s/us-west-2-%d.db", work, seq);
     rs_registry *onfile;
     CU_ASSERT_EQUAL_FATAL(rs_registry_load_file(tpath, NULL, &onfile, &e), RS_OK);
     size_t np;
@@ -438,48 +426,10 @@ static void test_pin_rollback(void)
 
 /* ---------------------------------------------------------------- suites */
 
-static int suite_file_init(void)
-{
-    free(work);
-    work = rs_test_tmpdir("sync");
-    free(store_url);
-    store_url = fmt("file://%s", work);
-    return 0;
-}
-
-static int suite_env_init(const char *var)
-{
-    const char *u = getenv(var);
-    free(store_url);
-    store_url = u && *u ? strdup(u) : NULL;
-    free(work);
-    work = rs_test_tmpdir("sync");
-    return 0;
-}
-static int suite_s3_init(void) { return suite_env_init("RS_TEST_S3_URL"); }
-static int suite_pg_init(void) { return suite_env_init("RS_TEST_PG_URL"); }
-
-static int suite_clean(void)
-{
-    rs_test_rmrf(work);
-    return 0;
-}
-
-#define GUARD(name)                                                                                                   \
-    static void name##_guarded(void)                                                                                  \
-    {                                                                                                                 \
-        if (!store_url) {                                                                                             \
-            rs_test_skip(#name, "no server URL for this suite (scripts/test.sh starts the servers)");                 \
-            if (rs_test_servers_required())                                                                           \
-                CU_FAIL("RS_REQUIRE_SERVERS=1 but the server URL is missing");                                       \
-            return;                                                                                                   \
-        }                                                                                                             \
-        name();                                                                                                       \
-    }
-GUARD(test_publish_and_follow)
-GUARD(test_filters_and_bootstrap_after_compaction)
-GUARD(test_corrupt_entry_recovery)
-GUARD(test_pin_rollback)
+RS_STORE_TEST(test_publish_and_follow)
+RS_STORE_TEST(test_filters_and_bootstrap_after_compaction)
+RS_STORE_TEST(test_corrupt_entry_recovery)
+RS_STORE_TEST(test_pin_rollback)
 
 static void add_all(CU_pSuite s)
 {
@@ -493,8 +443,6 @@ int main(void)
 {
     rs_log_configure(RS_LOG_WARN, false, 2);
     CU_initialize_registry();
-    add_all(CU_add_suite("sync on file://", suite_file_init, suite_clean));
-    add_all(CU_add_suite("sync on S3 (RGW)", suite_s3_init, suite_clean));
-    add_all(CU_add_suite("sync on PostgreSQL", suite_pg_init, suite_clean));
+    rs_test_store_suites("sync", &store_url, &work, add_all);
     return rs_test_run();
 }
