@@ -1,54 +1,16 @@
-/* rs_registry.c: decode/encode, the object index and the digest. Digest definition:
- * docs/digest.md. */
+/* rs_registry.c: the object index, decode, encode and mutation. The digest is in rs_digest.c. */
 #include "rs_registry.h"
 #include "rs_canon.h"
 #include "rs_kinds.h"
 #include "rs_registry_impl.h"
+#include "rs_registry_int.h"
 #include "rs_wire.h"
 
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 1024
-
-typedef struct obj {
-    rs_object pub;
-    uint64_t seq;
-    uint8_t *owned;     /* data when not pointing into the registry's input buffer */
-    char *strs;         /* project NUL name NUL */
-    uint8_t *key;       /* key encoding (see docs/digest.md) */
-    size_t key_len;
-    uint64_t key_hash;  /* FNV-1a 64 of key */
-    uint32_t bucket_slot; /* index in its bucket vector */
-} obj;
-
-typedef struct bucket {
-    obj **v;
-    size_t n, cap;
-    uint8_t digest[RS_DIGEST_LEN];
-    bool dirty;
-} bucket;
-
-struct rs_registry {
-    uint8_t *buf;                   /* owned input */
-    obj **objs;                     /* all objects */
-    size_t n, cap;
-    bool order_dirty;
-    obj **table;                    /* open addressing by key_hash; (obj*)1 = tombstone */
-    size_t tcap, tused;
-    uint64_t next_seq;
-    bucket buckets[NBUCKETS];
-    size_t dirty_buckets;
-    uint8_t content_root[RS_DIGEST_LEN];
-    bool content_dirty;
-};
-
-#define TOMB ((obj *)1)
-
-static const uint8_t ZERO[RS_DIGEST_LEN];
 
 /* ---------------------------------------------------------------- keys */
 
@@ -62,14 +24,6 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
-static void be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 /* key = be32 kind | be32 ordinal | be32 len(project) | project | be32 len(name) | name */
 static uint8_t *make_key(uint32_t kind, uint32_t ordinal, const char *project, const char *name, size_t *len)
 {
@@ -77,23 +31,14 @@ static uint8_t *make_key(uint32_t kind, uint32_t ordinal, const char *project, c
     uint8_t *k = malloc(16 + pl + nl);
     if (!k)
         return NULL;
-    be32(k, kind);
-    be32(k + 4, ordinal);
-    be32(k + 8, (uint32_t)pl);
+    rs_be32(k, kind);
+    rs_be32(k + 4, ordinal);
+    rs_be32(k + 8, (uint32_t)pl);
     memcpy(k + 12, project, pl);
-    be32(k + 12 + pl, (uint32_t)nl);
+    rs_be32(k + 12 + pl, (uint32_t)nl);
     memcpy(k + 16 + pl, name, nl);
     *len = 16 + pl + nl;
     return k;
-}
-
-static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    size_t m = al < bl ? al : bl;
-    int r = memcmp(a, b, m);
-    if (r)
-        return r;
-    return al < bl ? -1 : (al > bl);
 }
 
 /* ---------------------------------------------------------------- hash table */
@@ -152,175 +97,6 @@ static int table_insert(rs_registry *r, obj *o)
     return RS_OK;
 }
 
-/* ---------------------------------------------------------------- buckets */
-
-static int bucket_add(rs_registry *r, obj *o)
-{
-    bucket *b = &r->buckets[o->key_hash % NBUCKETS];
-    if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 4;
-        obj **nv = realloc(b->v, nc * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        b->v = nv;
-        b->cap = nc;
-    }
-    o->bucket_slot = (uint32_t)b->n;
-    b->v[b->n++] = o;
-    if (!b->dirty) {
-        b->dirty = true;
-        r->dirty_buckets++;
-    }
-    r->content_dirty = true;
-    return RS_OK;
-}
-
-static void bucket_remove(rs_registry *r, obj *o)
-{
-    bucket *b = &r->buckets[o->key_hash % NBUCKETS];
-    uint32_t s = o->bucket_slot;
-    b->v[s] = b->v[--b->n];
-    b->v[s]->bucket_slot = s;
-    if (!b->dirty) {
-        b->dirty = true;
-        r->dirty_buckets++;
-    }
-    r->content_dirty = true;
-}
-
-static int cmp_obj_key(const void *a, const void *b)
-{
-    const obj *x = *(obj *const *)a, *y = *(obj *const *)b;
-    return key_cmp(x->key, x->key_len, y->key, y->key_len);
-}
-
-
-/* SHA-256 over label and the (key, hash) entries of the given objects, sorted by key. */
-static void digest_entries(obj **v, size_t n, const char *label, uint8_t out[RS_DIGEST_LEN])
-{
-    if (n > 1)
-        qsort(v, n, sizeof *v, cmp_obj_key);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    EVP_DigestUpdate(c, label, strlen(label) + 1);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t l[4];
-        be32(l, (uint32_t)v[i]->key_len);
-        EVP_DigestUpdate(c, l, 4);
-        EVP_DigestUpdate(c, v[i]->key, v[i]->key_len);
-        EVP_DigestUpdate(c, v[i]->pub.hash, RS_DIGEST_LEN);
-    }
-    unsigned int ol = 0;
-    EVP_DigestFinal_ex(c, out, &ol);
-    EVP_MD_CTX_free(c);
-}
-
-/* Recomputes dirty buckets and the content root. Logically const: a cache. */
-static void refresh(const rs_registry *cr)
-{
-    rs_registry *r = (rs_registry *)cr;
-    if (!r->content_dirty && !r->dirty_buckets)
-        return;
-    for (size_t i = 0; i < NBUCKETS && r->dirty_buckets; i++) {
-        bucket *b = &r->buckets[i];
-        if (!b->dirty)
-            continue;
-        b->dirty = false;
-        r->dirty_buckets--;
-        size_t m = 0;
-        /* registry-level kinds are not part of the content */
-        for (size_t j = 0; j < b->n; j++)
-            if (!rs_kind_is_registry_level(b->v[j]->pub.kind))
-                m++;
-        if (m == 0) {
-            memcpy(b->digest, ZERO, RS_DIGEST_LEN);
-            continue;
-        }
-        obj *stackv[64];
-        obj **v = m <= 64 ? stackv : malloc(m * sizeof *v);
-        if (!v) { /* cannot happen in practice; leave dirty so a later call retries */
-            b->dirty = true;
-            r->dirty_buckets++;
-            continue;
-        }
-        size_t k = 0;
-        for (size_t j = 0; j < b->n; j++)
-            if (!rs_kind_is_registry_level(b->v[j]->pub.kind))
-                v[k++] = b->v[j];
-        digest_entries(v, k, "regsync-bucket-v1", b->digest);
-        if (v != stackv)
-            free(v);
-    }
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    static const char label[] = "regsync-content-v1";
-    EVP_DigestUpdate(c, label, sizeof label);
-    for (size_t i = 0; i < NBUCKETS; i++)
-        EVP_DigestUpdate(c, r->buckets[i].digest, RS_DIGEST_LEN);
-    unsigned int ol = 0;
-    EVP_DigestFinal_ex(c, r->content_root, &ol);
-    EVP_MD_CTX_free(c);
-    r->content_dirty = false;
-}
-
-void rs_registry_content_digest(const rs_registry *r, uint8_t out[RS_DIGEST_LEN])
-{
-    refresh(r);
-    memcpy(out, r->content_root, RS_DIGEST_LEN);
-}
-
-void rs_registry_digest(const rs_registry *r, uint8_t out[RS_DIGEST_LEN])
-{
-    refresh(r);
-    obj *v[8];
-    size_t n = 0;
-    for (uint32_t kind = 3; kind <= 5; kind++) {
-        for (uint32_t ord = 0; n < 8; ord++) {
-            const rs_object *o = rs_registry_find(r, kind, "", "", ord);
-            if (!o)
-                break;
-            v[n++] = (obj *)o;
-        }
-    }
-    uint8_t reg[RS_DIGEST_LEN];
-    digest_entries(v, n, "regsync-registry-level-v1", reg);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    static const char label[] = "regsync-digest-v1";
-    EVP_DigestUpdate(c, label, sizeof label);
-    EVP_DigestUpdate(c, r->content_root, RS_DIGEST_LEN);
-    EVP_DigestUpdate(c, reg, RS_DIGEST_LEN);
-    unsigned int ol = 0;
-    EVP_DigestFinal_ex(c, out, &ol);
-    EVP_MD_CTX_free(c);
-}
-
-static void subset_digest(const rs_registry *r, bool (*want)(const obj *, const void *), const void *arg,
-                          const char *label, uint8_t out[RS_DIGEST_LEN])
-{
-    obj **v = malloc((r->n ? r->n : 1) * sizeof *v);
-    size_t k = 0;
-    if (v)
-        for (size_t i = 0; i < r->n; i++)
-            if (want(r->objs[i], arg))
-                v[k++] = r->objs[i];
-    digest_entries(v, k, label, out);
-    free(v);
-}
-
-static bool want_kind(const obj *o, const void *arg) { return o->pub.kind == *(const uint32_t *)arg; }
-static bool want_project(const obj *o, const void *arg) { return strcmp(o->pub.project, (const char *)arg) == 0; }
-
-void rs_registry_kind_digest(const rs_registry *r, uint32_t kind, uint8_t out[RS_DIGEST_LEN])
-{
-    subset_digest(r, want_kind, &kind, "regsync-kind-v1", out);
-}
-
-void rs_registry_project_digest(const rs_registry *r, const char *project, uint8_t out[RS_DIGEST_LEN])
-{
-    subset_digest(r, want_project, project, "regsync-project-v1", out);
-}
-
 /* ---------------------------------------------------------------- objects */
 
 static void obj_free(obj *o)
@@ -349,8 +125,7 @@ void rs_registry_free(rs_registry *r)
         obj_free(r->objs[i]);
     free(r->objs);
     free(r->table);
-    for (size_t i = 0; i < NBUCKETS; i++)
-        free(r->buckets[i].v);
+    rs_reg_buckets_free(r);
     free(r->buf);
     free(r);
 }
@@ -407,7 +182,7 @@ static int link_obj(rs_registry *r, obj *o)
     int rc = table_insert(r, o);
     if (rc)
         return rc;
-    rc = bucket_add(r, o);
+    rc = rs_reg_bucket_add(r, o);
     if (rc)
         return rc; /* left in the table: the caller frees the registry on ENOMEM */
     r->objs[r->n++] = o;
@@ -421,7 +196,7 @@ static void unlink_obj(rs_registry *r, obj *o)
     obj **s = table_slot(r, o->key, o->key_len, o->key_hash);
     if (s)
         *s = TOMB;
-    bucket_remove(r, o);
+    rs_reg_bucket_remove(r, o);
     for (size_t i = 0; i < r->n; i++)
         if (r->objs[i] == o) {
             memmove(r->objs + i, r->objs + i + 1, (r->n - i - 1) * sizeof *r->objs);
@@ -849,7 +624,7 @@ int rs_registry_canonical(const rs_registry *r, uint8_t **out, size_t *len, rs_e
     if (r->n)
         memcpy(v, r->objs, r->n * sizeof *v);
     if (r->n > 1)
-        qsort(v, r->n, sizeof *v, cmp_obj_key);
+        qsort(v, r->n, sizeof *v, rs_reg_cmp_obj_key);
     rs_buf b = {0}, c = {0};
     int rc = RS_OK;
     for (size_t i = 0; i < r->n && !rc; i++) {
@@ -1019,76 +794,4 @@ int rs_registry_filter(const rs_registry *src, bool (*keep)(const char *project,
 {
     *out = copy_where(src, keep, ctx);
     return *out ? RS_OK : rs_error_set(err, RS_ENOMEM, "out of memory");
-}
-
-/* ---------------------------------------------------------------- bench */
-
-#include "rs_bench_support.h"
-
-void rs_registry_full_rehash(rs_registry *r, uint8_t out[RS_DIGEST_LEN])
-{
-    rs_buf c = {0};
-    for (size_t i = 0; i < r->n; i++) {
-        obj *o = r->objs[i];
-        rs_buf_reset(&c);
-        if (rs_obj_canon(o->pub.kind, o->pub.data, o->pub.len, NULL, "", 0, 0, &c, NULL) == RS_OK)
-            SHA256(c.data ? c.data : (const uint8_t *)"", c.len, o->pub.hash);
-    }
-    rs_buf_free(&c);
-    for (size_t i = 0; i < NBUCKETS; i++) {
-        if (!r->buckets[i].dirty) {
-            r->buckets[i].dirty = true;
-            r->dirty_buckets++;
-        }
-    }
-    r->content_dirty = true;
-    rs_registry_digest(r, out);
-}
-
-/* Appends every occurrence of field in msg (tag included) to b. */
-static int append_field_occurrences(rs_buf *b, const uint8_t *msg, size_t len, uint32_t field, rs_error *err)
-{
-    const uint8_t *q = msg, *end = msg + len;
-    rs_wfield g;
-    const char *why;
-    while (q < end) {
-        if (rs_wire_next(&q, end, &g, &why))
-            return rs_error_set(err, RS_ECORRUPT, "splice: donor object: %s", why);
-        if (g.num == field && rs_buf_append(b, g.raw, g.raw_len))
-            return rs_error_set(err, RS_ENOMEM, "out of memory");
-    }
-    return RS_OK;
-}
-
-int rs_object_splice_field(const uint8_t *base, size_t base_len, const uint8_t *donor, size_t donor_len, uint32_t field,
-                           uint8_t **out, size_t *out_len, rs_error *err)
-{
-    rs_buf b = {0};
-    const uint8_t *p = base, *end = base + base_len;
-    bool placed = false;
-    const char *why;
-    rs_wfield f;
-    int rc = RS_OK;
-    /* copy base in order; the donor's occurrences go where the field belongs by number, so an
-     * ordered message stays ordered */
-    while (p < end && !rc) {
-        if (rs_wire_next(&p, end, &f, &why)) {
-            rc = rs_error_set(err, RS_ECORRUPT, "splice: base object: %s", why);
-            break;
-        }
-        if (!placed && f.num >= field) {
-            rc = append_field_occurrences(&b, donor, donor_len, field, err);
-            placed = true;
-        }
-        if (!rc && f.num != field && rs_buf_append(&b, f.raw, f.raw_len))
-            rc = rs_error_set(err, RS_ENOMEM, "out of memory");
-    }
-    if (!rc && !placed)
-        rc = append_field_occurrences(&b, donor, donor_len, field, err);
-    if (rc) {
-        rs_buf_free(&b);
-        return rc;
-    }
-    *out = rs_buf_take(&b, out_len);
-    return RS_OK;
 }
