@@ -127,7 +127,8 @@ static int start(daemon_state *d)
                                .tls_key = d->cfg->admin.tls_key && *d->cfg->admin.tls_key ? d->cfg->admin.tls_key : NULL,
                                .max_body_bytes = d->cfg->admin.max_body_bytes,
                                .max_header_bytes = d->cfg->admin.max_header_bytes,
-                               .request_timeout_ms = d->cfg->admin.request_timeout_ms};
+                               .request_timeout_ms = d->cfg->admin.request_timeout_ms,
+                               .auth_reads = d->cfg->admin.auth_reads};
         rs_admin_provider ap;
         rs_provider_fill(d->provider, &ap);
         rc = rs_admin_start(&adc, &ap, &d->admin, &err);

@@ -71,6 +71,7 @@ static const keydef KEYS[] = {
     {"admin.max_body_bytes", KT_SIZE, OFF(admin.max_body_bytes), "1048576", 1024, 1LL << 30, NULL},
     {"admin.max_header_bytes", KT_SIZE, OFF(admin.max_header_bytes), "16384", 1024, 1LL << 20, NULL},
     {"admin.request_timeout", KT_DUR, OFF(admin.request_timeout_ms), "10s", 100, 3600000, NULL},
+    {"admin.auth_reads", KT_BOOL, OFF(admin.auth_reads), "false", 0, 0, NULL},
     {"heartbeat_interval", KT_DUR, OFF(heartbeat_interval_ms), "30s", 1000, DAY_MS, NULL},
     {"max_staleness", KT_DUR, OFF(max_staleness_ms), "5m", 1000, 365 * DAY_MS, NULL},
     {"stale_after", KT_DUR, OFF(stale_after_ms), "2m", 1000, 365 * DAY_MS, NULL},
@@ -1828,6 +1829,9 @@ const char *rs_config_default_yaml(void)
            "  max_body_bytes: 1048576\n"
            "  max_header_bytes: 16384\n"
            "  request_timeout: 10s\n"
+           "  # true: reads (/v1/*, the status page) need the token too; /healthz, /readyz and\n"
+           "  # /metrics stay open for probes and scrapers.\n"
+           "  auth_reads: false\n"
            "# Region reports are refreshed this often.\n"
            "heartbeat_interval: 30s\n"
            "# /readyz fails when the last successful check of the global store is older than this.\n"

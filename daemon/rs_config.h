@@ -76,6 +76,7 @@ typedef struct rs_config {
         size_t max_body_bytes;
         size_t max_header_bytes;
         int64_t request_timeout_ms;
+        bool auth_reads;        /* reads need the token too */
     } admin;
     int64_t heartbeat_interval_ms;
     int64_t max_staleness_ms;   /* readiness: last successful check not older than this */

@@ -149,6 +149,20 @@ wait_for 15 "eu-central-1 back at version 3" applied 3
 expect_eq "plan diff of versions 1..2" 200 "$(http_code "$A/v1/diff?from=1&to=2&format=plan")"
 check "the plan names an update" bash -c "curl -s '$A/v1/diff?from=1&to=2&format=plan' | jq -r .plan | grep -qE '^(Created|Updated|Deleted) '"
 
+step "admin.auth_reads: reads need the token, probes do not"
+PORT[ca-central-1]=$(free_port)
+mkdir -p "$WORK/ca-central-1/feast"
+agent_yaml "$WORK/ca-central-1.yaml" region=ca-central-1 "target=file://$WORK/ca-central-1/feast/registry.db" \
+  "state_dir=$WORK/ca-central-1/state" poll_interval=200ms \
+  "admin={ listen: \"127.0.0.1:${PORT[ca-central-1]}\", auth_reads: true }"
+e2e_bg ca-central-1 env REGSYNC_STORE="$store" "$REGSYNCD" run --config "$WORK/ca-central-1.yaml"
+C=http://127.0.0.1:${PORT[ca-central-1]}
+wait_for 10 "ca-central-1 admin API" http_is 200 "$C/healthz"
+expect_eq "auth_reads: /v1/status without a token" 401 "$(http_code "$C/v1/status")"
+expect_eq "auth_reads: /v1/status with the token" 200 "$(http_code "$C/v1/status" -H "Authorization: Bearer $TOKEN")"
+expect_eq "auth_reads: the status page without a token" 401 "$(http_code "$C/")"
+expect_eq "auth_reads: /metrics stays open" 200 "$(http_code "$C/metrics")"
+
 step "status page"
 curl -s "$A/" >"$WORK/page.html"
 grep -q '<html' "$WORK/page.html" || fail "GET / is not HTML"
