@@ -129,6 +129,33 @@ static void free_list(char **v, size_t n)
 
 static char *sdup(const char *s) { return s ? strdup(s) : NULL; }
 
+/* The store counters of every handle this agent uses (main, parallel fetch, watch), copied into
+ * the status by the agent's own thread: the handles' counters are not shared with readers. */
+static void snapshot_store_stats(rs_agent *a)
+{
+    rs_storage_stats sum = {0}, one;
+    rs_storage *hs[RS_MAX_FETCH + 2];
+    size_t n = 0;
+    hs[n++] = a->store;
+    hs[n++] = a->watch;
+    for (int i = 0; i < RS_MAX_FETCH; i++)
+        hs[n++] = a->fetch[i];
+    for (size_t i = 0; i < n; i++) {
+        if (!hs[i])
+            continue;
+        rs_storage_get_stats(hs[i], &one);
+        sum.requests += one.requests;
+        sum.bytes_in += one.bytes_in;
+        sum.bytes_out += one.bytes_out;
+        sum.retries += one.retries;
+        sum.errors += one.errors;
+        sum.not_modified += one.not_modified;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->st.store = sum;
+    pthread_mutex_unlock(&a->mu);
+}
+
 int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
 {
     *out = NULL;
@@ -228,6 +255,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     rc = rs_follow_load_local(a, err);
     if (rc)
         goto fail;
+    snapshot_store_stats(a);
     *out = a;
     return RS_OK;
 fail:
@@ -477,6 +505,7 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
     }
     if (changed)
         *changed = ch;
+    snapshot_store_stats(a);
     void (*fn)(void *);
     void *ctx;
     pthread_mutex_lock(&a->mu);
@@ -626,10 +655,6 @@ void rs_agent_status_get(rs_agent *a, rs_agent_status *out)
     out->paused = a->paused;
     out->pinned_version = a->pinned;
     pthread_mutex_unlock(&a->mu);
-    rs_storage_stats ss = {0};
-    /* storage stats are counters read without the agent thread's cooperation: approximate */
-    rs_storage_get_stats(a->store, &ss);
-    out->store = ss;
     int64_t now = rs_wall_ms();
     out->ready = out->has_state && out->last_success_ms && now - out->last_success_ms <= a->cfg.max_staleness_ms;
     if (!a->target)

@@ -80,7 +80,7 @@ typedef struct rs_agent_status {
     uint64_t polls, polls_unchanged, applies, bootstraps, rollbacks, publishes, heartbeats;
     uint64_t errors[RS_ERRKINDS];
     uint64_t last_published_version;
-    rs_storage_stats store;
+    rs_storage_stats store;         /* every handle of the agent, as of its last step */
     size_t n_modified, n_regional_meta;
     bool publish;
     bool ready;                     /* local copy present and fresh (max_staleness) */

@@ -190,7 +190,7 @@ static int fetch_range(rs_agent *a, uint64_t first, uint64_t last, rs_change ***
             if (err)
                 *err = jobs[k].err;
         }
-    /* stats of the extra handles are folded into the status by the caller */
+    /* the extra handles' counters reach the status through snapshot_store_stats (rs_agent.c) */
     *failed = first_fail;
     return rc;
 }
@@ -515,8 +515,6 @@ fail:
 
 /* ------------------------------------------------------------ following */
 
-static void free_head(rs_head *h) { rs_head_clear(h); }
-
 static int bootstrap(rs_agent *a, uint64_t want, rs_change **extra, size_t nextra, rs_journal_kind kind, bool *changed,
                      rs_error *err)
 {
@@ -710,7 +708,7 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
         rs_agent_record_error(a, EK_STORE, 0, err);
         return rc;
     } else {
-        free_head(&a->head);
+        rs_head_clear(&a->head);
         a->head = h;
         snprintf(a->head_etag, sizeof a->head_etag, "%s", etag);
         head_changed = true;
