@@ -29,7 +29,7 @@ extern char **environ;
 /* ------------------------------------------------------------------------------------------ */
 /* the key table */
 
-typedef enum ktype { KT_STR, KT_PATH, KT_DUR, KT_BOOL, KT_U64, KT_INT, KT_SIZE, KT_LIST, KT_ENUM } ktype;
+typedef enum ktype { KT_STR, KT_PATH, KT_DUR, KT_BOOL, KT_U64, KT_INT, KT_SIZE, KT_LIST, KT_ENUM, KT_FRAC } ktype;
 
 typedef struct keydef {
     const char *key;
@@ -62,6 +62,7 @@ static const keydef KEYS[] = {
     {"filters.exclude_projects", KT_LIST, OFF(filters.exclude_projects), "", 0, 0, NULL},
     {"on_local_change", KT_ENUM, OFF(on_local_change), "keep-regional-meta", 0, 0, on_local_choices},
     {"snapshot_every", KT_U64, OFF(snapshot_every), "100", 1, 100000000, NULL},
+    {"max_delete_fraction", KT_FRAC, OFF(max_delete_fraction), "0.5", 0, 0, NULL},
     {"retention.versions", KT_U64, OFF(retention.versions), "1000", 1, 0, NULL},
     {"retention.age", KT_DUR, OFF(retention.age_ms), "7d", 0, 3650 * DAY_MS, NULL},
     {"admin.listen", KT_STR, OFF(admin.listen), "127.0.0.1:8470", 0, 0, NULL},
@@ -996,6 +997,23 @@ static bool convert_one(ctx *c, rs_config *cfg, int i)
             *(size_t *)(void *)field = (size_t)v;
         return true;
     }
+    case KT_FRAC: {
+        /* a fraction in (0, 1]: 0.5, or a percentage: 50% */
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(s, &end);
+        bool pct = end && *end == '%';
+        if (pct) {
+            v /= 100.0;
+            end++;
+        }
+        if (errno || end == s || !end || *end || !(v > 0.0 && v <= 1.0)) {
+            kproblem(c->ps, c->pv, i, "%s is not a fraction between 0 (exclusive) and 1 (e.g. 0.5 or 50%%)", q(s, qb, sizeof qb));
+            return false;
+        }
+        *(double *)(void *)field = v;
+        return true;
+    }
     case KT_ENUM: {
         int v = -1;
         for (int j = 0; k->choices[j]; j++)
@@ -1646,6 +1664,7 @@ static char *value_text(const rs_config *cfg, int i, const rs_strlist **list_out
     case KT_U64: snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)(const void *)f); return strdup(buf);
     case KT_INT: snprintf(buf, sizeof buf, "%d", *(const int *)(const void *)f); return strdup(buf);
     case KT_SIZE: snprintf(buf, sizeof buf, "%zu", *(const size_t *)(const void *)f); return strdup(buf);
+    case KT_FRAC: snprintf(buf, sizeof buf, "%g", *(const double *)(const void *)f); return strdup(buf);
     case KT_ENUM: {
         int v = *(const int *)(const void *)f;
         int n = 0;
@@ -1754,6 +1773,7 @@ static char *describe_json(const rs_config *cfg)
         case KT_U64:
         case KT_INT:
         case KT_SIZE: jv = json_integer(strtoll(v ? v : "0", NULL, 10)); break;
+        case KT_FRAC: jv = json_real(*(const double *)(const void *)((const char *)cfg + KEYS[i].off)); break;
         case KT_LIST:
             jv = json_array();
             for (size_t j = 0; l && j < l->n; j++)
@@ -1815,6 +1835,9 @@ const char *rs_config_default_yaml(void)
            "on_local_change: keep-regional-meta\n"
            "# A full snapshot every N versions (publishers).\n"
            "snapshot_every: 100\n"
+           "# Publishers refuse a change that deletes more than this fraction of the objects (or all\n"
+           "# of them), unless `publish --once --allow-destructive` or POST /v1/publish says so.\n"
+           "max_delete_fraction: 0.5\n"
            "# Log entries kept: at least the last `versions`, and all younger than `age` (0s: no age rule).\n"
            "retention:\n"
            "  versions: 1000\n"

@@ -62,6 +62,7 @@ typedef struct rs_config {
     } filters;
     rs_on_local_change on_local_change;
     uint64_t snapshot_every;    /* versions */
+    double max_delete_fraction; /* publishers: the destructive-change guard, (0, 1] */
     struct {
         uint64_t versions;      /* log entries kept at least */
         int64_t age_ms;         /* entries younger than this are kept too; 0: no age rule */

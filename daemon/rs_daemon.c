@@ -23,6 +23,7 @@ void rs_daemon_agent_config(const rs_config *cfg, rs_agent_config *out)
                            : cfg->on_local_change == RS_ON_LOCAL_STOP    ? RS_POLICY_STOP
                                                                          : RS_POLICY_KEEP_REGIONAL_META;
     out->snapshot_every = cfg->snapshot_every;
+    out->max_delete_fraction = cfg->max_delete_fraction;
     out->retention.versions = cfg->retention.versions;
     out->retention.age_ms = cfg->retention.age_ms;
     out->poll_interval_ms = cfg->poll_interval_ms;

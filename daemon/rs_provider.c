@@ -141,6 +141,16 @@ static json_t *p_status(void *ctx)
     } else {
         json_object_set_new(o, "last_error", json_null());
     }
+    /* the error that is still current (no successful step since); null once the agent recovered,
+     * while last_error keeps the last one with its time */
+    if (s.last_error_ms && s.error_current) {
+        json_t *e = json_object();
+        json_object_set_new(e, "time", time_json(s.last_error_ms));
+        json_object_set_new(e, "message", json_string(s.last_error));
+        json_object_set_new(o, "error", e);
+    } else {
+        json_object_set_new(o, "error", json_null());
+    }
     json_object_set_new(o, "paused", json_boolean(s.paused));
     json_object_set_new(o, "pinned_version", s.pinned_version ? json_integer((json_int_t)s.pinned_version) : json_null());
     json_t *f = json_object();
@@ -237,7 +247,8 @@ static void p_metrics(void *ctx, rs_buf *out)
     rs_prom_sample(out, "regsync_drift_objects", "class=\"modified\"", (double)s.n_modified);
     rs_prom_sample(out, "regsync_drift_objects", "class=\"regional_meta\"", (double)s.n_regional_meta);
     rs_prom_help(out, "regsync_state", "gauge", "The agent's own state (1 for the current one).");
-    static const char *const states[] = {"starting", "waiting", "following", "paused", "pinned", "diverged", "stopped", "publishing"};
+    static const char *const states[] = {"starting", "waiting", "following", "paused", "pinned",
+                                         "diverged", "stopped", "publishing", "error"};
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
         snprintf(labels, sizeof labels, "state=\"%s\"", states[i]);
         rs_prom_sample(out, "regsync_state", labels, strcmp(s.state, states[i]) == 0 ? 1 : 0);
@@ -436,7 +447,7 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
     else if (strcmp(action, "rollback") == 0)
         rc = rs_agent_rollback(p->agent, v, err);
     else if (strcmp(action, "publish") == 0)
-        rc = rs_agent_request_publish(p->agent, err);
+        rc = rs_agent_request_publish_ex(p->agent, body && json_is_true(json_object_get(body, "allow_destructive")), err);
     else
         rc = rs_error_set(err, RS_ENOTFOUND, "unknown action '%s'", action);
     if (rc)

@@ -102,6 +102,7 @@ void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_err
     a->st.errors[kind]++;
     a->st.last_error_ms = rs_wall_ms();
     snprintf(a->st.last_error, sizeof a->st.last_error, "%s", msg);
+    a->st.error_current = true;
     if (version)
         a->st.attempted_version = version;
     pthread_mutex_unlock(&a->mu);
@@ -229,13 +230,28 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
         rc = rs_target_open(cfg->target, &a->cfg.store_opts, &a->target, err);
         if (rc)
             goto fail;
+        /* one agent per target: a second one would overwrite (and misjudge) the first's writes */
+        char owner[256];
+        snprintf(owner, sizeof owner, "region %s, state_dir %s", a->region, a->state_dir);
+        rs_error le = {0};
+        rc = rs_target_lock(a->target, owner, &le);
+        if (rc == RS_ECONFLICT) {
+            if (err)
+                *err = le;
+            goto fail;
+        }
+        if (rc)
+            RS_LOGW("agent", "target not locked yet (retried before each write) error=\"%s\"", le.msg);
+        rc = RS_OK;
     }
     if (cfg->publish) {
         rs_publisher_opts po = {.publisher_id = a->publisher_id,
                                 .snapshot_every = a->cfg.snapshot_every,
                                 .retention = a->cfg.retention,
                                 .compare_full = a->cfg.compare_full,
-                                .compact = true};
+                                .compact = true,
+                                .max_delete_fraction = a->cfg.max_delete_fraction,
+                                .allow_destructive = a->cfg.allow_destructive};
         rc = rs_publisher_open(a->store, a->source, &a->cfg.store_opts, &po, &a->pub, err);
         if (rc)
             goto fail;
@@ -279,6 +295,7 @@ void rs_agent_close(rs_agent *a)
     rs_registry_free(a->state);
     rs_registry_free(a->regional_objs);
     rs_head_clear(&a->head);
+    free(a->pending_info);
     rs_key_list_clear(&a->modified);
     rs_key_list_clear(&a->regional);
     free_list(a->inc, a->cfg.n_include);
@@ -433,18 +450,21 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
 {
     bool ch = false;
     pthread_mutex_lock(&a->mu);
-    bool paused = a->paused, publish_req = a->publish_req;
+    bool paused = a->paused, publish_req = a->publish_req, allow = a->publish_allow_destructive;
     uint64_t pinned = a->pinned;
     a->publish_req = false;
+    a->publish_allow_destructive = false;
     pthread_mutex_unlock(&a->mu);
     persist_control(a, paused, pinned);
     int rc = RS_OK;
     if (a->pub) {
         rs_publish_result res;
         rs_error pe = {0};
+        if (publish_req && allow)
+            rs_publisher_allow_destructive_once(a->pub);
         int prc = rs_publisher_publish(a->pub, publish_req, &res, &pe);
         if (prc) {
-            rs_agent_record_error(a, strstr(pe.msg, "source") ? EK_SOURCE : EK_STORE, 0, &pe);
+            rs_agent_record_error(a, res.source_failed ? EK_SOURCE : EK_STORE, 0, &pe);
             rc = prc;
             if (err)
                 *err = pe;
@@ -495,8 +515,18 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
             }
         }
     }
+    /* a step that succeeds ends the current error (last_error stays, with its time); a change
+     * between failing and working is reported at once, not at the next heartbeat */
+    bool failed_now = rc != RS_OK;
+    bool flipped = failed_now != a->last_step_failed;
+    a->last_step_failed = failed_now;
+    if (!failed_now) {
+        pthread_mutex_lock(&a->mu);
+        a->st.error_current = false;
+        pthread_mutex_unlock(&a->mu);
+    }
     int64_t now = rs_mono_ms();
-    if (ch || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0) {
+    if (ch || flipped || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0) {
         if (a->target && now - a->last_target_check_mono >= a->cfg.heartbeat_interval_ms)
             rs_follow_check_target(a, false, NULL);
         rs_error re = {0};
@@ -636,6 +666,7 @@ void rs_agent_wake(rs_agent *a)
 {
     pthread_mutex_lock(&a->mu);
     a->wake = true;
+    a->sync_req = true; /* an explicit request: retry a failed write or entry now */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
@@ -680,6 +711,7 @@ void rs_agent_resume(rs_agent *a)
     a->paused = false;
     a->st.paused = false;
     a->wake = true;
+    a->sync_req = true; /* a new intent: retry at once, whatever the backoff */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
@@ -692,6 +724,7 @@ int rs_agent_pin(rs_agent *a, uint64_t version, rs_error *err)
     a->pinned = version;
     a->st.pinned_version = version;
     a->wake = true;
+    a->sync_req = true; /* a new intent: retry at once, whatever the backoff */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     return RS_OK;
@@ -703,6 +736,7 @@ void rs_agent_unpin(rs_agent *a)
     a->pinned = 0;
     a->st.pinned_version = 0;
     a->wake = true;
+    a->sync_req = true; /* a new intent: retry at once, whatever the backoff */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
@@ -719,12 +753,15 @@ int rs_agent_rollback(rs_agent *a, uint64_t version, rs_error *err)
     return rs_agent_pin(a, version, err);
 }
 
-int rs_agent_request_publish(rs_agent *a, rs_error *err)
+int rs_agent_request_publish(rs_agent *a, rs_error *err) { return rs_agent_request_publish_ex(a, false, err); }
+
+int rs_agent_request_publish_ex(rs_agent *a, bool allow_destructive, rs_error *err)
 {
     if (!a->cfg.publish)
         return rs_error_set(err, RS_EUNSUPPORTED, "this agent does not publish (publish: false)");
     pthread_mutex_lock(&a->mu);
     a->publish_req = true;
+    a->publish_allow_destructive = a->publish_allow_destructive || allow_destructive;
     a->wake = true;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);

@@ -39,6 +39,8 @@ typedef struct rs_agent_config {
     size_t n_exclude;
     rs_local_policy on_local_change;
     uint64_t snapshot_every;        /* 0: 100 */
+    double max_delete_fraction;     /* publishers: the destructive-change guard; 0: 0.5 */
+    bool allow_destructive;         /* publishers: no guard (publish --once --allow-destructive) */
     rs_retention retention;
     int64_t poll_interval_ms;       /* 0: 5000 */
     int64_t heartbeat_interval_ms;  /* 0: 30000 */
@@ -57,8 +59,9 @@ extern const char *const rs_errkind_names[RS_ERRKINDS]; /* "store", "corrupt", "
 
 typedef struct rs_agent_status {
     char region[64];
-    char state[48];                 /* starting, waiting, following, paused, pinned, diverged, stopped */
-    uint64_t applied_version;
+    char state[48];                 /* starting, waiting, following, publishing, paused, pinned,
+                                       diverged, stopped, error (a target or journal write failed) */
+    uint64_t applied_version;       /* what the target and the journal durably hold */
     uint64_t head_version;
     uint64_t attempted_version;     /* last tried when it failed; 0 otherwise */
     uint64_t pinned_version;
@@ -77,6 +80,7 @@ typedef struct rs_agent_status {
     int64_t head_updated_ms;
     int64_t last_error_ms;
     char last_error[RS_ERROR_MSG_MAX];
+    bool error_current;             /* last_error is still current: no successful step since */
     uint64_t polls, polls_unchanged, applies, bootstraps, rollbacks, publishes, heartbeats;
     uint64_t errors[RS_ERRKINDS];
     uint64_t last_published_version;
@@ -113,8 +117,10 @@ void rs_agent_resume(rs_agent *a);
 int rs_agent_pin(rs_agent *a, uint64_t version, rs_error *err);   /* follow up to version only */
 void rs_agent_unpin(rs_agent *a);
 int rs_agent_rollback(rs_agent *a, uint64_t version, rs_error *err); /* pin + go back to version */
-/* Asks for a publish at the next step (publishers only). */
+/* Asks for a publish at the next step (publishers only); allow_destructive lets that one publish
+ * past the destructive-change guard. */
 int rs_agent_request_publish(rs_agent *a, rs_error *err);
+int rs_agent_request_publish_ex(rs_agent *a, bool allow_destructive, rs_error *err);
 
 /* The agent's configuration (borrowed). */
 const rs_agent_config *rs_agent_config_get(const rs_agent *a);

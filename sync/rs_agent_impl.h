@@ -53,10 +53,30 @@ struct rs_agent {
     bool saved_paused;            /* control state as last written to the journal */
     uint64_t saved_pinned;
 
+    /* the durable position: what the target and the journal both hold. It moves only after the
+     * target was written (fsync, rename, directory fsync) and the journal recorded it; status,
+     * reports, readiness and drift are derived from it, never from `state` */
+    uint64_t applied_version;
+    int64_t applied_published_ms;
+    uint8_t applied_digest[RS_DIGEST_LEN];    /* global registry at applied_version */
+    uint8_t applied_filtered[RS_DIGEST_LEN];  /* this region's filtered view of it */
+    bool write_pending;           /* `state` is not (all) in the target: write it (again) */
+    struct rs_apply_info *pending_info; /* what the pending write will journal (merged) */
+    int fail_kind;                /* EK_* of the last failure inside the follower, -1: none */
+    int last_fail_rc;             /* its code, returned again while backing off */
+    /* backoff for failed writes, refused entries and failed bootstraps: no retry before
+     * retry_at_mono (0: none scheduled); the delay doubles from the poll interval to 1 min */
+    int64_t retry_at_mono;
+    int64_t retry_delay_ms;
+    bool last_step_failed;        /* the previous step failed: report a change of state at once */
+    struct rs_target_lock *lock;  /* held while the agent may write the target */
+
     /* shared: under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop, wake, paused, publish_req;
+    bool sync_req;                /* an explicit sync (POST /v1/sync): retry now, skip backoff */
+    bool publish_allow_destructive; /* the requested publish may delete more than the guard */
     uint64_t pinned;
     rs_agent_status st;
     void (*on_change)(void *);
