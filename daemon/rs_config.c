@@ -52,6 +52,7 @@ static const char *const ignorable_fields[] = {"version_id", "last_updated", "re
 
 static const keydef KEYS[] = {
     {"region", KT_STR, OFF(region), "", 0, 0, NULL},
+    {"instance", KT_STR, OFF(instance), "", 0, 0, NULL},
     {"store", KT_STR, OFF(store), "", 0, 0, NULL},
     {"source", KT_STR, OFF(source), "registry.db", 0, 0, NULL},
     {"target", KT_STR, OFF(target), "", 0, 0, NULL},
@@ -76,6 +77,8 @@ static const keydef KEYS[] = {
     {"heartbeat_interval", KT_DUR, OFF(heartbeat_interval_ms), "30s", 1000, DAY_MS, NULL},
     {"max_staleness", KT_DUR, OFF(max_staleness_ms), "5m", 1000, 365 * DAY_MS, NULL},
     {"stale_after", KT_DUR, OFF(stale_after_ms), "2m", 1000, 365 * DAY_MS, NULL},
+    {"forget_after", KT_DUR, OFF(forget_after_ms), "1h", 1000, 365 * DAY_MS, NULL},
+    {"max_clock_skew", KT_DUR, OFF(max_clock_skew_ms), "30s", 100, DAY_MS, NULL},
     {"log.level", KT_ENUM, OFF(log.level), "info", 0, 0, log_level_choices},
     {"log.format", KT_ENUM, OFF(log.format), "text", 0, 0, log_format_choices},
     {"store_options.timeout", KT_DUR, OFF(store_options.timeout_ms), "60s", 100, 3600000, NULL},
@@ -1262,6 +1265,13 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
         else if (!region_ok(cfg->region))
             kproblem(ps, pv, K("region"), "%s must match [a-z0-9-]+ (at most 63 characters)", q(cfg->region, qb, sizeof qb));
     }
+    if (!BAD("instance") && *cfg->instance && !region_ok(cfg->instance))
+        kproblem(ps, pv, K("instance"),
+                 "%s must match [a-z0-9-]+ (at most 63 characters), like a Kubernetes pod name; leave it empty to use "
+                 "$POD_NAME or the host name",
+                 q(cfg->instance, qb, sizeof qb));
+    if (!BAD("forget_after") && !BAD("stale_after") && cfg->forget_after_ms <= cfg->stale_after_ms)
+        kproblem(ps, pv, K("forget_after"), "must be longer than stale_after (an instance is stale before it is forgotten)");
     if (!*cfg->store) {
         kproblem(ps, pv, K("store"), "required: the global store URL (file://, s3:// or postgresql://)");
     } else {
@@ -1812,6 +1822,9 @@ const char *rs_config_default_yaml(void)
            "\n"
            "# This region's name, [a-z0-9-]+. Required.\n"
            "region: eu-central-1\n"
+           "# This agent within its region ([a-z0-9-]+): its report is regsync/regions/<region>/<instance>.\n"
+           "# \"\": $POD_NAME, else the host name (lower-cased, other characters made '-').\n"
+           "instance: \"\"\n"
            "# The global store: file:///dir, s3://bucket/prefix?region=..., postgresql://user@host/db.\n"
            "# Credentials come from the environment (AWS_*, PGPASSWORD, ~/.pgpass), never from here.\n"
            "store: file:///var/lib/regsync/global\n"
@@ -1859,8 +1872,13 @@ const char *rs_config_default_yaml(void)
            "heartbeat_interval: 30s\n"
            "# /readyz fails when the last successful check of the global store is older than this.\n"
            "max_staleness: 5m\n"
-           "# A region without heartbeat for this long is reported stale.\n"
+           "# An instance whose report has not been rewritten for this long is stale (judged by what\n"
+           "# this agent observes and by the store's clock, never by the writer's clock).\n"
            "stale_after: 2m\n"
+           "# An instance silent this long is forgotten: its report is removed from the store.\n"
+           "forget_after: 1h\n"
+           "# A report whose writer's clock is off by more than this (against the store's) gets a warning.\n"
+           "max_clock_skew: 30s\n"
            "log:\n"
            "  level: info        # debug | info | warn | error\n"
            "  format: text       # text | json\n"

@@ -7,6 +7,7 @@ void rs_daemon_agent_config(const rs_config *cfg, rs_agent_config *out)
 {
     memset(out, 0, sizeof *out);
     out->region = cfg->region;
+    out->instance = cfg->instance && *cfg->instance ? cfg->instance : NULL;
     out->store_url = cfg->store;
     out->source = cfg->source && *cfg->source ? cfg->source : NULL;
     out->target = cfg->target && *cfg->target ? cfg->target : NULL;
@@ -29,6 +30,8 @@ void rs_daemon_agent_config(const rs_config *cfg, rs_agent_config *out)
     out->poll_interval_ms = cfg->poll_interval_ms;
     out->heartbeat_interval_ms = cfg->heartbeat_interval_ms;
     out->stale_after_ms = cfg->stale_after_ms;
+    out->forget_after_ms = cfg->forget_after_ms;
+    out->max_clock_skew_ms = cfg->max_clock_skew_ms;
     out->max_staleness_ms = cfg->max_staleness_ms;
     out->publisher_id = cfg->publisher_id && *cfg->publisher_id ? cfg->publisher_id : NULL;
     out->compare_full = cfg->ignore_fields.n == 0;

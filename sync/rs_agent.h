@@ -28,6 +28,8 @@ int rs_local_policy_parse(const char *s, rs_local_policy *out);
 
 typedef struct rs_agent_config {
     const char *region;             /* required */
+    const char *instance;           /* this agent within the region; NULL/"": $POD_NAME, else the host
+                                       name, made [a-z0-9-]+ (rs_agent_default_instance) */
     const char *store_url;          /* required */
     const char *source;             /* publishers: key in the store or URL */
     const char *target;             /* NULL: publish-only agent */
@@ -45,6 +47,8 @@ typedef struct rs_agent_config {
     int64_t poll_interval_ms;       /* 0: 5000 */
     int64_t heartbeat_interval_ms;  /* 0: 30000 */
     int64_t stale_after_ms;         /* 0: 120000 */
+    int64_t forget_after_ms;        /* 0: 3600000 (the fleet view prunes reports silent this long) */
+    int64_t max_clock_skew_ms;      /* 0: 30000 */
     int64_t max_staleness_ms;       /* 0: 300000 */
     const char *publisher_id;       /* NULL: region/host/pid */
     bool compare_full;
@@ -59,13 +63,19 @@ extern const char *const rs_errkind_names[RS_ERRKINDS]; /* "store", "corrupt", "
 
 typedef struct rs_agent_status {
     char region[64];
+    char instance[64];
     char state[48];                 /* starting, waiting, following, publishing, paused, pinned,
                                        diverged, stopped, error (a target or journal write failed) */
     uint64_t applied_version;       /* what the target and the journal durably hold */
     uint64_t head_version;
     uint64_t attempted_version;     /* last tried when it failed; 0 otherwise */
-    uint64_t pinned_version;
-    bool paused;
+    uint64_t pinned_version;        /* in force: the region-wide pin, else this instance's */
+    bool paused;                    /* in force: this instance or the region is paused */
+    bool instance_paused;           /* this instance's own controls (POST /v1/pause) */
+    uint64_t instance_pinned;
+    bool region_paused;             /* the region-wide control record (regsync/control/<region>) */
+    uint64_t region_pinned;
+    char control[256];              /* the region-wide control obeyed, "" when none */
     bool has_state;                 /* a local copy exists */
     uint8_t digest[RS_DIGEST_LEN];          /* global registry at applied_version */
     uint8_t filtered_digest[RS_DIGEST_LEN]; /* this region's filtered view */
@@ -84,6 +94,7 @@ typedef struct rs_agent_status {
     uint64_t polls, polls_unchanged, applies, bootstraps, rollbacks, publishes, heartbeats;
     uint64_t errors[RS_ERRKINDS];
     uint64_t last_published_version;
+    int64_t last_publish_ms;
     rs_storage_stats store;         /* every handle of the agent, as of its last step */
     size_t n_modified, n_regional_meta;
     bool publish;
@@ -124,6 +135,10 @@ int rs_agent_request_publish_ex(rs_agent *a, bool allow_destructive, rs_error *e
 
 /* The agent's configuration (borrowed). */
 const rs_agent_config *rs_agent_config_get(const rs_agent *a);
+/* The default instance name: $POD_NAME, else the host name, lower-cased with every character
+ * outside [a-z0-9-] made '-', at most 63 characters ("agent" when nothing is left). */
+void rs_agent_default_instance(char *out, size_t n);
+
 /* Whether a project passes this region's filter. */
 bool rs_agent_project_allowed(const rs_agent_config *cfg, const char *project);
 

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "rs_agent.h"
+#include "rs_control.h"
 #include "rs_journal.h"
 #include "rs_publisher.h"
 #include "rs_target.h"
@@ -12,6 +13,11 @@
 #define RS_MAX_FETCH 8
 
 enum { EK_STORE, EK_CORRUPT, EK_TARGET, EK_JOURNAL, EK_SOURCE, EK_CONFLICT, EK_LOCAL, EK_OTHER };
+
+typedef struct rs_applied_at_t {
+    uint64_t version;
+    int64_t at_ms;
+} rs_applied_at_t;
 
 typedef struct rs_key_list {
     uint32_t *kind;
@@ -23,6 +29,8 @@ struct rs_agent {
     rs_agent_config cfg;          /* strings below are owned copies */
     char **inc, **exc;
     char *region, *store_url, *source, *target_url, *state_dir, *publisher_id;
+    char instance[64];
+    int64_t started_ms;
     char *store_desc;
 
     rs_storage *store;            /* agent thread */
@@ -69,6 +77,21 @@ struct rs_agent {
     int64_t retry_at_mono;
     int64_t retry_delay_ms;
     bool last_step_failed;        /* the previous step failed: report a change of state at once */
+
+    /* reports (format 2): a heartbeat rewrites the same bytes; written_at moves only with content */
+    uint8_t *report_content;      /* the last report packed without written_at */
+    size_t report_content_len;
+    uint8_t *report_bytes;        /* ... and as written */
+    size_t report_bytes_len;
+    bool legacy_checked;          /* the region-layout report was looked at once */
+    rs_applied_at_t recent[10];   /* the last versions applied (oldest first) */
+    size_t n_recent;
+
+    /* the region-wide control record: agent thread only */
+    rs_region_control rctl;
+    bool have_rctl;
+    char rctl_etag[RS_ETAG_MAX];
+    uint64_t rctl_serial_seen;    /* journaled up to this serial */
     struct rs_target_lock *lock;  /* held while the agent may write the target */
 
     /* shared: under mu */

@@ -567,6 +567,14 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
         goto fail; /* the target holds it but the journal does not: not applied; retried (and a
                       restart settles it through the pending entry) */
     /* durable: the target and the journal hold state_version */
+    if (a->applied_version != a->state_version) {
+        size_t cap = sizeof a->recent / sizeof a->recent[0];
+        if (a->n_recent == cap) {
+            memmove(a->recent, a->recent + 1, (cap - 1) * sizeof a->recent[0]);
+            a->n_recent--;
+        }
+        a->recent[a->n_recent++] = (rs_applied_at_t){a->state_version, rs_wall_ms()};
+    }
     a->applied_version = a->state_version;
     a->applied_published_ms = a->state_published_ms;
     rs_registry_digest(a->state, a->applied_digest);

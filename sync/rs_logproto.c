@@ -34,6 +34,11 @@ int rs_head_copy(rs_head *dst, const rs_head *src)
 void rs_log_entry_key(uint64_t version, char *out) { snprintf(out, 64, RS_PREFIX_LOG "%020" PRIu64, version); }
 void rs_log_snapshot_key(uint64_t version, char *out) { snprintf(out, 64, RS_PREFIX_SNAPSHOTS "%020" PRIu64 ".db", version); }
 void rs_log_region_key(const char *region, char *out, size_t n) { snprintf(out, n, RS_PREFIX_REGIONS "%s", region); }
+void rs_log_instance_key(const char *region, const char *instance, char *out, size_t n)
+{
+    snprintf(out, n, RS_PREFIX_REGIONS "%s/%s", region, instance);
+}
+void rs_log_control_key(const char *region, char *out, size_t n) { snprintf(out, n, RS_PREFIX_CONTROL "%s", region); }
 
 int rs_head_encode(const rs_head *h, uint8_t **out, size_t *len, rs_error *err)
 {
