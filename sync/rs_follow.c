@@ -580,13 +580,14 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
     rs_registry_digest(a->state, a->applied_digest);
     memcpy(a->applied_filtered, fd, RS_DIGEST_LEN);
     a->write_pending = false;
-    free(a->pending_info);
-    a->pending_info = NULL;
     pthread_mutex_lock(&a->mu);
     memcpy(a->st.filtered_digest, fd, RS_DIGEST_LEN);
     a->st.last_apply_ms = rs_wall_ms();
     snprintf(a->st.source_etag, sizeof a->st.source_etag, "%s", info->source_etag);
     pthread_mutex_unlock(&a->mu);
+    free(a->pending_info); /* info may be it: not used below */
+    a->pending_info = NULL;
+    info = NULL;
     free(e.counts_by_kind);
     if (overwritten)
         rs_journal_event(a->journal, RS_LOG_WARN, "drift", a->state_version,
