@@ -140,8 +140,11 @@ static tracked *find_tracked(rs_fleet *f, const char *key)
     return NULL;
 }
 
-/* Reads a report body whose ETag moved; remembers the skew of its writer's clock. */
-static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le)
+/* Reads a report body whose ETag moved; remembers the skew of its writer's clock. On first sight
+ * the listing's modification time may be that of a later heartbeat that rewrote the same bytes
+ * (written_at stays that of the content), so written_at - mtime is only a lower bound of the
+ * writer's lead: a writer ahead is measured, one behind is not (it is once a change is seen). */
+static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool first_sight)
 {
     uint8_t *d = NULL;
     size_t l = 0;
@@ -160,7 +163,8 @@ static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le)
     /* the writer's clock against the store's, for the write that changed the content */
     rs_region_report r;
     t->skew_known = false;
-    if (rs_region_report_decode(d, l, &r, NULL) == RS_OK && r.written_at_ms && le->mtime_ms) {
+    if (rs_region_report_decode(d, l, &r, NULL) == RS_OK && r.written_at_ms && le->mtime_ms &&
+        (!first_sight || r.written_at_ms > le->mtime_ms)) {
         t->skew_ms = r.written_at_ms - le->mtime_ms;
         t->skew_known = true;
     }
@@ -206,7 +210,7 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
             t->first_seen_mono = now_mono;
             t->first_age_ms = le[j].mtime_ms && now_wall > le[j].mtime_ms ? now_wall - le[j].mtime_ms : 0;
             t->mtime_ms = le[j].mtime_ms;
-            read_body(f, t, &le[j]);
+            read_body(f, t, &le[j], true);
             continue;
         }
         if (le[j].mtime_ms != t->mtime_ms || strcmp(le[j].etag, t->etag) != 0) {
@@ -215,7 +219,7 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
         }
         t->mtime_ms = le[j].mtime_ms;
         if (strcmp(le[j].etag, t->etag) != 0 || t->read_error[0])
-            read_body(f, t, &le[j]);
+            read_body(f, t, &le[j], !t->data);
     }
     return RS_OK;
 }
