@@ -684,6 +684,12 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
                 a->st.head_updated_ms = h.updated_ms;
                 pthread_mutex_unlock(&a->mu);
             }
+            if (hrc == RS_OK || hrc == RS_ENOTMODIFIED) {
+                /* a successful poll: paused on purpose is not cut off (/readyz stays ready) */
+                pthread_mutex_lock(&a->mu);
+                a->st.last_success_ms = rs_wall_ms();
+                pthread_mutex_unlock(&a->mu);
+            }
             rs_follow_check_target(a, false, NULL);
         } else {
             rs_error fe = {0};
