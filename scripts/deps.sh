@@ -2,7 +2,8 @@
 # scripts/deps.sh [build|test|all]: installs the Debian 12 packages regsync needs, when missing.
 #   build: compiler, CMake, the libraries and protoc-c
 #   test:  build + the test servers (Ceph RGW for S3, PostgreSQL), awscli, clang/libFuzzer,
-#          protoc (benchmark baseline), chromium (status page test), wrk, hyperfine
+#          protoc (benchmark baseline), chromium (status page test), wrk, hyperfine, prometheus
+#          (promtool for the alert rules test, the server for the Grafana dashboard test)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 what=${1:-build}
@@ -12,7 +13,7 @@ BUILD_PKGS=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-d
   ca-certificates python3)
 TEST_PKGS=(clang libclang-rt-14-dev libfuzzer-14-dev protobuf-compiler radosgw ceph-mon ceph-osd
   uuid-runtime curl awscli postgresql postgresql-client sqlite3 python3-yaml procps iproute2 psmisc
-  chromium wrk hyperfine python3-protobuf jq)
+  chromium wrk hyperfine python3-protobuf jq prometheus)
 
 pkgs=("${BUILD_PKGS[@]}")
 case $what in
