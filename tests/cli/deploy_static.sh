@@ -12,7 +12,8 @@
 #   k8s         init container with `sync --once`, liveness /healthz and readiness /readyz on the
 #               admin port that regsync.yaml listens on, REGSYNC_ADMIN_TOKEN from a Secret,
 #               container credentials endpoint with a projected token, a shared emptyDir whose
-#               path matches Feast's registry.path, a short cache_ttl_seconds
+#               path matches Feast's registry.path, a short cache_ttl_seconds; replicas >= 3, each
+#               pod's instance from POD_NAME (downward API) in the init container and the sidecar
 #   image       Dockerfile: debian:12 stages, build-image.sh, the runtime package list, non-root,
 #               HEALTHCHECK, ENTRYPOINT/CMD, no secrets; .dockerignore
 #   man         docs/man pages describe every command of `regsyncd --help` and
@@ -258,6 +259,13 @@ if expect(len(deps_) == 1, 'k8s: one Deployment'):
         tok = env.get('REGSYNC_ADMIN_TOKEN', {})
         ref = ((tok.get('valueFrom') or {}).get('secretKeyRef') or {})
         expect(bool(ref.get('name')) and bool(ref.get('key')), 'k8s sidecar: REGSYNC_ADMIN_TOKEN from a Secret (secretKeyRef)')
+        # a fleet: several pods, each its own instance named after the pod (docs/fleet.md)
+        expect(int(deps_[0]['spec'].get('replicas', 1)) >= 3, f'k8s: replicas >= 3 ({deps_[0]["spec"].get("replicas")})')
+        for c in [init, side]:
+            pn = {x['name']: x for x in c.get('env', [])}.get('POD_NAME', {})
+            expect(((pn.get('valueFrom') or {}).get('fieldRef') or {}).get('fieldPath') == 'metadata.name',
+                   f'k8s {c["name"]}: POD_NAME from the downward API (metadata.name)')
+        expect(not rcfg.get('instance'), 'k8s: regsync.yaml leaves instance to its default ($POD_NAME)')
         for c in [init, side]:
             e = {x['name']: x for x in c.get('env', [])}
             uri = (e.get('AWS_CONTAINER_CREDENTIALS_FULL_URI') or {}).get('value', '')
