@@ -143,7 +143,8 @@ static tracked *find_tracked(rs_fleet *f, const char *key)
 /* Reads a report body whose ETag moved; remembers the skew of its writer's clock. On first sight
  * the listing's modification time may be that of a later heartbeat that rewrote the same bytes
  * (written_at stays that of the content), so written_at - mtime is only a lower bound of the
- * writer's lead: a writer ahead is measured, one behind is not (it is once a change is seen). */
+ * writer's lead: a writer ahead (or less than a heartbeat behind) is measured, one further behind
+ * is not, until a change of its report is seen (an old report looks just like a slow clock). */
 static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool first_sight)
 {
     uint8_t *d = NULL;
@@ -164,7 +165,7 @@ static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool fir
     rs_region_report r;
     t->skew_known = false;
     if (rs_region_report_decode(d, l, &r, NULL) == RS_OK && r.written_at_ms && le->mtime_ms &&
-        (!first_sight || r.written_at_ms > le->mtime_ms)) {
+        (!first_sight || r.written_at_ms - le->mtime_ms >= -(int64_t)r.heartbeat_interval_ms)) {
         t->skew_ms = r.written_at_ms - le->mtime_ms;
         t->skew_known = true;
     }
