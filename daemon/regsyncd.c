@@ -166,6 +166,8 @@ static void stop(daemon_state *d)
         d->thread_running = false;
     }
 #ifdef RS_HAVE_ADMIN
+    if (d->provider)
+        rs_provider_set_admin(d->provider, NULL); /* nothing notifies it once it is gone */
     rs_admin_stop(d->admin);
     d->admin = NULL;
 #endif

@@ -56,9 +56,9 @@ static void *fleet_thread(void *arg)
         rs_error e = {0};
         if (rs_fleet_refresh(p->fleet, &e))
             RS_LOGW("fleet", "refresh failed (the view keeps its previous data) error=\"%s\"", e.msg);
+        pthread_mutex_lock(&p->fleet_mu);
         if (p->admin)
             rs_admin_notify(p->admin); /* open waits are re-checked against the new view */
-        pthread_mutex_lock(&p->fleet_mu);
         int64_t start = rs_mono_ms();
         for (;;) {
             if (p->fleet_stop)
