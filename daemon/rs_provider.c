@@ -1,6 +1,7 @@
 /* rs_provider.c: the admin API provider backed by a running agent. FAST calls read the agent's
  * status snapshot; SLOW calls (admin worker threads) use the provider's own store handle and a
- * read-only journal handle, each behind a mutex. */
+ * read-only journal handle (an SQLite connection of its own beside the agent's: nothing here
+ * opens journal.db outside SQLite, see docs/journal.md), each behind a mutex. */
 #include "rs_daemon.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
