@@ -759,6 +759,73 @@ void rs_admin_notify(rs_admin *a)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* accept errors                                                                              */
+
+/* accept() failed in a way a retry at once cannot fix (out of file descriptors: EMFILE, ENFILE;
+ * ENOBUFS, ENOMEM). The socket stays readable, so a listener left enabled would call accept()
+ * again at once, for ever: a busy loop and a log line per call. Accepting pauses for 100 ms
+ * instead (connections wait in the backlog), and the log says so once per 10 s. */
+/* libevent calls the listener's error callback with the accept callback's argument, which
+ * evhttp_bind_listener set to the evhttp: the server is found by it in the list of live servers
+ * (only their own loop threads look, and a server leaves the list after its loop stopped). */
+static pthread_mutex_t admins_mu = PTHREAD_MUTEX_INITIALIZER;
+static rs_admin *admins_live;
+
+static void live_add(rs_admin *a)
+{
+    pthread_mutex_lock(&admins_mu);
+    a->next_live = admins_live;
+    admins_live = a;
+    pthread_mutex_unlock(&admins_mu);
+}
+
+static void live_remove(rs_admin *a)
+{
+    pthread_mutex_lock(&admins_mu);
+    for (rs_admin **pp = &admins_live; *pp; pp = &(*pp)->next_live)
+        if (*pp == a) {
+            *pp = a->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&admins_mu);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    int e = EVUTIL_SOCKET_ERROR();
+    rs_admin *a = NULL;
+    pthread_mutex_lock(&admins_mu);
+    for (rs_admin *x = admins_live; x && !a; x = x->next_live)
+        if ((void *)x->http == arg && x->lev == lev)
+            a = x;
+    pthread_mutex_unlock(&admins_mu);
+    if (!a) {
+        evconnlistener_disable(lev); /* cannot happen; never spin */
+        return;
+    }
+    a->accept_errors++;
+    int64_t now = rs_mono_ms();
+    if (!a->accept_warned_ms || now - a->accept_warned_ms >= 10000) {
+        RS_LOGW("admin", "accept_failed error=\"%s\" errors=%llu effect=\"new connections wait in the backlog; accepting "
+                         "again in 100 ms\"",
+                strerror(e), (unsigned long long)a->accept_errors);
+        a->accept_warned_ms = now;
+    }
+    evconnlistener_disable(lev);
+    struct timeval tv = tv_ms(100);
+    evtimer_add(a->accept_retry_ev, &tv);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rs_admin *a = arg;
+    if (a->lev && !a->stopping)
+        evconnlistener_enable(a->lev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* stop                                                                                       */
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -770,7 +837,10 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     if (a->listener) {
         evhttp_del_accept_socket(a->http, a->listener); /* frees the evconnlistener, not the socket */
         a->listener = NULL;
+        a->lev = NULL;
     }
+    if (a->accept_retry_ev)
+        event_del(a->accept_retry_ev);
     if (a->listen_fd >= 0 && !a->keep_listener) {
         close(a->listen_fd);
         a->listen_fd = -1;
@@ -835,6 +905,7 @@ static void stop_workers(rs_admin *a)
 
 static void free_admin(rs_admin *a)
 {
+    live_remove(a);
     if (a->http)
         evhttp_free(a->http); /* frees the connections: their close callbacks free rs_conn */
     if (a->done_ev)
@@ -845,6 +916,8 @@ static void free_admin(rs_admin *a)
         event_free(a->stop_ev);
     if (a->tick_ev)
         event_free(a->tick_ev);
+    if (a->accept_retry_ev)
+        event_free(a->accept_retry_ev);
     /* nothing is left in the queues: stop answered it all (or nothing ever ran) */
     while (a->q_head) {
         rs_job *n = a->q_head->next;
@@ -1111,6 +1184,14 @@ int rs_admin_start(const rs_admin_config *cfg, const rs_admin_provider *p, rs_ad
         goto fail;
     }
     a->listen_fd = fd; /* ours from here on */
+    a->lev = lev;
+    a->accept_retry_ev = evtimer_new(a->base, on_accept_retry, a);
+    if (!a->accept_retry_ev) {
+        rc = rs_error_set(err, RS_ENOMEM, "admin: out of memory");
+        goto fail;
+    }
+    live_add(a);
+    evconnlistener_set_error_cb(lev, on_accept_error);
     a->done_ev = event_new(a->base, -1, 0, on_done, a);
     a->notify_ev = event_new(a->base, -1, 0, on_notify, a);
     a->stop_ev = event_new(a->base, -1, 0, on_stop, a);

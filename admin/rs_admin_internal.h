@@ -24,6 +24,7 @@ struct evhttp_connection;
 struct evhttp_bound_socket;
 struct bufferevent;
 struct evbuffer_cb_entry;
+struct evconnlistener;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* ---- routes ---- */
@@ -187,6 +188,10 @@ struct rs_admin {
     struct evhttp *http;
     struct evhttp_bound_socket *listener;
     int listen_fd;                /* the listening socket (not closed by libevent); -1: none */
+    struct evconnlistener *lev;   /* its listener (freed with the bound socket) */
+    struct event *accept_retry_ev;/* re-enables accepting after an accept error (EMFILE) */
+    int64_t accept_warned_ms;     /* last accept-error log line (one per 10 s) */
+    struct rs_admin *next_live;   /* the list of running servers (rs_admin.c, admins_mu) */
     bool keep_listener;           /* rs_admin_stop_keep_listener: leave listen_fd open */
     SSL_CTX *ssl_ctx;
     struct event *done_ev, *notify_ev, *stop_ev, *tick_ev;
@@ -219,6 +224,7 @@ struct rs_admin {
     uint64_t busy_rejects;
     uint64_t auth_failures;
     uint64_t waits_abandoned;     /* long polls whose client closed the connection first */
+    uint64_t accept_errors;       /* accept() failures (out of file descriptors, ...) */
     atomic_uint_fast64_t notifies;
 };
 

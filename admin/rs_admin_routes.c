@@ -522,6 +522,9 @@ static void route_metrics(rs_rctx *r)
     rs_prom_sample(&b, "regsync_admin_slow_calls_running", NULL, (double)running);
     rs_prom_help(&b, "regsync_admin_waiters", "gauge", "open /v1/wait long polls");
     rs_prom_sample(&b, "regsync_admin_waiters", NULL, (double)a->nwaiters);
+    rs_prom_help(&b, "regsync_admin_accept_errors_total", "counter",
+                 "accept() failures (out of file descriptors); accepting pauses 100 ms after each");
+    rs_prom_sample(&b, "regsync_admin_accept_errors_total", NULL, (double)a->accept_errors);
     rs_prom_help(&b, "regsync_admin_waits_abandoned_total", "counter",
                  "/v1/wait long polls whose client closed the connection before the answer");
     rs_prom_sample(&b, "regsync_admin_waits_abandoned_total", NULL, (double)a->waits_abandoned);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
@@ -246,8 +247,25 @@ static void on_hup(evutil_socket_t sig, short ev, void *arg)
     RS_LOGI("daemon", "reloaded");
 }
 
+/* A daemon that serves up to 1024 long polls and 256 queued calls needs more descriptors than
+ * the usual soft limit of 1024: raise it to the hard limit (at most 65536), as servers do. */
+static void raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            RS_LOGD("daemon", "open_files_limit was=%llu now=%llu", (unsigned long long)was, (unsigned long long)want);
+    }
+}
+
 static int run(daemon_state *d)
 {
+    raise_open_files();
     evthread_use_pthreads();
     d->base = event_base_new();
     if (!d->base) {

@@ -15,9 +15,11 @@
 #   - an empty regsync/HEAD object, on file://, S3 and PostgreSQL: the running agent keeps its copy
 #     and reports the error naming regsync/HEAD; `regsync-dump head`, `sync --once` and
 #     `publish --once` fail with that message and write nothing; restoring HEAD heals the agent.
-# RS_E2E_FAULTS_STEPS (default "waits region http infra reload pin head") picks steps (local runs).
+#   - out of file descriptors (an agent under ulimit -n 64 and 80 connections): accepting pauses
+#     and one line is logged, instead of a busy loop that logs every failed accept();
+# RS_E2E_FAULTS_STEPS (default "waits region http infra reload emfile pin head") picks steps.
 source "$(dirname "$0")/lib.bash" "$@"
-STEPS=" ${RS_E2E_FAULTS_STEPS:-waits region http infra reload pin head} "
+STEPS=" ${RS_E2E_FAULTS_STEPS:-waits region http infra reload emfile pin head} "
 want() { [[ $STEPS == *" $1 "* ]]; }
 
 TOKEN=e2e-faults-token-$$
@@ -50,6 +52,18 @@ print(buf.decode(errors="replace").split("\r\n")[0] if buf else "none")
 print(buf.decode(errors="replace").rpartition("\r\n\r\n")[2].strip())
 '
 rawhttp() { "$PY" -c "$RAW_PY" "$@"; }
+
+# N connections that each send a /v1/wait, then "open" in CTL; closed when CTL says "close"
+WAITS_PY='
+import socket, sys, time
+port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+req = b"GET /v1/wait?version=99&timeout=60s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+ss = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+for s in ss: s.sendall(req)
+open(ready, "w").write("open\n")
+while open(ready).read().strip() != "close": time.sleep(0.02)
+for s in ss: s.close()
+'
 
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 metric_is() { [[ $(metric "$1" "$2") == "$3" ]]; }
@@ -88,16 +102,6 @@ step "item 8: 1024 /v1/wait opened and closed at once"
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NW=1024
 (($(ulimit -n) < NW + 200)) && { NW=$(($(ulimit -n) - 200)); say "open files limited to $(ulimit -n): $NW waits (the cap of 1024 is not reached)"; }
-WAITS_PY='
-import socket, sys, time
-port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-req = b"GET /v1/wait?version=99&timeout=60s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-ss = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
-for s in ss: s.sendall(req)
-open(ready, "w").write("open\n")
-while open(ready).read().strip() != "close": time.sleep(0.02)
-for s in ss: s.close()
-'
 echo > "$WORK/waits.ctl"
 e2e_bg waits "$PY" -c "$WAITS_PY" "$PORT" "$NW" "$WORK/waits.ctl"
 waits_pid=$E2E_LAST_PID
@@ -196,6 +200,32 @@ expect_eq "probes refused during the reloads" 0 "$prefused"
 expect_eq "probes without an answer" 0 "$perrors"
 expect_eq "probes answered 200" "$pn" "$p200"
 grep -q 'socket=kept' "$WORK/us-west-2.log" || fail "the reload did not keep the listening socket"
+fi
+
+if want emfile; then
+step "the admin API out of file descriptors (an agent with ulimit -n 64, 80 connections)"
+FPORT=$(free_port)
+mkdir -p "$WORK/ca-central-1/feast"
+agent_yaml "$WORK/ca-central-1.yaml" region=ca-central-1 "target=file://$WORK/ca-central-1/feast/registry.db" \
+  "state_dir=$WORK/ca-central-1/state" poll_interval=200ms "admin={ listen: \"127.0.0.1:$FPORT\" }"
+# ulimit -n sets the soft and the hard limit: regsyncd cannot raise it
+e2e_bg ca-central-1 env REGSYNC_STORE="$store" bash -c "ulimit -n 64 && exec '$REGSYNCD' run --config '$WORK/ca-central-1.yaml'"
+fpid=$E2E_LAST_PID
+wait_for 10 "ca-central-1's admin API" http_is 200 "http://127.0.0.1:$FPORT/healthz"
+echo >"$WORK/fd.ctl"
+e2e_bg fdwaits "$PY" -c "$WAITS_PY" "$FPORT" 80 "$WORK/fd.ctl"
+fdw=$E2E_LAST_PID
+wait_for 10 "80 connections open" grep -q open "$WORK/fd.ctl"
+nap 2
+accept_lines=$(grep -c -E 'accept_failed|Error from accept' "$WORK/ca-central-1.log" || true)
+echo close >"$WORK/fd.ctl"
+wait "$fdw"
+wait_for 10 "ca-central-1 accepting again" http_is 200 "http://127.0.0.1:$FPORT/healthz"
+errs=$(metric "http://127.0.0.1:$FPORT" regsync_admin_accept_errors_total)
+say "2 s out of descriptors: $accept_lines accept error log line(s), regsync_admin_accept_errors_total $errs, then served again"
+((accept_lines >= 1 && accept_lines <= 3)) || fail "accept errors logged $accept_lines times in 2 s (expected one line, not a busy loop)"
+((errs >= 1)) || fail "regsync_admin_accept_errors_total is '$errs': the agent never ran out of descriptors"
+stop_pid "$fpid"
 fi
 
 if want pin; then
