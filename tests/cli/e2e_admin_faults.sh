@@ -122,7 +122,7 @@ t0=$(date +%s%N)
 out=$(curl -s -w '\n%{http_code}' -m 35 "$A/v1/wait?version=1&regions=us-west-2,no-such&timeout=30s")
 ms=$((($(date +%s%N) - t0) / 1000000))
 expect_eq "/v1/wait?regions=us-west-2,no-such" 400 "${out##*$'\n'}"
-grep -q 'unknown region no-such' <<<"$out" || fail "the 400 does not name the region: $out"
+grep -q 'no-such' <<<"$out" || fail "the 400 does not name the region: $out"
 ((ms < 5000)) || fail "the 400 took ${ms} ms (the wait's timeout was 30 s)"
 say "answered 400 in ${ms} ms: $(head -n 1 <<<"$out")"
 fi
