@@ -177,6 +177,10 @@ static void stop(daemon_state *d, bool keep_listener)
         d->thread_running = false;
     }
 #ifdef RS_HAVE_ADMIN
+    /* nothing may notify the admin API once it is being freed (the provider's fleet thread runs
+       until rs_provider_free) */
+    if (d->provider && d->admin)
+        rs_provider_set_admin(d->provider, NULL);
     if (keep_listener && d->admin && d->admin_fd < 0) {
         d->admin_fd = rs_admin_stop_keep_listener(d->admin);
     } else {

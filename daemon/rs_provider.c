@@ -53,7 +53,9 @@ void rs_provider_free(rs_provider *p)
 
 void rs_provider_set_admin(rs_provider *p, rs_admin *admin)
 {
+    pthread_mutex_lock(&p->fleet_mu); /* the fleet thread notifies under it */
     p->admin = admin;
+    pthread_mutex_unlock(&p->fleet_mu);
     rs_agent_on_change(p->agent, (void (*)(void *))rs_admin_notify, admin);
 }
 
@@ -544,7 +546,7 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
         rs_agent_status st;
         rs_agent_status_get(p->agent, &st);
         const char *by = body ? json_string_value(json_object_get(body, "by")) : NULL;
-        char who[256];
+        char who[512]; /* room for "by", region and instance: no truncation (-Wformat-truncation in Debug builds) */
         snprintf(who, sizeof who, "%.120s%s%s/%s (admin API)", by && *by ? by : "", by && *by ? " via " : "", st.region,
                  st.instance);
         json_t *rc_json = rs_provider_region_control(p, action, v, who, err);
