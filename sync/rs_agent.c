@@ -390,7 +390,7 @@ static void drop_own_legacy_report(rs_agent *a)
     if (!ours)
         return;
     rs_error e = {0};
-    if (rs_storage_delete_if(a->store, key, etag, &e) == RS_OK)
+    if (rs_storage_delete_if(a->store, key, etag, 0, &e) == RS_OK)
         RS_LOGI("agent", "removed this host's report in the region layout key=%s (now %s/%s)", key, a->region, a->instance);
 }
 
@@ -518,6 +518,21 @@ int rs_agent_report(rs_agent *a, rs_error *err)
     char key[256];
     rs_log_instance_key(a->region, a->instance, key, sizeof key);
     rc = rs_storage_put(a->store, key, body, blen, RS_PUT_ALWAYS, NULL, NULL, err);
+    if (rc && !a->legacy_checked && strcmp(rs_storage_scheme(a->store), "file") == 0) {
+        /* a file:// store cannot hold regions/<region> as a file (the region layout) and as the
+         * directory of this region's instances: the old report makes way (docs/fleet.md) */
+        char lkey[256], etag[RS_ETAG_MAX];
+        rs_log_region_key(a->region, lkey, sizeof lkey);
+        uint8_t *d;
+        size_t l;
+        if (rs_storage_get(a->store, lkey, NULL, &d, &l, etag, NULL) == RS_OK) {
+            free(d);
+            if (rs_storage_delete_if(a->store, lkey, etag, 0, NULL) == RS_OK) {
+                RS_LOGW("agent", "removed the region-layout report key=%s: a file store cannot keep it beside %s", lkey, key);
+                rc = rs_storage_put(a->store, key, body, blen, RS_PUT_ALWAYS, NULL, NULL, err);
+            }
+        }
+    }
     if (!rc && !same) {
         free(a->report_content);
         free(a->report_bytes);
