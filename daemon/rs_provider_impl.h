@@ -16,6 +16,9 @@ struct rs_provider {
     rs_storage *store;
     rs_journal *journal;
     rs_drift_ctx *drift;      /* caches expected digests across calls */
+    pthread_mutex_t step_mu;  /* guards steps */
+    pthread_cond_t step_cv;   /* signalled after every agent step */
+    uint64_t steps;           /* agent steps completed since the provider was made */
 };
 
 int rs_provider_store(rs_provider *p, rs_storage **s, rs_error *err);
