@@ -360,16 +360,16 @@ check() {
       local badl
       badl=$(sed -n 's/^[^|]*| //p' "$OUT" | grep -cvE '^[0-9T:.+-]+Z? (debug|info|warn|error) [a-z_]+ ' || true)
       ((badl == 0)) || { why="$badl lines not in the one-line-per-event format"; return 1; } ;;
-    'docker compose exec agent-us-west-2 regsync-dump summary /var/lib/feast/registry.db')
+    'docker compose exec -T agent-us-west-2 regsync-dump summary /var/lib/feast/registry.db')
       RETRY=1; [[ $RC == 0 ]] && summary_has proj_00 proj_01 -- proj_02 ;;
-    'docker compose exec agent-eu-central-1 regsync-dump summary /var/lib/feast/registry.db')
+    'docker compose exec -T agent-eu-central-1 regsync-dump summary /var/lib/feast/registry.db')
       RETRY=1; [[ $RC == 0 ]] && summary_has proj_01 proj_02 -- proj_00 ;;
-    'docker compose exec publisher regsync-dump regions '*)
+    'docker compose exec -T publisher regsync-dump regions '*)
       RETRY=1
       [[ $(region_row us-west-2) =~ in_sync && $(region_row eu-central-1) =~ in_sync ]] ||
         { why="us-west-2 and eu-central-1 not both in_sync"; return 1; }
       [[ $RC == 0 ]] || { why="exit $RC: some region is not in sync"; return 1; } ;;
-    'docker compose exec publisher regsync-dump ls '*)
+    'docker compose exec -T publisher regsync-dump ls '*)
       RETRY=1; [[ $RC == 0 ]] && grep -q 'regsync/HEAD' "$OUT" && grep -q 'regsync/log/' "$OUT" ;;
     'docker compose run --rm feast-apply '*) [[ $RC == 0 ]] ;;
     "curl -s 'http://127.0.0.1:8470/v1/wait?version=2&regions=all&timeout=30s'")
@@ -406,6 +406,7 @@ run_cmds() {
     ran_tags+=("$tag")
     cmd=$(cat "$work/blocks/$file")
     real=$(adapt "$cmd")
+    if [[ $cmd == 'docker compose down -v' ]] && ((failed > failed_before)); then dump_logs; fi
     t0=$(date +%s)
     deadline=$((t0 + ${RS_CONTAINERS_SETTLE:-120}))
     while :; do
@@ -429,6 +430,12 @@ run_cmds() {
   done <"$work/blocks/index.tsv"
 }
 declare -A after_hook=()
+failed_before=0
+dump_logs() {
+  say "[$variant] a step failed: the federation's last log lines per service, before the teardown:"
+  (cd "$root/docker" && COMPOSE_PROJECT_NAME=$project COMPOSE_FILE=$([[ $variant == s3 ]] && echo compose.s3.yaml || echo compose.yaml) \
+    "${compose_cmd[@]}" logs --no-color --tail 12 2>&1 | tail -n 120 | sed 's/^/    /')
+}
 
 # ---------------------------------------------------------------- 3. the image
 phase image
@@ -442,7 +449,7 @@ if docker image inspect "$img" >/dev/null 2>&1; then
   base=$(docker image inspect -f '{{.Size}}' debian:12-slim)
   say "image $img: $((size / 1000000)) MB (debian:12-slim base $((base / 1000000)) MB, regsync's layers $(((size - base) / 1000000)) MB)"
   if ((size <= 150000000)); then ok "image size $((size / 1000000)) MB <= 150 MB"; else bad "image size $((size / 1000000)) MB > 150 MB"; fi
-  docker history --format '{{.Size}}\t{{.CreatedBy}}' "$img" | head -n 8 | cut -c1-150 | sed 's/^/    /'
+  docker history --format '{{.Size}}\t{{.CreatedBy}}' "$img" | grep -v '^0B' | cut -c1-150 | sed 's/^/    /'
 else
   bad "no image $img: the remaining steps cannot run"
   finish
@@ -479,14 +486,14 @@ chmod 644 "$work/hc/token"
 cat >"$work/hc/yaml-listen.yaml" <<'YAML'
 region: hc-yaml
 store: file:///tmp/store
-target: /tmp/feast/registry.db
+target: /tmp/registry.db
 state_dir: /tmp/state
 admin: { listen: "0.0.0.0:9000", token_file: /run/secrets/admin_token }
 YAML
 cat >"$work/hc/env-listen.yaml" <<'YAML'
 region: hc-env
 store: file:///tmp/store
-target: /tmp/feast/registry.db
+target: /tmp/registry.db
 state_dir: /tmp/state
 admin: { token_file: /run/secrets/admin_token }
 YAML
@@ -554,15 +561,10 @@ if [[ -e $root/docker/secrets ]]; then
 fi
 for variant in ${RS_CONTAINERS_VARIANTS:-pg s3}; do
   phase "compose-$variant"
-  made_secrets=1
+  made_secrets=1 failed_before=$failed
   sess_start "$root"
   run_cmds "compose|compose-$variant"
   sess_stop
-  if ((failed)); then
-    say "[$variant] logs of the federation (last lines per service) before teardown:"
-    (cd "$root/docker" && COMPOSE_PROJECT_NAME=$project COMPOSE_FILE=$([[ $variant == s3 ]] && echo compose.s3.yaml || echo compose.yaml) \
-      "${compose_cmd[@]}" logs --tail 15 2>&1 | tail -n 120 | sed 's/^/    /')
-  fi
   compose_down_all
   rm -rf "$root/docker/secrets"
 done
