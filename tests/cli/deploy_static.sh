@@ -327,6 +327,12 @@ if expect(len(deps_) == 1, 'k8s: one Deployment'):
 expect(any(k == 'ServiceAccount' for k, _ in k8s), 'k8s: a ServiceAccount')
 expect(not any(k == 'Secret' for k, _ in k8s), 'k8s: no Secret with a value in the repository')
 
+# ---- the Dockerfiles: no `# syntax=` directive (BuildKit would pull that frontend from a
+# registry, which machines behind a firewall do not reach)
+for f in glob.glob(os.path.join(docker, '**', 'Dockerfile'), recursive=True):
+    expect(not re.search(r'^#\s*syntax\s*=', open(f).read(), re.M | re.I),
+           f'{os.path.relpath(f, root)}: no # syntax= directive (it needs a registry)')
+
 # ---- the Dockerfile
 df = os.path.join(docker, 'Dockerfile')
 text = open(df).read()
