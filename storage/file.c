@@ -915,6 +915,43 @@ out:
     return rc;
 }
 
+/* Under the store's lock, which every put takes: nothing can change the key in between. */
+static int file_del_if(void *impl, const char *key, const char *if_match, rs_error *err)
+{
+    file_store *fs = impl;
+    int rc = key_check(key, err);
+    if (rc)
+        return rc;
+    char *path = path_join(fs->root, key);
+    char *dir = path ? dir_of(path) : NULL;
+    if (!path || !dir) {
+        free(path);
+        free(dir);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    fs->stats->requests++;
+    rc = store_lock(fs, err);
+    if (rc)
+        goto out;
+    char cur[RS_ETAG_MAX];
+    rc = etag_of_path(fs, path, cur, NULL, err);
+    if (rc == RS_ENOTFOUND) {
+        rc = RS_OK;
+    } else if (!rc && !etag_eq(cur, if_match)) {
+        rc = rs_error_set(err, RS_ECONFLICT, "file %s: ETag is %s, not %s (delete if match)", path, cur, if_match);
+    } else if (!rc) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = sys_error(err, errno, "delete", path);
+        else
+            rc = fsync_dir(dir, err);
+    }
+    store_unlock(fs);
+out:
+    free(dir);
+    free(path);
+    return rc;
+}
+
 const rs_storage_vtable rs_file_backend = {
     .scheme = "file",
     .caps = 0,
@@ -924,5 +961,6 @@ const rs_storage_vtable rs_file_backend = {
     .put = file_put,
     .list = file_list,
     .del = file_del,
+    .del_if = file_del_if,
     .watch = NULL,
 };

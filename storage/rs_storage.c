@@ -135,6 +135,34 @@ int rs_storage_delete(rs_storage *s, const char *key, rs_error *err)
     return rc;
 }
 
+int rs_storage_delete_if(rs_storage *s, const char *key, const char *if_match, rs_error *err)
+{
+    int rc = rs_storage_key_valid(key, err);
+    if (rc)
+        return rc;
+    if (!if_match || !*if_match)
+        return rs_error_set(err, RS_EINVALID, "delete %s: no ETag to match", key);
+    if (s->vt->del_if) {
+        rc = s->vt->del_if(s->impl, key, if_match, err);
+    } else {
+        /* a backend without a conditional delete: read the ETag, then delete (not atomic) */
+        uint8_t *d = NULL;
+        size_t l = 0;
+        char cur[RS_ETAG_MAX] = "";
+        rc = s->vt->get(s->impl, key, NULL, &d, &l, cur, err);
+        free(d);
+        if (rc == RS_ENOTFOUND)
+            return RS_OK;
+        if (!rc && strcmp(cur, if_match) != 0)
+            return rs_error_set(err, RS_ECONFLICT, "%s changed (ETag %s, not %s): not deleted", key, cur, if_match);
+        if (!rc)
+            rc = s->vt->del(s->impl, key, err);
+    }
+    if (rc && rc != RS_ECONFLICT)
+        s->stats.errors++;
+    return rc;
+}
+
 int rs_storage_watch(rs_storage *s, const char *prefix, int timeout_ms, char ***keys, size_t *n, rs_error *err)
 {
     *keys = NULL;
