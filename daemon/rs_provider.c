@@ -538,7 +538,7 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
         rs_agent_status st;
         rs_agent_status_get(p->agent, &st);
         const char *by = body ? json_string_value(json_object_get(body, "by")) : NULL;
-        char who[256];
+        char who[512]; /* 120 + " via " + region + "/" + instance + " (admin API)": more than 256 */
         snprintf(who, sizeof who, "%.120s%s%s/%s (admin API)", by && *by ? by : "", by && *by ? " via " : "", st.region,
                  st.instance);
         json_t *rc_json = rs_provider_region_control(p, action, v, who, err);
