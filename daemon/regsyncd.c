@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -55,6 +57,7 @@ typedef struct daemon_state {
     rs_provider *provider;
 #ifdef RS_HAVE_ADMIN
     rs_admin *admin;
+    int admin_fd;             /* a listening socket kept across a reload for the next admin; -1 */
 #endif
     pthread_t thread;
     bool thread_running;
@@ -136,9 +139,15 @@ static int start(daemon_state *d)
                                .max_header_bytes = d->cfg->admin.max_header_bytes,
                                .request_timeout_ms = d->cfg->admin.request_timeout_ms,
                                .auth_reads = d->cfg->admin.auth_reads};
+        if (d->admin_fd >= 0) { /* a reload kept the socket: no moment without a listener */
+            adc.use_listen_fd = true;
+            adc.listen_fd = d->admin_fd;
+        }
         rs_admin_provider ap;
         rs_provider_fill(d->provider, &ap);
         rc = rs_admin_start(&adc, &ap, &d->admin, &err);
+        if (rc == RS_OK)
+            d->admin_fd = -1; /* the admin owns it now */
         if (rc) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             RS_LOGE("daemon", "cannot start the admin API error=\"%s\"", err.msg);
@@ -162,7 +171,9 @@ static int start(daemon_state *d)
     return RS_OK;
 }
 
-static void stop(daemon_state *d)
+/* keep_listener: the admin's listening socket stays open for the next start (a reload with the
+ * same admin.listen). */
+static void stop(daemon_state *d, bool keep_listener)
 {
     if (d->agent && d->thread_running) {
         rs_agent_stop(d->agent);
@@ -170,8 +181,22 @@ static void stop(daemon_state *d)
         d->thread_running = false;
     }
 #ifdef RS_HAVE_ADMIN
-    rs_admin_stop(d->admin);
+    /* nothing may notify the admin API once it is being freed (the provider's fleet thread runs
+       until rs_provider_free) */
+    if (d->provider && d->admin)
+        rs_provider_set_admin(d->provider, NULL);
+    if (keep_listener && d->admin && d->admin_fd < 0) {
+        d->admin_fd = rs_admin_stop_keep_listener(d->admin);
+    } else {
+        rs_admin_stop(d->admin);
+        if (!keep_listener && d->admin_fd >= 0) {
+            close(d->admin_fd);
+            d->admin_fd = -1;
+        }
+    }
     d->admin = NULL;
+#else
+    (void)keep_listener;
 #endif
     rs_provider_free(d->provider);
     d->provider = NULL;
@@ -187,6 +212,18 @@ static void on_term(evutil_socket_t sig, short ev, void *arg)
     event_base_loopbreak(d->base);
 }
 
+static bool admin_listen_same(const rs_config *a, const rs_config *b)
+{
+#ifdef RS_HAVE_ADMIN
+    const char *x = a->admin.listen ? a->admin.listen : "", *y = b->admin.listen ? b->admin.listen : "";
+    return *x && strcmp(x, y) == 0;
+#else
+    (void)a;
+    (void)b;
+    return false;
+#endif
+}
+
 static void on_hup(evutil_socket_t sig, short ev, void *arg)
 {
     (void)sig;
@@ -198,13 +235,16 @@ static void on_hup(evutil_socket_t sig, short ev, void *arg)
         RS_LOGE("daemon", "reload refused: the new configuration is invalid; keeping the old one");
         return;
     }
-    stop(d);
+    /* the same admin address: the listening socket is handed to the new admin API, so probes
+       never meet a closed port (connections wait in the backlog for the moment of the restart) */
+    bool same_listen = admin_listen_same(d->cfg, nc);
+    stop(d, same_listen);
     rs_config *old = d->cfg;
     d->cfg = nc;
     configure_logging(nc);
     if (start(d) != RS_OK) {
         RS_LOGE("daemon", "reload: the new configuration does not start; going back to the old one");
-        stop(d);
+        stop(d, same_listen);
         d->cfg = old;
         rs_config_free(nc);
         configure_logging(old);
@@ -218,8 +258,25 @@ static void on_hup(evutil_socket_t sig, short ev, void *arg)
     RS_LOGI("daemon", "reloaded");
 }
 
+/* A daemon that serves up to 1024 long polls and 256 queued calls needs more descriptors than
+ * the usual soft limit of 1024: raise it to the hard limit (at most 65536), as servers do. */
+static void raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            RS_LOGD("daemon", "open_files_limit was=%llu now=%llu", (unsigned long long)was, (unsigned long long)want);
+    }
+}
+
 static int run(daemon_state *d)
 {
+    raise_open_files();
     evthread_use_pthreads();
     d->base = event_base_new();
     if (!d->base) {
@@ -233,7 +290,7 @@ static int run(daemon_state *d)
     event_add(i, NULL);
     event_add(h, NULL);
     if (start(d) != RS_OK) {
-        stop(d);
+        stop(d, false);
         event_free(t);
         event_free(i);
         event_free(h);
@@ -241,7 +298,7 @@ static int run(daemon_state *d)
         return EXIT_FAILED;
     }
     event_base_dispatch(d->base);
-    stop(d);
+    stop(d, false);
     event_free(t);
     event_free(i);
     event_free(h);
@@ -363,6 +420,9 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     daemon_state d = {.config_path = config, .overrides = ov, .n_overrides = nov};
+#ifdef RS_HAVE_ADMIN
+    d.admin_fd = -1;
+#endif
     if (load_config(config, ov, nov, &d.cfg)) {
         free(ov);
         /* a health check answers 0 or 1 (Docker reserves 2) */

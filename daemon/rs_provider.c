@@ -1,6 +1,7 @@
 /* rs_provider.c: the admin API provider backed by a running agent. FAST calls read the agent's
  * status snapshot; SLOW calls (admin worker threads) use the provider's own store handle and a
- * read-only journal handle, each behind a mutex. */
+ * read-only journal handle (an SQLite connection of its own beside the agent's: nothing here
+ * opens journal.db outside SQLite, see docs/journal.md), each behind a mutex. */
 #include "rs_daemon.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
@@ -27,11 +28,11 @@ static void step_done(void *ctx)
     rs_provider *p = ctx;
     pthread_mutex_lock(&p->step_mu);
     p->steps++;
-    rs_admin *admin = p->admin;
     pthread_cond_broadcast(&p->step_cv);
+    /* under step_mu: rs_provider_set_admin(NULL) before the admin stops waits for this */
+    if (p->admin)
+        rs_admin_notify(p->admin);
     pthread_mutex_unlock(&p->step_mu);
-    if (admin)
-        rs_admin_notify(admin);
 }
 
 int rs_provider_new(rs_agent *a, const rs_config *cfg, rs_provider **out, rs_error *err)
@@ -78,9 +79,15 @@ void rs_provider_free(rs_provider *p)
 
 void rs_provider_set_admin(rs_provider *p, rs_admin *admin)
 {
+    /* the fleet thread notifies the admin under fleet_mu, the agent's step hook (step_done)
+     * under step_mu: NULL here before the admin stops means neither touches it afterwards */
+    if (p->fleet_sync_init)
+        pthread_mutex_lock(&p->fleet_mu);
     pthread_mutex_lock(&p->step_mu);
     p->admin = admin;
     pthread_mutex_unlock(&p->step_mu);
+    if (p->fleet_sync_init)
+        pthread_mutex_unlock(&p->fleet_mu);
 }
 
 static int journal(rs_provider *p, rs_journal **j, rs_error *err)
@@ -451,6 +458,74 @@ static json_t *p_diff(void *ctx, uint64_t from, uint64_t to, bool plan, rs_error
     return out;
 }
 
+/* ------------------------------------------------------------ infra of a project
+ *
+ * The registry's infra (Registry field 10) is one registry-wide list of online-store tables, and
+ * `feast registry-dump` prints all of it with every project. The admin API's project views show a
+ * project only its own tables, where the table says whose it is (docs/admin-api.md):
+ *   - a DatastoreTable names its Feast project;
+ *   - a SqliteTable is named "<project>_<view>" by Feast: it belongs to the project that has a
+ *     feature view, stream feature view or on-demand feature view of that name; failing that, to
+ *     the longest project name that is followed by "_" at the start of the table name;
+ *   - anything else (custom infra, a table that names no project) cannot be attributed and is
+ *     shown with every project, as before. */
+
+static bool has_view(const rs_registry *r, const char *project, const char *view)
+{
+    static const uint32_t kinds[] = {RS_KIND_FEATURE_VIEWS, RS_KIND_STREAM_FEATURE_VIEWS, RS_KIND_ON_DEMAND_FEATURE_VIEWS};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (rs_registry_find(r, kinds[i], project, view, 0))
+            return true;
+    return false;
+}
+
+/* The project an infra object (its JSON) belongs to, written into out; false when unknown. */
+static bool infra_owner(const rs_registry *r, const char **projects, size_t np, json_t *obj, char *out, size_t n)
+{
+    const char *dp = json_string_value(json_object_get(json_object_get(obj, "datastoreTable"), "project"));
+    if (dp && *dp) {
+        snprintf(out, n, "%s", dp);
+        return true;
+    }
+    const char *t = json_string_value(json_object_get(json_object_get(obj, "sqliteTable"), "name"));
+    if (!t || !*t)
+        return false;
+    size_t tl = strlen(t);
+    for (size_t i = 1; i + 1 < tl; i++) {
+        if (t[i] != '_' || i >= n)
+            continue;
+        memcpy(out, t, i);
+        out[i] = '\0';
+        if (has_view(r, out, t + i + 1))
+            return true;
+    }
+    size_t best = 0;
+    for (size_t i = 0; i < np; i++) {
+        size_t pl = strlen(projects[i]);
+        if (pl > best && pl < tl && pl < n && strncmp(t, projects[i], pl) == 0 && t[pl] == '_') {
+            best = pl;
+            snprintf(out, n, "%s", projects[i]);
+        }
+    }
+    return best > 0;
+}
+
+/* Keeps in one project's dict (rs_registry_dump_json) the infra objects of that project and those
+ * that cannot be attributed. */
+static void filter_infra(const rs_registry *r, const char **projects, size_t np, json_t *dict)
+{
+    const char *project = json_string_value(json_object_get(dict, "project"));
+    json_t *infra = json_object_get(dict, "infra");
+    if (!project || !json_is_array(infra))
+        return;
+    char owner[512];
+    for (size_t i = json_array_size(infra); i-- > 0;)
+        if (infra_owner(r, projects, np, json_array_get(infra, i), owner, sizeof owner) && strcmp(owner, project) != 0)
+            json_array_remove(infra, i);
+    if (json_array_size(infra) == 0)
+        json_object_del(dict, "infra");
+}
+
 static json_t *p_registry(void *ctx, const char *project, const char *kind, const char *name, rs_error *err)
 {
     rs_provider *p = ctx;
@@ -476,6 +551,16 @@ static json_t *p_registry(void *ctx, const char *project, const char *kind, cons
         return NULL;
     }
     json_t *j = rs_registry_dump_json(r, &f, err);
+    size_t np = 0;
+    const char **projects = j ? rs_registry_projects(r, &np) : NULL;
+    if (j && json_is_object(j)) {
+        filter_infra(r, projects, np, j);
+    } else if (j) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(j, i, d) filter_infra(r, projects, np, d);
+    }
+    free(projects);
     rs_registry_free(r);
     return j;
 }
@@ -538,7 +623,7 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
         rs_agent_status st;
         rs_agent_status_get(p->agent, &st);
         const char *by = body ? json_string_value(json_object_get(body, "by")) : NULL;
-        char who[512]; /* 120 + " via " + region + "/" + instance + " (admin API)": more than 256 */
+        char who[512]; /* room for "by", region and instance: no truncation (-Wformat-truncation in Debug builds) */
         snprintf(who, sizeof who, "%.120s%s%s/%s (admin API)", by && *by ? by : "", by && *by ? " via " : "", st.region,
                  st.instance);
         json_t *rc_json = rs_provider_region_control(p, action, v, who, err);

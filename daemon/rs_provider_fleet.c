@@ -56,9 +56,11 @@ static void *fleet_thread(void *arg)
         rs_error e = {0};
         if (rs_fleet_refresh(p->fleet, &e))
             RS_LOGW("fleet", "refresh failed (the view keeps its previous data) error=\"%s\"", e.msg);
-        if (p->admin)
-            rs_admin_notify(p->admin); /* open waits are re-checked against the new view */
         pthread_mutex_lock(&p->fleet_mu);
+        /* open waits are re-checked against the new view; under fleet_mu, which
+           rs_provider_set_admin(p, NULL) takes before the admin API is stopped and freed */
+        if (p->admin)
+            rs_admin_notify(p->admin);
         int64_t start = rs_mono_ms();
         for (;;) {
             if (p->fleet_stop)

@@ -390,7 +390,7 @@ static void drop_own_legacy_report(rs_agent *a)
     if (!ours)
         return;
     rs_error e = {0};
-    if (rs_storage_delete_if(a->store, key, etag, &e) == RS_OK)
+    if (rs_storage_delete_if(a->store, key, etag, 0, &e) == RS_OK)
         RS_LOGI("agent", "removed this host's report in the region layout key=%s (now %s/%s)", key, a->region, a->instance);
 }
 
@@ -518,6 +518,21 @@ int rs_agent_report(rs_agent *a, rs_error *err)
     char key[256];
     rs_log_instance_key(a->region, a->instance, key, sizeof key);
     rc = rs_storage_put(a->store, key, body, blen, RS_PUT_ALWAYS, NULL, NULL, err);
+    if (rc && !a->legacy_checked && strcmp(rs_storage_scheme(a->store), "file") == 0) {
+        /* a file:// store cannot hold regions/<region> as a file (the region layout) and as the
+         * directory of this region's instances: the old report makes way (docs/fleet.md) */
+        char lkey[256], etag[RS_ETAG_MAX];
+        rs_log_region_key(a->region, lkey, sizeof lkey);
+        uint8_t *d;
+        size_t l;
+        if (rs_storage_get(a->store, lkey, NULL, &d, &l, etag, NULL) == RS_OK) {
+            free(d);
+            if (rs_storage_delete_if(a->store, lkey, etag, 0, NULL) == RS_OK) {
+                RS_LOGW("agent", "removed the region-layout report key=%s: a file store cannot keep it beside %s", lkey, key);
+                rc = rs_storage_put(a->store, key, body, blen, RS_PUT_ALWAYS, NULL, NULL, err);
+            }
+        }
+    }
     if (!rc && !same) {
         free(a->report_content);
         free(a->report_bytes);
@@ -570,14 +585,14 @@ static void persist_control(rs_agent *a, bool paused, uint64_t pinned)
 
 /* The region-wide control record, with a conditional GET at every step of a follower. A store
  * error keeps what was last read (a hiccup must not lift a region-wide pause). */
-static void poll_region_control(rs_agent *a)
+static int poll_region_control(rs_agent *a, rs_error *err)
 {
     rs_region_control c;
     char etag[RS_ETAG_MAX] = "";
     rs_error e = {0};
     int rc = rs_control_read(a->store, a->region, a->rctl_etag[0] ? a->rctl_etag : NULL, &c, etag, &e);
     if (rc == RS_ENOTMODIFIED)
-        return;
+        return RS_OK;
     if (rc == RS_ENOTFOUND) {
         if (a->have_rctl && rs_control_active(&a->rctl)) {
             rs_journal_event(a->journal, RS_LOG_INFO, "control", 0, "the region-wide control record is gone: none in force");
@@ -586,17 +601,22 @@ static void poll_region_control(rs_agent *a)
         a->have_rctl = false;
         a->rctl_etag[0] = '\0';
         memset(&a->rctl, 0, sizeof a->rctl);
-        return;
+        return RS_OK;
     }
-    if (rc) {
-        if (rc == RS_ECORRUPT && etag[0] && strcmp(etag, a->rctl_etag) != 0) {
+    if (rc == RS_ECORRUPT) {
+        if (etag[0] && strcmp(etag, a->rctl_etag) != 0) {
             snprintf(a->rctl_etag, sizeof a->rctl_etag, "%s", etag); /* said once, not at every poll */
             RS_LOGW("agent", "region-wide control record ignored (keeping the last one) error=\"%s\"", e.msg);
             rs_journal_event(a->journal, RS_LOG_WARN, "control", 0, "unreadable region-wide control record: %s", e.msg);
-        } else if (rc != RS_ECORRUPT) {
-            RS_LOGW("agent", "cannot read the region-wide control record error=\"%s\"", e.msg);
         }
-        return;
+        return RS_OK;
+    }
+    if (rc) {
+        /* the store does not answer: this step cannot follow either; say so now, not after a
+         * second timeout on HEAD */
+        if (err)
+            *err = e;
+        return rc;
     }
     bool changed = !a->have_rctl || c.serial != a->rctl.serial || c.paused != a->rctl.paused ||
                    c.pinned_version != a->rctl.pinned_version;
@@ -610,13 +630,16 @@ static void poll_region_control(rs_agent *a)
         rs_journal_event(a->journal, RS_LOG_INFO, "control", c.pinned_version, "obeying the region-wide control: %s (%s, serial %" PRIu64 ")",
                          d, c.action, c.serial);
     }
+    return RS_OK;
 }
 
 int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
 {
     bool ch = false;
-    if (a->target)
-        poll_region_control(a);
+    rs_error ce = {0};
+    int crc = a->target ? poll_region_control(a, &ce) : RS_OK;
+    if (crc)
+        rs_agent_record_error(a, EK_STORE, 0, &ce);
     pthread_mutex_lock(&a->mu);
     bool own_paused = a->paused, publish_req = a->publish_req, allow = a->publish_allow_destructive;
     uint64_t own_pinned = a->pinned;
@@ -667,7 +690,14 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
             pthread_mutex_unlock(&a->mu);
         }
     }
-    if (a->target) {
+    if (a->target && crc) {
+        /* the store did not answer the control read: no follow step against it now */
+        if (!rc) {
+            rc = crc;
+            if (err)
+                *err = ce;
+        }
+    } else if (a->target) {
         if (paused) {
             rs_agent_set_state(a, "paused");
             /* still look at the head so that lag is reported while paused */

@@ -425,7 +425,7 @@ static size_t prune(rs_fleet *f, const rs_fleet_snap *s, int64_t now_mono)
             continue;
         }
         rs_error e = {0};
-        int rc = rs_storage_delete_if(f->s, t->key, t->etag, &e);
+        int rc = rs_storage_delete_if(f->s, t->key, t->etag, t->mtime_ms, &e);
         if (rc == RS_OK) {
             RS_LOGI("fleet", "forgot a silent instance key=%s silent_for=%" PRId64 "s", t->key, age_of(t, now_mono) / 1000);
             tracked_clear(t);

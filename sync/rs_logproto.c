@@ -67,11 +67,20 @@ int rs_head_encode(const rs_head *h, uint8_t **out, size_t *len, rs_error *err)
 int rs_head_decode(const uint8_t *p, size_t n, rs_head *out, rs_error *err)
 {
     memset(out, 0, sizeof *out);
+    /* A publisher writes HEAD only after a version exists, so an empty object (protobuf would
+       decode it as "version 0": nothing published) is a damaged store, never a fresh one. */
+    if (n == 0)
+        return rs_error_set(err, RS_ECORRUPT,
+                            "%s is empty (0 bytes): the store's HEAD object was truncated or overwritten; agents keep "
+                            "their copies and publishing stops until it is restored (docs/operations.md, \"A damaged HEAD\")",
+                            RS_KEY_HEAD);
     Regsync__V1__Head *m = regsync__v1__head__unpack(NULL, n, p);
     if (!m)
         return rs_error_set(err, RS_ECORRUPT, "%s: not a regsync.v1.Head message", RS_KEY_HEAD);
     int rc = RS_OK;
-    if (m->format > RS_LOG_FORMAT)
+    if (m->version == 0)
+        rc = rs_error_set(err, RS_ECORRUPT, "%s names no version (%zu bytes without a version field): damaged (docs/operations.md, \"A damaged HEAD\")", RS_KEY_HEAD, n);
+    else if (m->format > RS_LOG_FORMAT)
         rc = rs_error_set(err, RS_EUNSUPPORTED, "%s: log format %u is newer than this build's (%d); upgrade regsync",
                           RS_KEY_HEAD, m->format, RS_LOG_FORMAT);
     else if (m->version && (m->digest.len != RS_DIGEST_LEN || (m->content_digest.len && m->content_digest.len != RS_DIGEST_LEN)))

@@ -432,7 +432,7 @@ static void t_delete_if(void)
     CU_ASSERT_EQUAL_FATAL(put_str("delif/a", "first", RS_PUT_ALWAYS, NULL, e1, &err), RS_OK);
     CU_ASSERT_EQUAL_FATAL(put_str("delif/a", "second", RS_PUT_ALWAYS, NULL, e2, &err), RS_OK);
     /* a stale ETag: refused, the object stays */
-    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e1, &err), RS_ECONFLICT);
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e1, 0, &err), RS_ECONFLICT);
     int rc = 0;
     char *s = get_str(B.s, "delif/a", NULL, &rc);
     CU_ASSERT_EQUAL(rc, RS_OK);
@@ -440,19 +440,32 @@ static void t_delete_if(void)
         CU_ASSERT_STRING_EQUAL(s, "second");
     free(s);
     /* the current one: deleted */
-    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e2, &err), RS_OK);
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e2, 0, &err), RS_OK);
     s = get_str(B.s, "delif/a", NULL, &rc);
     CU_ASSERT_EQUAL(rc, RS_ENOTFOUND);
     free(s);
     /* gone already: fine */
-    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e2, &err), RS_OK);
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e2, 0, &err), RS_OK);
     /* the ETag a listing gives works too */
     CU_ASSERT_EQUAL_FATAL(put_str("delif/b", "listed", RS_PUT_ALWAYS, NULL, NULL, &err), RS_OK);
     rs_list_entry *le = NULL;
     size_t n = 0;
     CU_ASSERT_EQUAL_FATAL(rs_storage_list(B.s, "delif/", &le, &n, &err), RS_OK);
     CU_ASSERT_EQUAL_FATAL(n, 1);
-    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/b", le[0].etag, &err), RS_OK);
+    /* rewritten with the same bytes after the listing: same ETag, a later time: kept */
+    char kept_etag[RS_ETAG_MAX];
+    int64_t kept_mtime = le[0].mtime_ms;
+    snprintf(kept_etag, sizeof kept_etag, "%s", le[0].etag);
+    rs_storage_list_free(le, n);
+    usleep(1100000); /* S3 Last-Modified has whole seconds */
+    CU_ASSERT_EQUAL_FATAL(put_str("delif/b", "listed", RS_PUT_ALWAYS, NULL, NULL, &err), RS_OK);
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/b", kept_etag, kept_mtime, &err), RS_ECONFLICT);
+    s = get_str(B.s, "delif/b", NULL, &rc);
+    CU_ASSERT_EQUAL(rc, RS_OK);
+    free(s);
+    CU_ASSERT_EQUAL_FATAL(rs_storage_list(B.s, "delif/", &le, &n, &err), RS_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/b", le[0].etag, le[0].mtime_ms, &err), RS_OK);
     rs_storage_list_free(le, n);
     s = get_str(B.s, "delif/b", NULL, &rc);
     CU_ASSERT_EQUAL(rc, RS_ENOTFOUND);
