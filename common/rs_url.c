@@ -15,6 +15,9 @@ bool rs_secret_name(const char *leaf)
     for (size_t i = 0; i < n; i++)
         l[i] = (char)tolower((unsigned char)leaf[i]);
     l[n] = '\0';
+    /* token_file, password_file: the name of a file holding the secret, not the secret */
+    if (n > 5 && strcmp(l + n - 5, "_file") == 0)
+        return false;
     if (strcmp(l, "token") == 0 || (n > 6 && strcmp(l + n - 6, "_token") == 0))
         return true;
     static const char *const words[] = {"password", "passwd", "secret", "access_key", "api_key",

@@ -14,7 +14,8 @@ char *rs_url_redact(const char *url);
 bool rs_url_has_secret(const char *url);
 
 /* true when a key or parameter name looks like it holds a secret (token, password, secret,
- * access_key, api_key, credential, private_key, ...). */
+ * access_key, api_key, credential, private_key, ...); a name ending in
+ * "_file" (token_file, password_file) names a file, not a secret. */
 bool rs_secret_name(const char *leaf);
 
 #endif

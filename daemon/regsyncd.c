@@ -32,9 +32,13 @@ static const char USAGE[] =
     "                             objects, unless --allow-destructive\n"
     "  check-config               validate the configuration, list every problem by key, print the\n"
     "                             effective configuration (secrets shown as <set>)\n"
+    "  healthcheck                GET /healthz on the admin API the configuration describes (admin.listen\n"
+    "                             from the file, REGSYNC_ADMIN_LISTEN or --set); exit 0 when it answers 200,\n"
+    "                             1 otherwise: a container HEALTHCHECK\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE          YAML configuration (keys: docs/configuration.md)\n"
+    "  -c, --config FILE          YAML configuration (keys: docs/configuration.md); default: the file named\n"
+    "                             by REGSYNC_CONFIG, if set\n"
     "  -s, --set KEY=VALUE        override one key (dotted path, e.g. admin.listen=127.0.0.1:9000);\n"
     "                             environment variables REGSYNC_<KEY> override the file, --set overrides both\n"
     "      --once                 with sync and publish\n"
@@ -45,7 +49,7 @@ static const char USAGE[] =
     "  -V, --version              the version\n"
     "\n"
     "Exit codes: 0 success; 1 the command failed (store unreachable, bad source, ...);\n"
-    "            2 usage or configuration error.\n";
+    "            2 usage or configuration error (healthcheck: 1).\n";
 
 typedef struct daemon_state {
     rs_config *cfg;
@@ -362,7 +366,9 @@ int main(int argc, char **argv)
                                          {"allow-destructive", no_argument, 0, 'D'},         {"example", no_argument, 0, 'e'},
                                          {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
-    const char *config = NULL, *cmd = "run";
+    const char *config = getenv("REGSYNC_CONFIG"), *cmd = "run";
+    if (config && !*config)
+        config = NULL;
     const char **ov = calloc((size_t)argc + 1, sizeof *ov);
     size_t nov = 0;
     bool once_flag = false, json = false, example = false, allow_destructive = false;
@@ -392,8 +398,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     bool is_run = strcmp(cmd, "run") == 0, is_sync = strcmp(cmd, "sync") == 0, is_pub = strcmp(cmd, "publish") == 0,
-         is_check = strcmp(cmd, "check-config") == 0;
-    if (!is_run && !is_sync && !is_pub && !is_check) {
+         is_check = strcmp(cmd, "check-config") == 0, is_health = strcmp(cmd, "healthcheck") == 0;
+    if (!is_run && !is_sync && !is_pub && !is_check && !is_health) {
         fprintf(stderr, "regsyncd: unknown command '%s'\n%s", cmd, USAGE);
         free(ov);
         return EXIT_USAGE;
@@ -419,11 +425,22 @@ int main(int argc, char **argv)
 #endif
     if (load_config(config, ov, nov, &d.cfg)) {
         free(ov);
-        return EXIT_USAGE;
+        /* a health check answers 0 or 1 (Docker reserves 2) */
+        return is_health ? EXIT_FAILED : EXIT_USAGE;
     }
     configure_logging(d.cfg);
     int rc;
-    if (is_check) {
+    if (is_health) {
+        char url[320] = "";
+        rs_error err = {0};
+        if (rs_healthcheck(d.cfg, 4000, url, sizeof url, &err) == RS_OK) {
+            printf("healthy: %s\n", url);
+            rc = EXIT_OK;
+        } else {
+            fprintf(stderr, "regsyncd healthcheck: unhealthy: %s\n", err.msg);
+            rc = EXIT_FAILED;
+        }
+    } else if (is_check) {
         char *text = rs_config_describe(d.cfg, json);
         fputs(text ? text : "", stdout);
         free(text);

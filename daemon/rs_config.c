@@ -1235,7 +1235,10 @@ static void resolve_token(rs_config *cfg, char **env, rs_config_problems *ps)
             free(data);
             return;
         }
-        if (st.st_mode & 077)
+        /* only a file of our own user: a secret that root or another user made readable to us
+         * (a Docker or compose secret, a Kubernetes Secret volume with fsGroup) is the
+         * mounting system's choice, and we could not chmod it anyway */
+        if ((st.st_mode & 077) && st.st_uid == geteuid())
             warn_add(&cfg->warnings, "admin.token_file: %s is readable by group or others (chmod 600)", path);
         cfg->admin.token = strndup((const char *)data, len);
         explicit_bzero(data, len);

@@ -17,6 +17,14 @@
 
 void rs_daemon_agent_config(const rs_config *cfg, rs_agent_config *out);
 
+/* `regsyncd healthcheck`: the URL of the admin API's /healthz for admin.listen (a wildcard host
+ * becomes loopback; https when tls is true) into out (n bytes). RS_EINVALID, with a message that
+ * says why, when the API is off, or the port is missing, bad or 0. */
+int rs_healthcheck_url(const char *listen, bool tls, char *out, size_t n, rs_error *err);
+/* GETs that URL within timeout_ms (0: 4000; TLS not verified: it is our own process); RS_OK on
+ * HTTP 200, RS_EUNAVAILABLE otherwise. url (url_len bytes) receives the URL probed. */
+int rs_healthcheck(const rs_config *cfg, long timeout_ms, char *url, size_t url_len, rs_error *err);
+
 typedef struct rs_provider rs_provider;
 
 /* A provider for the admin API over agent a (borrowed) configured by cfg (borrowed). */

@@ -13,11 +13,27 @@
 #include "rs_time.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "regsync/v1/log.pb-c.h"
+
+/* The agent's on_change hook (its own thread, after every step): counts the step for control
+ * answers and wakes the admin API's long polls. */
+static void step_done(void *ctx)
+{
+    rs_provider *p = ctx;
+    pthread_mutex_lock(&p->step_mu);
+    p->steps++;
+    pthread_cond_broadcast(&p->step_cv);
+    /* under step_mu: rs_provider_set_admin(NULL) before the admin stops waits for this */
+    if (p->admin)
+        rs_admin_notify(p->admin);
+    pthread_mutex_unlock(&p->step_mu);
+}
 
 int rs_provider_new(rs_agent *a, const rs_config *cfg, rs_provider **out, rs_error *err)
 {
@@ -29,6 +45,13 @@ int rs_provider_new(rs_agent *a, const rs_config *cfg, rs_provider **out, rs_err
     p->cfg = cfg;
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->pool_mu, NULL);
+    pthread_mutex_init(&p->step_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->step_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    rs_agent_on_change(a, step_done, p);
     int rc = rs_provider_fleet_start(p, err);
     if (rc) {
         rs_provider_free(p);
@@ -42,24 +65,29 @@ void rs_provider_free(rs_provider *p)
 {
     if (!p)
         return;
+    rs_agent_on_change(p->agent, NULL, NULL);
     rs_provider_fleet_stop(p);
     for (size_t i = 0; i < p->n_pool; i++)
         rs_storage_close(p->pool[i]);
     rs_journal_close(p->journal);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->pool_mu);
+    pthread_cond_destroy(&p->step_cv);
+    pthread_mutex_destroy(&p->step_mu);
     free(p);
 }
 
 void rs_provider_set_admin(rs_provider *p, rs_admin *admin)
 {
-    /* the fleet thread notifies the admin under fleet_mu: NULL before the admin stops */
+    /* the fleet thread notifies the admin under fleet_mu, the agent's step hook (step_done)
+     * under step_mu: NULL here before the admin stops means neither touches it afterwards */
     if (p->fleet_sync_init)
         pthread_mutex_lock(&p->fleet_mu);
+    pthread_mutex_lock(&p->step_mu);
     p->admin = admin;
+    pthread_mutex_unlock(&p->step_mu);
     if (p->fleet_sync_init)
         pthread_mutex_unlock(&p->fleet_mu);
-    rs_agent_on_change(p->agent, (void (*)(void *))rs_admin_notify, admin);
 }
 
 static int journal(rs_provider *p, rs_journal **j, rs_error *err)
@@ -537,6 +565,52 @@ static json_t *p_registry(void *ctx, const char *project, const char *kind, cons
     return j;
 }
 
+static uint64_t steps_now(rs_provider *p)
+{
+    pthread_mutex_lock(&p->step_mu);
+    uint64_t n = p->steps;
+    pthread_mutex_unlock(&p->step_mu);
+    return n;
+}
+
+/* Waits until the agent's step count reaches n or the monotonic deadline passes; true when it did. */
+static bool wait_steps(rs_provider *p, uint64_t n, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&p->step_mu);
+    while (p->steps < n) {
+        int64_t left = deadline_ms - rs_mono_ms();
+        if (left <= 0)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&p->step_cv, &p->step_mu, &ts);
+    }
+    bool done = p->steps >= n;
+    pthread_mutex_unlock(&p->step_mu);
+    return done;
+}
+
+/* After a control call: waits for an agent step that began after it, so that the answer shows the
+ * state after the action. The step in flight when the call came may have read the controls
+ * before; so: wait for the next completion, wake the agent again (an idle agent would otherwise
+ * sleep a poll interval first), and wait for one more. Bounded by 70% of the admin request
+ * timeout; false when that was not enough (the action still takes effect). */
+static bool wait_for_action(rs_provider *p, uint64_t base)
+{
+    int64_t limit = p->cfg->admin.request_timeout_ms > 0 ? p->cfg->admin.request_timeout_ms * 7 / 10 : 7000;
+    int64_t deadline = rs_mono_ms() + limit;
+    if (!wait_steps(p, base + 1, deadline))
+        return false;
+    rs_agent_wake(p->agent);
+    return wait_steps(p, base + 2, deadline);
+}
+
 static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_error *err)
 {
     rs_provider *p = ctx;
@@ -571,6 +645,7 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
         rs_error_set(err, RS_EINVALID, "scope must be \"instance\" (the default) or \"region\", not \"%.60s\"", scope);
         return NULL;
     }
+    uint64_t base = steps_now(p);
     int rc = RS_OK;
     if (strcmp(action, "sync") == 0)
         rs_agent_wake(p->agent);
@@ -591,11 +666,14 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
     if (rc)
         return NULL;
     RS_LOGI("admin", "control action=%s version=%" PRIu64, action, v);
+    bool done = wait_for_action(p, base);
     json_t *o = json_object();
     json_object_set_new(o, "ok", json_true());
     json_object_set_new(o, "action", json_string(action));
     if (v)
         json_object_set_new(o, "version", json_integer((json_int_t)v));
+    /* done: status below is from after a step that saw the action */
+    json_object_set_new(o, "done", json_boolean(done));
     json_object_set_new(o, "status", p_status(p));
     return o;
 }

@@ -19,6 +19,9 @@ struct rs_provider {
     rs_admin *admin;          /* borrowed */
     pthread_mutex_t mu;       /* guards journal */
     rs_journal *journal;
+    pthread_mutex_t step_mu;  /* guards steps */
+    pthread_cond_t step_cv;   /* signalled after every agent step */
+    uint64_t steps;           /* agent steps completed since the provider was made */
     /* store handles for slow calls, one per call at a time (rs_provider_store_acquire) */
     pthread_mutex_t pool_mu;
     rs_storage *pool[RS_PROVIDER_POOL];

@@ -6,7 +6,9 @@
 #   4. runs every CTest test in the optimized build and every CUnit suite in the sanitizer build
 #      (servers required: a missing one fails)
 #   5. runs the libFuzzer targets for a bounded time (RS_FUZZ_SECONDS, default 30 each)
-#   6. stops the servers
+#   6. runs the container test (scripts/test-containers.sh: the image and the compose federation;
+#      skipped, and counted so, where no container engine can run; RS_TEST_CONTAINERS=0 leaves it out)
+#   7. stops the servers
 # Options (environment): RS_TEST_QUICK=1 skips the sanitizer build and the fuzzers;
 # RS_CTEST_ARGS="-R name" narrows the tests.
 set -euo pipefail
@@ -45,7 +47,7 @@ export RS_REQUIRE_SERVERS=1
 export RS_SHARED_DIR=${RS_SHARED_DIR:-$root/../shared}
 [[ -d $RS_SHARED_DIR/fixtures ]] || echo "WARNING: $RS_SHARED_DIR/fixtures not found: fixture tests will SKIP loudly"
 
-status=0 passed=0 failed=0
+status=0 passed=0 failed=0 skipped=0
 run_ctest() {  # run_ctest BUILD_DIR EXTRA_CTEST_ARGS ENV...: runs CTest, adds its counts to the totals
   local out=$1/ctest-summary.log dir=$1 extra=$2
   shift 2
@@ -68,6 +70,16 @@ if [[ ${RS_TEST_QUICK:-0} != 1 ]]; then
   log "fuzzers (${RS_FUZZ_SECONDS:-30}s each)"
   if scripts/fuzz.sh "${RS_FUZZ_SECONDS:-30}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 fi
+if [[ ${RS_TEST_CONTAINERS:-1} != 0 ]]; then
+  log "containers (scripts/test-containers.sh)"
+  crc=0
+  scripts/test-containers.sh || crc=$?
+  case $crc in
+    0) passed=$((passed + 1)) ;;
+    77) skipped=$((skipped + 1)) ;;
+    *) failed=$((failed + 1)); status=1 ;;
+  esac
+fi
 if [[ $status == 0 ]]; then log "ALL TESTS PASSED"; else log "SOME TESTS FAILED"; fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -1,8 +1,9 @@
 /* pg.c: the postgresql:// backend (libpq), also the libpq helpers of pg_internal.h.
  *
  * URL: a standard libpq URI (postgresql:// or postgres://; user, password, host or a unix-socket
- * directory, port, dbname, sslmode, sslrootcert, options, ...) plus our own parameter
- * table_prefix (default "regsync_"), which is removed before the URI reaches libpq.
+ * directory, port, dbname, sslmode, sslrootcert, options, ...) plus our own parameters, removed
+ * before the URI reaches libpq: table_prefix (default "regsync_") and password_file (a file holding
+ * the password, read at every connect: a Docker or Kubernetes secret mounted as a file).
  *
  * Schema (see docs/storage.md), created by a versioned migration under an advisory lock:
  *   <p>schema_version(version int primary key, applied timestamptz, by_app text)
@@ -165,6 +166,42 @@ static void trim_msg(char *m)
             *p = ' ';
 }
 
+#define PG_PASSWORD_MAX 4096
+
+/* The password in the file named by the URI's password_file parameter (removed from *ci), read
+ * now: a rotated secret is picked up at the next connect. *pw NULL when there is no such
+ * parameter; otherwise the caller wipes and frees it. */
+static int take_password_file(char *ci, const char *display, char **pw, rs_error *err)
+{
+    *pw = NULL;
+    char *path = NULL;
+    int rc = rs_pg_url_take_param(ci, "password_file", &path, err);
+    if (rc || !path)
+        return rc;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    rs_error e = {0};
+    if (!*path) {
+        rc = rs_error_set(err, RS_EINVALID, "%s: password_file is empty: name a file holding the password", display);
+    } else if ((rc = rs_read_file(path, PG_PASSWORD_MAX + 1, &data, &len, &e)) != RS_OK) {
+        rc = rs_error_set(err, RS_EAUTH, "%s: password_file %s: %s", display, path, e.msg);
+    } else {
+        while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+            len--;
+        if (len == 0 || len > PG_PASSWORD_MAX || memchr(data, '\0', len))
+            rc = rs_error_set(err, RS_EAUTH, "%s: password_file %s: %s", display, path,
+                              len == 0 ? "the file is empty" : "not a password (too long or binary)");
+        else if (!(*pw = strndup((const char *)data, len)))
+            rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    if (data) {
+        explicit_bzero(data, len);
+        free(data);
+    }
+    free(path);
+    return rc;
+}
+
 int rs_pg_connect(const char *conninfo, const char *display, const char *app, const rs_storage_opts *opts,
                   long statement_timeout_ms, PGconn **out, rs_error *err)
 {
@@ -172,11 +209,34 @@ int rs_pg_connect(const char *conninfo, const char *display, const char *app, co
     long ct_ms = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
     char ct[32];
     snprintf(ct, sizeof ct, "%ld", ct_ms < 2000 ? 2 : (ct_ms + 999) / 1000);
+    char *ci = strdup(conninfo), *pw = NULL;
+    if (!ci)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    int prc = take_password_file(ci, display, &pw, err);
+    if (prc) {
+        explicit_bzero(ci, strlen(ci));
+        free(ci);
+        return prc;
+    }
     /* defaults first: expand_dbname lets the URI override them */
-    const char *kw[] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle",
-                        "keepalives_interval", "keepalives_count", "dbname", NULL};
-    const char *val[] = {app, ct, "1", "30", "10", "3", conninfo, NULL};
+    const char *kw[9] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle",
+                         "keepalives_interval", "keepalives_count"};
+    const char *val[9] = {app, ct, "1", "30", "10", "3"};
+    int n = 6;
+    if (pw) {
+        kw[n] = "password";
+        val[n++] = pw;
+    }
+    kw[n] = "dbname";
+    val[n++] = ci;
+    kw[n] = val[n] = NULL;
     PGconn *c = PQconnectdbParams(kw, val, 1);
+    explicit_bzero(ci, strlen(ci));
+    free(ci);
+    if (pw) {
+        explicit_bzero(pw, strlen(pw));
+        free(pw);
+    }
     if (!c)
         return rs_error_set(err, RS_ENOMEM, "%s: out of memory connecting", display);
     PQsetNoticeProcessor(c, notice_to_log, NULL);
@@ -189,8 +249,8 @@ int rs_pg_connect(const char *conninfo, const char *display, const char *app, co
         if (PQconnectionNeedsPassword(c)) {
             code = RS_EAUTH;
             retry = false;
-            snprintf(msg, sizeof msg, "the server wants a password and none was given (put it in the URL, "
-                                      "PGPASSWORD or ~/.pgpass)");
+            snprintf(msg, sizeof msg, "the server wants a password and none was given (password_file= in the URL, "
+                                      "PGPASSWORD, PGPASSFILE or ~/.pgpass)");
         } else if (strstr(msg, "password authentication failed") || strstr(msg, "authentication failed") ||
                    strstr(msg, "pg_hba.conf") || (strstr(msg, "role \"") && strstr(msg, "does not exist")) ||
                    strstr(msg, "permission denied for database") || strstr(msg, "SCRAM") ||

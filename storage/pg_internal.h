@@ -22,7 +22,9 @@ int rs_pg_url_take_param(char *url, const char *name, char **value, rs_error *er
 char *rs_pg_url_display(const char *url);
 
 /* Connects with the libpq URI conninfo (application_name, connect_timeout and TCP keepalives
- * default from opts/app unless the URI sets them), then sets statement_timeout when
+ * default from opts/app unless the URI sets them; a password_file=PATH parameter is taken out
+ * and the password read from PATH now, so a rotated secret counts at the next connect; an
+ * unreadable or empty file is RS_EAUTH naming the path), then sets statement_timeout when
  * statement_timeout_ms > 0. Failures are mapped: authentication -> RS_EAUTH (not retryable),
  * refused/unreachable/starting up -> RS_EIO (retryable), bad parameters/SSL -> RS_EINVALID.
  * Messages are prefixed with display. */

@@ -95,19 +95,33 @@ def dockerfile_copies(path):
     return out
 
 # ---- compose
+def merge_spec(cur, spec):
+    for k, v in spec.items():
+        if k == 'extends':
+            continue
+        if isinstance(v, dict) and isinstance(cur.get(k), dict):
+            cur[k] = {**cur[k], **v}
+        elif k in ('secrets', 'volumes', 'ports') and isinstance(v, list) and isinstance(cur.get(k), list):
+            cur[k] = cur[k] + [x for x in v if x not in cur[k]]
+        else:
+            cur[k] = v
 def load_compose(*names):
-    merged = {'services': {}, 'volumes': {}}
+    """the files merged as Compose does, `extends: {file, service}` resolved (without the base's
+    depends_on, as Compose leaves it out)"""
+    merged = {'services': {}, 'volumes': {}, 'secrets': {}}
     for n in names:
         d = docs.get(f'docker/{n}', [{}])[0]
-        for k in ('volumes',):
+        for k in ('volumes', 'secrets'):
             merged[k].update(d.get(k) or {})
         for s, spec in (d.get('services') or {}).items():
             cur = merged['services'].setdefault(s, {})
-            for k, v in spec.items():
-                if isinstance(v, dict) and isinstance(cur.get(k), dict):
-                    cur[k] = {**cur[k], **v}
-                else:
-                    cur[k] = v
+            ext = spec.get('extends')
+            if ext:
+                base = docs.get(f'docker/{ext["file"]}', [{}])[0].get('services', {}).get(ext['service'])
+                if expect(base is not None, f'compose {n} {s}: extends {ext["file"]} {ext["service"]}, which exists'):
+                    expect('depends_on' not in base, f'compose {ext["file"]} {ext["service"]}: no depends_on (Compose 1.29 cannot extend that)')
+                    merge_spec(cur, {k: v for k, v in base.items() if k != 'depends_on'})
+            merge_spec(cur, spec)
     return merged
 
 compose = load_compose('compose.yaml')
@@ -133,7 +147,7 @@ for name, spec in services.items():
     for dep, cond in (spec.get('depends_on') or {}).items():
         expect(dep in services, f'compose {name}: depends on an existing service {dep}')
     for p in spec.get('ports') or []:
-        p = str(p)
+        p = interpolate(str(p))   # the default of ${REGSYNC_*_PORT:-N}
         parts = p.split(':')
         host_ip, host_port = (parts[0], parts[1]) if len(parts) == 3 else ('0.0.0.0', parts[0])
         expect(host_ip == '127.0.0.1', f'compose {name}: host port {host_port} bound to 127.0.0.1 only')
@@ -165,11 +179,21 @@ for r, vols in region_volumes.items():
 secret_env = re.compile(r'(TOKEN|PASSWORD|SECRET)', re.I)
 for name, spec in services.items():
     for k, v in (spec.get('environment') or {}).items():
-        if secret_env.search(k):
-            expect(str(v).startswith('${'), f'compose {name}: {k} comes from the environment, not the file')
+        if secret_env.search(k) and not k.endswith('_FILE'):
+            bad(f'compose {name}: {k} is a secret in the environment (docker inspect shows it): use a file')
+    for sec in spec.get('secrets') or []:
+        sname = sec if isinstance(sec, str) else sec.get('source')
+        f = (compose['secrets'].get(sname) or {}).get('file', '')
+        expect(f.startswith('./secrets/'), f'compose {name}: secret {sname} is a file under docker/secrets ({f})')
+for n in ('compose.yaml', 'compose.s3.yaml'):
+    expect('name' not in docs.get(f'docker/{n}', [{}])[0], f'{n}: no top-level name: (Compose 1.29 refuses it)')
+expect('postgres' not in load_compose('compose.s3.yaml')['services'], 'compose.s3.yaml: no PostgreSQL service')
 
 # check-config runs for the compose services (with compose.s3.yaml too)
-for files_, label in ((('compose.yaml',), 'compose'), (('compose.yaml', 'compose.s3.yaml'), 'compose+s3')):
+placeholder_token = os.path.join(work, 'admin_token')
+open(placeholder_token, 'w').write(TOKEN + '\n')
+os.chmod(placeholder_token, 0o600)
+for files_, label in ((('compose.yaml',), 'compose'), (('compose.s3.yaml',), 'compose+s3')):
     c = load_compose(*files_)
     for name, spec in c['services'].items():
         cmd = spec.get('command') or []
@@ -179,6 +203,9 @@ for files_, label in ((('compose.yaml',), 'compose'), (('compose.yaml', 'compose
                 continue
             host = os.path.normpath(os.path.join(docker, cfg_mount[0].split(':')[0]))
             env = {k: interpolate(v) for k, v in (spec.get('environment') or {}).items()}
+            # the compose secret admin_token (/run/secrets/admin_token in the container)
+            if 'admin_token' in (spec.get('secrets') or []):
+                env['REGSYNC_ADMIN_TOKEN_FILE'] = placeholder_token
             args = [a for a in cmd if a not in ('run', 'sync', 'publish', '--once')]
             i = args.index('--config'); del args[i:i + 2]
             checks.write(f'{json.dumps(env)}\t{host}\t{json.dumps(args)}\t{label} {name}\n')
@@ -256,9 +283,11 @@ if expect(len(deps_) == 1, 'k8s: one Deployment'):
         expect(probe_ok(side.get('livenessProbe'), '/healthz'), f'k8s sidecar: liveness GET /healthz on admin port {listen_port}')
         expect(probe_ok(side.get('readinessProbe'), '/readyz'), f'k8s sidecar: readiness GET /readyz on admin port {listen_port}')
         env = {e['name']: e for e in side.get('env', [])}
-        tok = env.get('REGSYNC_ADMIN_TOKEN', {})
-        ref = ((tok.get('valueFrom') or {}).get('secretKeyRef') or {})
-        expect(bool(ref.get('name')) and bool(ref.get('key')), 'k8s sidecar: REGSYNC_ADMIN_TOKEN from a Secret (secretKeyRef)')
+        expect('REGSYNC_ADMIN_TOKEN' not in env, 'k8s sidecar: no admin token in the environment')
+        tfile = str((rcfg.get('admin') or {}).get('token_file', ''))
+        tw = where(side, tfile) if tfile else None
+        tsec = (vols.get(tw[0], {}) if tw else {}).get('secret') or {}
+        expect(bool(tsec.get('secretName')), f'k8s sidecar: admin.token_file {tfile} is on a Secret volume ({tsec.get("secretName")})')
         # a fleet: several pods, each its own instance named after the pod (docs/fleet.md)
         expect(int(deps_[0]['spec'].get('replicas', 1)) >= 3, f'k8s: replicas >= 3 ({deps_[0]["spec"].get("replicas")})')
         for c in [init, side]:
@@ -299,11 +328,18 @@ if expect(len(deps_) == 1, 'k8s: one Deployment'):
         open(cfg_file, 'w').write(regsync_yaml_text)
         init_args = shlex.split(re.search(r'regsyncd\s+sync\s+--once\s+([^\n]*)', argv(init)).group(1))
         i = init_args.index('--config'); del init_args[i:i + 2]
-        has_tok = any(x['name'] == 'REGSYNC_ADMIN_TOKEN' for x in init.get('env', []))
-        checks.write(f'{json.dumps({"REGSYNC_ADMIN_TOKEN": TOKEN} if has_tok else {})}\t{cfg_file}\t{json.dumps(init_args)}\tk8s init container\n')
-        checks.write(f'{json.dumps({"REGSYNC_ADMIN_TOKEN": TOKEN})}\t{cfg_file}\t[]\tk8s sidecar\n')
+        # the Secret volume's file, here a placeholder
+        tok_env = {'REGSYNC_ADMIN_TOKEN_FILE': placeholder_token}
+        checks.write(f'{json.dumps(tok_env)}\t{cfg_file}\t{json.dumps(init_args)}\tk8s init container\n')
+        checks.write(f'{json.dumps(tok_env)}\t{cfg_file}\t[]\tk8s sidecar\n')
 expect(any(k == 'ServiceAccount' for k, _ in k8s), 'k8s: a ServiceAccount')
 expect(not any(k == 'Secret' for k, _ in k8s), 'k8s: no Secret with a value in the repository')
+
+# ---- the Dockerfiles: no `# syntax=` directive (BuildKit would pull that frontend from a
+# registry, which machines behind a firewall do not reach)
+for f in glob.glob(os.path.join(docker, '**', 'Dockerfile'), recursive=True):
+    expect(not re.search(r'^#\s*syntax\s*=', open(f).read(), re.M | re.I),
+           f'{os.path.relpath(f, root)}: no # syntax= directive (it needs a registry)')
 
 # ---- the Dockerfile
 df = os.path.join(docker, 'Dockerfile')
@@ -316,12 +352,15 @@ expect(len(bases) >= 2 and all(b.startswith('debian:12') or b.startswith('debian
 expect('scripts/deps.sh build' in text and 'scripts/build-image.sh' in text, 'Dockerfile: build stage runs deps.sh build and build-image.sh')
 expect('runtime-packages.txt' in text, 'Dockerfile: runtime stage installs docker/runtime-packages.txt')
 expect(re.search(r'^USER\s+10001', text, re.M) is not None, 'Dockerfile: USER 10001 (non-root)')
-expect(re.search(r'^HEALTHCHECK\b.*', text, re.M) is not None, 'Dockerfile: HEALTHCHECK')
-hc = open(os.path.join(docker, 'healthcheck.sh')).read()
-expect('/healthz' in hc, 'Dockerfile: the HEALTHCHECK probes /healthz')
-expect(re.search(r'^ENTRYPOINT\s+\["/usr/local/bin/regsyncd"\]', text, re.M) is not None, 'Dockerfile: ENTRYPOINT regsyncd')
-expect(re.search(r'^CMD\s+\["run",\s*"--config",\s*"/etc/regsync/regsync.yaml"\]', text, re.M) is not None,
-       'Dockerfile: CMD run --config /etc/regsync/regsync.yaml')
+expect(re.search(r'^HEALTHCHECK\b.*CMD \["regsyncd", "healthcheck"\]', text, re.M) is not None,
+       'Dockerfile: HEALTHCHECK regsyncd healthcheck (the configuration\'s admin.listen)')
+expect(re.search(r'^ENTRYPOINT\s+\["/usr/local/bin/regsync-entrypoint"\]', text, re.M) is not None and
+       'docker/entrypoint.sh /usr/local/bin/regsync-entrypoint' in text, 'Dockerfile: ENTRYPOINT docker/entrypoint.sh')
+ep = open(os.path.join(docker, 'entrypoint.sh')).read()
+expect(all(w in ep for w in ('regsync-dump', 'regsync-gen', 'healthcheck', 'exec regsyncd')), 'entrypoint.sh: dispatches by the first word')
+expect(re.search(r'^CMD\s+\["run"\]', text, re.M) is not None and
+       re.search(r'^ENV\s+REGSYNC_CONFIG=/etc/regsync/regsync.yaml', text, re.M) is not None,
+       'Dockerfile: CMD run, with REGSYNC_CONFIG=/etc/regsync/regsync.yaml')
 expect(not re.search(r'^(ENV|ARG)\s+\S*(TOKEN|PASSWORD|SECRET|ACCESS_KEY)', text, re.M | re.I),
        'Dockerfile: no secret in ENV or ARG')
 missing = [c for c in dockerfile_copies(df) if not glob.glob(os.path.join(root, c))]
@@ -333,7 +372,7 @@ if expect(os.path.isfile(di), '.dockerignore exists'):
 pkgs = [l.split('#')[0].strip() for l in open(os.path.join(docker, 'runtime-packages.txt'))]
 pkgs = {p for p in pkgs if p}
 want = {'libprotobuf-c1', 'libjansson4', 'libyaml-0-2', 'libcurl4', 'libssl3', 'libpq5', 'libsqlite3-0',
-        'libevent-2.1-7', 'libevent-pthreads-2.1-7', 'libevent-openssl-2.1-7', 'ca-certificates', 'curl'}
+        'libevent-2.1-7', 'libevent-pthreads-2.1-7', 'libevent-openssl-2.1-7', 'ca-certificates'}
 expect(want <= pkgs, f'runtime-packages.txt: the runtime libraries {sorted(want - pkgs) or ""}')
 expect(not [p for p in pkgs if p.endswith('-dev')], 'runtime-packages.txt: no -dev package')
 checks.close()
@@ -366,7 +405,7 @@ for f in "$root"/docker/config/*.yaml; do
     grep -q 'listen: *"\?\(127\.\|localhost\|\[::1\]\|""\)' "$f" && ok "${f#"$root"/}: loopback admin" ||
       bad "${f#"$root"/}: accepted a non-loopback admin address without a token"
   else
-    ok "${f#"$root"/}: needs REGSYNC_ADMIN_TOKEN for its admin address"
+    ok "${f#"$root"/}: needs its admin token (file or REGSYNC_ADMIN_TOKEN) for its admin address"
   fi
 done
 

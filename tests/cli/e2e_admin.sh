@@ -141,11 +141,18 @@ wait "$waiter"
 expect_eq "/v1/wait released" 200 "$(cat "$WORK/wait3.code")"
 
 step "rollback eu-central-1 to version 1"
-expect_eq "rollback" 200 "$(http_code "$B/v1/rollback" -X POST -H "Authorization: Bearer $TOKEN" -d '{"version": 1}')"
+# the answer shows the state after the action (issue 14): no polling needed
+code=$(curl -s -o "$WORK/rollback.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -d '{"version": 1}' "$B/v1/rollback")
+expect_eq "rollback" 200 "$code"
+expect_eq "the rollback answer: done, applied_version 1, pinned 1" "true 1 1" \
+  "$(jq -r '"\(.done) \(.status.applied_version) \(.status.pinned_version)"' "$WORK/rollback.json")"
 applied() { [[ $(curl -s "$B/v1/status" | jq .applied_version) == "$1" ]]; }
 wait_for 15 "eu-central-1 at version 1" applied 1
 expect_eq "pinned after rollback" 1 "$(curl -s "$B/v1/status" | jq .pinned_version)"
-expect_eq "unpin" 200 "$(http_code "$B/v1/unpin" -X POST -H "Authorization: Bearer $TOKEN")"
+code=$(curl -s -o "$WORK/unpin.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" "$B/v1/unpin")
+expect_eq "unpin" 200 "$code"
+expect_eq "the unpin answer: done, applied_version 3, not pinned" "true 3 null" \
+  "$(jq -r '"\(.done) \(.status.applied_version) \(.status.pinned_version)"' "$WORK/unpin.json")"
 wait_for 15 "eu-central-1 back at version 3" applied 3
 expect_eq "plan diff of versions 1..2" 200 "$(http_code "$A/v1/diff?from=1&to=2&format=plan")"
 check "the plan names an update" bash -c "curl -s '$A/v1/diff?from=1&to=2&format=plan' | jq -r .plan | grep -qE '^(Created|Updated|Deleted) '"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char *tmp;
 
@@ -524,6 +525,26 @@ static void test_token_rule(void)
     CU_ASSERT_STRING_EQUAL(c->admin.token, "file-token-0123456789");
     CU_ASSERT(c->warnings.n == 1 && strstr(c->warnings.v[0], "chmod 600"));
     rs_config_free(c);
+    /* REGSYNC_ADMIN_TOKEN_FILE (the environment spelling of admin.token_file) names it too */
+    char tenv[4300];
+    snprintf(tenv, sizeof tenv, "REGSYNC_ADMIN_TOKEN_FILE=%s", tf);
+    char *fenv[] = {tenv, NULL};
+    snprintf(y, sizeof y, "%sadmin: {listen: \"[::]:8470\"}\n", minimal());
+    const char *p3 = write_cfg("tok3.yaml", y);
+    CU_ASSERT_EQUAL_FATAL(rs_config_load_ex(p3, fenv, NULL, 0, &c, &ps, NULL), RS_OK);
+    CU_ASSERT_STRING_EQUAL(c->admin.token, "file-token-0123456789");
+    rs_config_free(c);
+    snprintf(y, sizeof y, "%sadmin: {listen: \"[::]:8470\", token_file: %s}\n", minimal(), tf);
+    p = write_cfg("tok2.yaml", y); /* write_cfg's buffer is shared: p points at tok2.yaml again */
+    /* a secret another user made readable to us (a Docker secret, a Kubernetes Secret volume) is
+     * not our file to chmod: no warning */
+    if (geteuid() == 0 && chown(tf, 10001, 10001) == 0) {
+        CU_ASSERT_EQUAL_FATAL(rs_config_load_ex(p, noenv, NULL, 0, &c, &ps, NULL), RS_OK);
+        CU_ASSERT_STRING_EQUAL(c->admin.token, "file-token-0123456789");
+        CU_ASSERT_EQUAL(c->warnings.n, 0);
+        rs_config_free(c);
+        CU_ASSERT_EQUAL(chown(tf, 0, 0), 0);
+    }
     rs_test_write_file(tf, "\n", 1);
     CU_ASSERT_EQUAL(rs_config_load_ex(p, noenv, NULL, 0, &c, &ps, NULL), RS_EINVALID);
     CU_ASSERT(has_problem(&ps, "admin.token_file", "is empty"));
