@@ -44,6 +44,7 @@ struct rs_fleet {
     char head_etag[RS_ETAG_MAX];
     pthread_mutex_t mu;        /* guards snap only */
     rs_fleet_snap *snap;
+    bool listed;               /* a listing succeeded before: a key new since then was written since */
 };
 
 rs_fleet *rs_fleet_new(rs_storage *s, const rs_fleet_opts *o)
@@ -140,12 +141,13 @@ static tracked *find_tracked(rs_fleet *f, const char *key)
     return NULL;
 }
 
-/* Reads a report body whose ETag moved; remembers the skew of its writer's clock. On first sight
- * the listing's modification time may be that of a later heartbeat that rewrote the same bytes
- * (written_at stays that of the content), so written_at - mtime is only a lower bound of the
- * writer's lead: a writer ahead (or less than a heartbeat behind) is measured, one further behind
- * is not, until a change of its report is seen (an old report looks just like a slow clock). */
-static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool first_sight)
+/* Reads a report body whose ETag moved; remembers the skew of its writer's clock. In this view's
+ * first listing (`unsure`) a report's modification time may be that of a heartbeat long after the
+ * write that composed it (a heartbeat rewrites the same bytes; written_at stays), so written_at -
+ * mtime only bounds the writer's lead from below: a writer ahead (or less than a heartbeat behind)
+ * is measured, one further behind is not until its report changes (an old report looks just like
+ * a slow clock). A report that appeared, or changed, since a listing was written since then. */
+static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool unsure)
 {
     uint8_t *d = NULL;
     size_t l = 0;
@@ -165,7 +167,7 @@ static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool fir
     rs_region_report r;
     t->skew_known = false;
     if (rs_region_report_decode(d, l, &r, NULL) == RS_OK && r.written_at_ms && le->mtime_ms &&
-        (!first_sight || r.written_at_ms - le->mtime_ms >= -(int64_t)r.heartbeat_interval_ms)) {
+        (!unsure || r.written_at_ms - le->mtime_ms >= -(int64_t)r.heartbeat_interval_ms)) {
         t->skew_ms = r.written_at_ms - le->mtime_ms;
         t->skew_known = true;
     }
@@ -211,7 +213,7 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
             t->first_seen_mono = now_mono;
             t->first_age_ms = le[j].mtime_ms && now_wall > le[j].mtime_ms ? now_wall - le[j].mtime_ms : 0;
             t->mtime_ms = le[j].mtime_ms;
-            read_body(f, t, &le[j], true);
+            read_body(f, t, &le[j], !f->listed);
             continue;
         }
         if (le[j].mtime_ms != t->mtime_ms || strcmp(le[j].etag, t->etag) != 0) {
@@ -220,8 +222,9 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
         }
         t->mtime_ms = le[j].mtime_ms;
         if (strcmp(le[j].etag, t->etag) != 0 || t->read_error[0])
-            read_body(f, t, &le[j], !t->data);
+            read_body(f, t, &le[j], !t->data && !t->seen_change);
     }
+    f->listed = true;
     return RS_OK;
 }
 

@@ -3,11 +3,12 @@
 # first time (an agent that starts, or restarts, beside running instances).
 #
 # A heartbeat rewrites the same bytes, so a report's written_at is that of its last change of
-# content while the store's modification time is that of the last heartbeat. On first sight the
-# difference only bounds a writer's lead from below: a writer ahead is flagged at once, one behind
-# only once a change of its report is seen. The bug this guards against: every instance whose
-# report had not changed for max_clock_skew + heartbeat_interval was flagged "behind" by any agent
-# that started later (the status page showed "clock -54 s" on every healthy pod).
+# content while the store's modification time is that of the last heartbeat. In a reader's first
+# listing the difference only bounds a writer's lead from below: a writer ahead is flagged at
+# once, one behind only once a change of its report is seen; a report that appears after the
+# first listing is measured at once. The bug this guards against: every instance whose report had
+# not changed for max_clock_skew + heartbeat_interval was flagged "behind" by any agent that
+# started later (the status page showed "clock -54 s" on every healthy pod).
 #
 # Real agents on a file:// store, plus regsync-fleet-sim (bench/) for writers whose clocks are
 # an hour off, which no real agent here can be made to be. About 15 s.
@@ -47,27 +48,33 @@ publish
 start_agent x1 us-west-2
 X=http://127.0.0.1:$PORT_x1
 wait_for 15 "x1 at version 1" applied_is "$X" 1
-nap 4
-
-step "y1 starts: its first view of x1 flags no clock skew"
-start_agent y1 eu-central-1 max_clock_skew=500ms
-Y=http://127.0.0.1:$PORT_y1
-wait_for 15 "y1's view lists x1" listed "$Y" us-west-2/x1
-read -r warn secs <<<"$(skew_of "$Y" us-west-2/x1)"
-say "y1 sees x1: warning=$warn seconds=$secs"
-expect_eq "x1 (a correct clock, an unchanged report) flagged by a view that saw it first" false "$warn"
-[[ $secs == null ]] || awk -v s="$secs" 'BEGIN { exit !(s > -1.5) }' || fail "x1's skew measured as $secs s on first sight"
-
-step "a writer an hour ahead is flagged on first sight; one an hour behind once its report changes"
+# two simulated writers, an hour ahead and an hour behind, whose reports are there before y1 starts
 e2e_bg sim-ahead "$SIM" --store "$store" --regions 1 --instances 1 --region-prefix ahead --heartbeat 1s --skew 1h --duration 60s --quiet
 e2e_bg sim-behind "$SIM" --store "$store" --regions 1 --instances 1 --region-prefix behind --heartbeat 1s --skew -1h --duration 60s --quiet
-wait_for 15 "y1's view lists the simulated writers" bash -c "$(declare -f skew_of listed); listed '$Y' ahead-00/sim-0000 && listed '$Y' behind-00/sim-0000"
+nap 4
+
+step "y1 starts: its first listing flags no clock skew on x1, the writer ahead at once"
+start_agent y1 eu-central-1 max_clock_skew=500ms
+Y=http://127.0.0.1:$PORT_y1
+wait_for 15 "y1's view lists x1 and the simulated writers" bash -c \
+  "$(declare -f skew_of listed); listed '$Y' us-west-2/x1 && listed '$Y' ahead-00/sim-0000 && listed '$Y' behind-00/sim-0000"
+read -r warn secs <<<"$(skew_of "$Y" us-west-2/x1)"
+say "y1 sees x1: warning=$warn seconds=$secs"
+expect_eq "x1 (a right clock, an unchanged report) flagged by a view that saw it first" false "$warn"
+[[ $secs == null ]] || awk -v s="$secs" 'BEGIN { exit !(s > -1.5) }' || fail "x1's skew measured as $secs s on first sight"
 read -r warn secs <<<"$(skew_of "$Y" ahead-00/sim-0000)"
-expect_eq "a writer 1 h ahead, first sight: warning" true "$warn"
+expect_eq "a writer 1 h ahead, first listing: warning" true "$warn"
 awk -v s="$secs" 'BEGIN { exit !(s > 3500 && s < 3700) }' || fail "a writer 1 h ahead measured at $secs s"
 read -r warn secs <<<"$(skew_of "$Y" behind-00/sim-0000)"
-expect_eq "a writer 1 h behind, first sight: no warning yet" false "$warn"
-expect_eq "a writer 1 h behind, first sight: skew unknown" null "$secs"
+expect_eq "a writer 1 h behind, first listing: no warning yet" false "$warn"
+expect_eq "a writer 1 h behind, first listing: skew unknown" null "$secs"
+
+step "a writer an hour behind that appears after y1's first listing is measured at once"
+e2e_bg sim-late "$SIM" --store "$store" --regions 1 --instances 1 --region-prefix late --heartbeat 1s --skew -1h --duration 60s --quiet
+late_flagged() { [[ $(skew_of "$Y" late-00/sim-0000) == true* ]]; }
+wait_for 15 "the late writer 1 h behind flagged" late_flagged
+
+step "the writer an hour behind that y1 listed first is flagged once its report changes"
 "$GEN" mutate --seed 9 --changes 3 "$WORK/src/registry.db" "$WORK/src/next.db" 2>/dev/null || fail "mutate failed"
 mv -f "$WORK/src/next.db" "$WORK/src/registry.db"
 publish
@@ -75,6 +82,7 @@ behind_flagged() { [[ $(skew_of "$Y" behind-00/sim-0000) == true* ]]; }
 wait_for 15 "the writer 1 h behind flagged once its report changed" behind_flagged
 read -r warn secs <<<"$(skew_of "$Y" behind-00/sim-0000)"
 awk -v s="$secs" 'BEGIN { exit !(s < -3500 && s > -3700) }' || fail "a writer 1 h behind measured at $secs s"
+wait_for 15 "x1 at version 2" applied_is "$X" 2
 read -r warn secs <<<"$(skew_of "$Y" us-west-2/x1)"
 expect_eq "x1 after its report changed (version 2), still no warning" false "$warn"
 say "PASS"
