@@ -130,31 +130,26 @@ void rs_registry_free(rs_registry *r)
     free(r);
 }
 
-static int cmp_obj_order(const void *a, const void *b)
-{
-    const obj *x = *(obj *const *)a, *y = *(obj *const *)b;
-    if (x->pub.kind != y->pub.kind)
-        return x->pub.kind < y->pub.kind ? -1 : 1;
-    return x->seq < y->seq ? -1 : (x->seq > y->seq);
-}
-
-static void order(const rs_registry *cr)
+/* Sets every object's idx to its position in objs, when some mutation left them stale. */
+static void renumber(const rs_registry *cr)
 {
     rs_registry *r = (rs_registry *)cr;
-    if (r->order_dirty) {
-        if (r->n > 1)
-            qsort(r->objs, r->n, sizeof *r->objs, cmp_obj_order);
-        r->order_dirty = false;
-    }
+    if (!r->idx_dirty)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        r->objs[i]->idx = i;
+    r->idx_dirty = false;
+}
+
+size_t rs_reg_index_of(const rs_registry *r, const rs_object *o)
+{
+    renumber(r);
+    return ((const obj *)o)->idx;
 }
 
 size_t rs_registry_count(const rs_registry *r) { return r->n; }
 
-const rs_object *rs_registry_at(const rs_registry *r, size_t i)
-{
-    order(r);
-    return i < r->n ? &r->objs[i]->pub : NULL;
-}
+const rs_object *rs_registry_at(const rs_registry *r, size_t i) { return i < r->n ? &r->objs[i]->pub : NULL; }
 
 const rs_object *rs_registry_find(const rs_registry *r, uint32_t kind, const char *project, const char *name,
                                   uint32_t ordinal)
@@ -168,8 +163,9 @@ const rs_object *rs_registry_find(const rs_registry *r, uint32_t kind, const cha
     return s ? &(*s)->pub : NULL;
 }
 
-/* Links a new object into the registry (takes ownership of o). */
-static int link_obj(rs_registry *r, obj *o)
+/* Links a new object into the registry at index `at` of the order (r->n: the end); takes
+ * ownership of o. */
+static int link_obj(rs_registry *r, obj *o, size_t at)
 {
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 64;
@@ -185,9 +181,15 @@ static int link_obj(rs_registry *r, obj *o)
     rc = rs_reg_bucket_add(r, o);
     if (rc)
         return rc; /* left in the table: the caller frees the registry on ENOMEM */
-    r->objs[r->n++] = o;
-    if (r->n > 1 && cmp_obj_order(&r->objs[r->n - 2], &r->objs[r->n - 1]) > 0)
-        r->order_dirty = true;
+    if (at > r->n)
+        at = r->n;
+    if (at < r->n) {
+        memmove(r->objs + at + 1, r->objs + at, (r->n - at) * sizeof *r->objs);
+        r->idx_dirty = true;
+    }
+    r->objs[at] = o;
+    o->idx = at;
+    r->n++;
     return RS_OK;
 }
 
@@ -197,12 +199,30 @@ static void unlink_obj(rs_registry *r, obj *o)
     if (s)
         *s = TOMB;
     rs_reg_bucket_remove(r, o);
-    for (size_t i = 0; i < r->n; i++)
-        if (r->objs[i] == o) {
-            memmove(r->objs + i, r->objs + i + 1, (r->n - i - 1) * sizeof *r->objs);
-            r->n--;
+    renumber(r);
+    size_t i = o->idx;
+    if (i < r->n && r->objs[i] == o) {
+        memmove(r->objs + i, r->objs + i + 1, (r->n - i - 1) * sizeof *r->objs);
+        r->n--;
+        if (i < r->n)
+            r->idx_dirty = true;
+    }
+}
+
+/* Where a new object of `kind` goes when no position is given: after the last object of the same
+ * or a lower kind (Feast's field order; objects of fields this build does not know are passed
+ * over, since Python writes those last). */
+static size_t kind_end(const rs_registry *r, uint32_t kind)
+{
+    bool known = rs_kind_is_known(kind);
+    size_t i = r->n;
+    while (i > 0) {
+        uint32_t k = r->objs[i - 1]->pub.kind;
+        if (k <= kind && (rs_kind_is_known(k) || !known))
             break;
-        }
+        i--;
+    }
+    return i;
 }
 
 /* ------------------------------------------------------------ validation */
@@ -347,8 +367,9 @@ static int make_obj(uint32_t kind, const uint8_t *data, size_t len, uint8_t *own
     return RS_OK;
 }
 
-/* Gives o its key with the lowest free ordinal (or the requested one) and links it. */
-static int place(rs_registry *r, obj *o, long want_ordinal, rs_error *err)
+/* Gives o its key with the lowest free ordinal (or the requested one) and links it at index
+ * `at` of the order. */
+static int place(rs_registry *r, obj *o, long want_ordinal, size_t at, rs_error *err)
 {
     for (uint32_t ord = want_ordinal >= 0 ? (uint32_t)want_ordinal : 0;; ord++) {
         free(o->key);
@@ -362,8 +383,7 @@ static int place(rs_registry *r, obj *o, long want_ordinal, rs_error *err)
         if (want_ordinal >= 0)
             return rs_error_set(err, RS_ECONFLICT, "object exists");
     }
-    o->seq = r->next_seq++;
-    int rc = link_obj(r, o);
+    int rc = link_obj(r, o, at);
     return rc ? rs_error_set(err, rc, "out of memory") : RS_OK;
 }
 
@@ -420,6 +440,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
     /* singular fields gather their occurrences first */
     struct pend {
         uint32_t kind;
+        size_t before; /* objects placed before its first occurrence: where it goes in the order */
         rs_buf b;
     } pend[24];
     size_t npend = 0;
@@ -474,7 +495,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
                     rs_error_prefix(err, "not a Feast registry");
                 goto out;
             }
-            rc = place(r, o, -1, err);
+            rc = place(r, o, -1, r->n, err);
             if (rc) {
                 obj_free(o);
                 goto out;
@@ -492,6 +513,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
                 goto out;
             }
             pend[npend].kind = f.num;
+            pend[npend].before = r->n;
             memset(&pend[npend].b, 0, sizeof pend[npend].b);
             npend++;
         }
@@ -510,6 +532,8 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
             goto out;
         }
     }
+    /* pend is in the order of first occurrence, so each singleton goes where it first appeared */
+    size_t placed = 0;
     for (size_t j = 0; j < npend; j++) {
         const rs_kind_info *ki = rs_kind_info_get(pend[j].kind);
         /* an empty string singleton is the proto3 default: absent */
@@ -528,11 +552,12 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
             rs_error_prefix(err, "not a Feast registry");
             goto out;
         }
-        rc = place(r, o, -1, err);
+        rc = place(r, o, -1, pend[j].before + placed, err);
         if (rc) {
             obj_free(o);
             goto out;
         }
+        placed++;
     }
 out:
     for (size_t j = 0; j < npend; j++)
@@ -598,7 +623,6 @@ static int append_obj(rs_buf *b, const rs_object *o, const uint8_t *data, size_t
 
 int rs_registry_encode(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err)
 {
-    order(r);
     rs_buf b = {0};
     size_t total = 0;
     for (size_t i = 0; i < r->n; i++)
@@ -682,22 +706,21 @@ int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const ch
             }
         }
     }
+    /* an update keeps the object's position, a new object goes at the end of its kind;
+     * rs_registry_set_positions moves them where a change says */
     const rs_object *old = rs_registry_find(r, kind, o->pub.project, o->pub.name, ordinal);
-    uint64_t seq = 0;
-    bool had = old != NULL;
+    size_t at;
     if (old) {
-        seq = ((obj *)old)->seq;
+        at = rs_reg_index_of(r, old);
         unlink_obj(r, (obj *)old);
         obj_free((obj *)old);
+    } else {
+        at = kind_end(r, kind);
     }
-    rc = place(r, o, (long)ordinal, err);
+    rc = place(r, o, (long)ordinal, at, err);
     if (rc) {
         obj_free(o);
         return rc;
-    }
-    if (had) { /* an update keeps the object's position (Feast appends; both are equivalent) */
-        o->seq = seq;
-        r->order_dirty = true;
     }
     return RS_OK;
 }
@@ -745,7 +768,6 @@ static rs_registry *copy_where(const rs_registry *src, bool (*keep)(const char *
     rs_registry *r = rs_registry_new();
     if (!r)
         return NULL;
-    order(src);
     for (size_t i = 0; i < src->n; i++) {
         const obj *s = src->objs[i];
         if (keep && s->pub.project[0] && !keep(s->pub.project, ctx))
@@ -753,8 +775,7 @@ static rs_registry *copy_where(const rs_registry *src, bool (*keep)(const char *
         obj *o = copy_obj(s);
         if (!o)
             goto fail;
-        o->seq = r->next_seq++;
-        if (link_obj(r, o)) {
+        if (link_obj(r, o, r->n)) {
             obj_free(o);
             goto fail;
         }
@@ -794,4 +815,63 @@ int rs_registry_filter(const rs_registry *src, bool (*keep)(const char *project,
 {
     *out = copy_where(src, keep, ctx);
     return *out ? RS_OK : rs_error_set(err, RS_ENOMEM, "out of memory");
+}
+
+int rs_registry_set_positions(rs_registry *r, const rs_position *v, size_t k, rs_error *err)
+{
+    if (k == 0)
+        return RS_OK;
+    obj **slot = calloc(r->n ? r->n : 1, sizeof *slot);
+    obj **nv = malloc((r->cap ? r->cap : 1) * sizeof *nv);
+    obj **marked = malloc(k * sizeof *marked);
+    size_t nmarked = 0;
+    int rc = RS_OK;
+    if (!slot || !nv || !marked) {
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const rs_position *p = &v[i];
+        obj *o = (obj *)rs_registry_find(r, p->kind, p->project, p->name, p->ordinal);
+        if (!o) {
+            rc = rs_error_set(err, RS_ECORRUPT, "position of %s %s/%s: no such object", rs_kind_plan_name(p->kind),
+                              p->project ? p->project : "", p->name ? p->name : "");
+            goto out;
+        }
+        if (p->position == 0 || p->position > r->n) {
+            rc = rs_error_set(err, RS_ECORRUPT, "position %u of %s %s/%s is outside 1..%zu", p->position,
+                              rs_kind_plan_name(p->kind), o->pub.project, o->pub.name, r->n);
+            goto out;
+        }
+        if (slot[p->position - 1] || o->mark) {
+            rc = rs_error_set(err, RS_ECORRUPT, "position %u of %s %s/%s: %s", p->position, rs_kind_plan_name(p->kind),
+                              o->pub.project, o->pub.name,
+                              o->mark ? "the object is placed twice" : "two objects at the same position");
+            goto out;
+        }
+        slot[p->position - 1] = o;
+        o->mark = true;
+        marked[nmarked++] = o;
+    }
+    /* the placed objects take their slots; the others fill the rest in their current order */
+    for (size_t s = 0, j = 0; s < r->n; s++) {
+        if (slot[s]) {
+            nv[s] = slot[s];
+            continue;
+        }
+        while (r->objs[j]->mark)
+            j++;
+        nv[s] = r->objs[j++];
+    }
+    free(r->objs);
+    r->objs = nv;
+    nv = NULL;
+    r->idx_dirty = true;
+out:
+    for (size_t i = 0; i < nmarked; i++)
+        marked[i]->mark = false;
+    free(marked);
+    free(slot);
+    free(nv);
+    return rc;
 }

@@ -13,4 +13,8 @@ int rs_obj_canon(uint32_t kind, const uint8_t *data, size_t len, const uint8_t *
 /* The (project, name) of an object from its canonical bytes; caller frees both. */
 int rs_obj_key_from_canon(uint32_t kind, const uint8_t *canon, size_t n, char **project, char **name, rs_error *err);
 
+/* The index of o (an object of r) in r's order (encode order). O(1) after the first call following
+ * a mutation. */
+size_t rs_reg_index_of(const rs_registry *r, const rs_object *o);
+
 #endif
