@@ -405,12 +405,34 @@ static void limits_or_default(const rs_limits *in, rs_limits *out)
     *out = d;
 }
 
+static bool has_bytes(const uint8_t *p, size_t n, const char *s)
+{
+    size_t l = strlen(s);
+    for (size_t i = 0; l && i + l <= n; i++)
+        if (p[i] == (uint8_t)s[0] && memcmp(p + i, s, l) == 0)
+            return true;
+    return false;
+}
+
+/* An SQLite file keeps its schema (the CREATE TABLE text) in sqlite_master, stored as plain text:
+ * Feast's SQL registry (registry_type: sql) has the tables feast_metadata, feature_views and
+ * managed_infra among others. */
+static bool sqlite_has_feast_tables(const uint8_t *p, size_t n)
+{
+    return has_bytes(p, n, "CREATE TABLE") && has_bytes(p, n, "feast_metadata") && has_bytes(p, n, "feature_views") &&
+           has_bytes(p, n, "managed_infra");
+}
+
 /* Names what a file that is not a registry looks like, for a friendlier error. */
 static const char *sniff(const uint8_t *p, size_t n)
 {
-    if (n >= 16 && memcmp(p, "SQLite format 3", 16) == 0)
-        return "an SQLite database, not a Feast registry.db (Feast's SQL registry keeps objects in tables: "
-               "read it with a postgresql:// URL instead)";
+    if (n >= 16 && memcmp(p, "SQLite format 3", 16) == 0) {
+        if (sqlite_has_feast_tables(p, n))
+            return "an SQLite database holding Feast's SQL registry tables (registry_type: sql), not a registry.db "
+                   "file; regsync reads a SQL registry from PostgreSQL only (a postgresql:// URL), so publish from "
+                   "the PostgreSQL registry or from a file registry";
+        return "an SQLite database without Feast's SQL registry tables: not a Feast registry in any form";
+    }
     if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
         return "gzip-compressed data; decompress it first";
     if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0)

@@ -8,6 +8,7 @@
 #include "rs_generate.h"
 #include "rs_registry.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,9 +194,52 @@ static void test_not_registries(void)
         CU_ASSERT_PTR_NULL(r);
         CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not a Feast registry"));
         CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, strrchr(files[i], '/') + 1)); /* names the file */
+        /* the SQLite impostors hold no Feast tables: no postgresql:// hint for them */
+        if (strstr(e.msg, "SQLite")) {
+            CU_ASSERT_PTR_NULL(strstr(e.msg, "postgresql://"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "without Feast's SQL registry tables"));
+        }
         rs_registry_free(r);
     }
     rs_test_free_list(files, n);
+}
+
+/* An SQLite file that is Feast's SQL registry gets the hint to read it from PostgreSQL; one with
+ * other tables does not. Both are real SQLite files written by libsqlite3. */
+static void test_sqlite_impostors(void)
+{
+    char *tmp = rs_test_tmpdir("sqlite");
+    static const char *const schemas[2] = {
+        "CREATE TABLE projects (project_id VARCHAR(255) PRIMARY KEY, project_name VARCHAR(255), "
+        "last_updated_timestamp BIGINT, project_proto BLOB);"
+        "CREATE TABLE feature_views (feature_view_name VARCHAR(255), project_id VARCHAR(255), "
+        "last_updated_timestamp BIGINT, feature_view_proto BLOB, PRIMARY KEY (feature_view_name, project_id));"
+        "CREATE TABLE managed_infra (infra_name VARCHAR(255), project_id VARCHAR(255), "
+        "last_updated_timestamp BIGINT, infra_proto BLOB);"
+        "CREATE TABLE feast_metadata (project_id VARCHAR(255), metadata_key VARCHAR(50), metadata_value TEXT, "
+        "last_updated_timestamp BIGINT);",
+        "CREATE TABLE races (player TEXT, time_ms REAL);"};
+    for (int k = 0; k < 2; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/registry-%d.db", tmp, k);
+        sqlite3 *db;
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+        CU_ASSERT_EQUAL(sqlite3_exec(db, schemas[k], NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        rs_registry *r = NULL;
+        rs_error e = {0};
+        CU_ASSERT_EQUAL(rs_registry_load_file(path, NULL, &r, &e), RS_ECORRUPT);
+        if (k == 0) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "Feast's SQL registry tables"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "postgresql://"));
+        } else {
+            CU_ASSERT_PTR_NULL(strstr(e.msg, "postgresql://"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "without Feast's SQL registry tables"));
+        }
+        rs_registry_free(r);
+    }
+    rs_test_rmrf(tmp);
+    free(tmp);
 }
 
 /* Truncated and bit-flipped registries: an error or a valid registry, never a crash (ASan). */
@@ -763,6 +807,7 @@ int main(void)
     CU_add_test(s, "fixture object counts match INDEX.tsv", test_fixture_counts);
     CU_add_test(s, "fixtures round-trip (digest, size, protoc text)", test_fixture_roundtrip);
     CU_add_test(s, "not-registries are refused with a reason", test_not_registries);
+    CU_add_test(s, "SQLite files: the postgresql:// hint only for Feast's SQL registry", test_sqlite_impostors);
     CU_add_test(s, "truncated and bit-flipped input", test_damaged);
     CU_add_test(s, "another message type is refused", test_wrong_message);
     CU_add_test(s, "nesting depth is bounded", test_depth_limit);
