@@ -567,9 +567,11 @@ static json_t *aggregations(const json_t *arr)
 
 #define TRACK_METRICS_TAG "feast:track_metrics"
 
-/* OnDemandFeatureView: NULL with *skip when Feast has no transformation for it (aggregations
- * only), which to_dict leaves out. */
-static json_t *on_demand_view(const json_t *v, bool *skip)
+/* OnDemandFeatureView. patch (to_dict): NULL with *skip when Feast has no transformation for it
+ * (aggregations only), which to_dict leaves out, and the UDF's source text in place of its body;
+ * without patch, what to_proto writes (the body: the stored pickle stands for Feast's re-pickled
+ * one). */
+static json_t *on_demand_view(const json_t *v, bool patch, bool *skip)
 {
     const json_t *s = get(v, "spec");
     const json_t *ft = get(s, "featureTransformation");
@@ -581,7 +583,8 @@ static json_t *on_demand_view(const json_t *v, bool *skip)
     for (char *c = mode; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
-    if (!udf && !sub && json_array_size(get(s, "aggregations"))) {
+    bool no_transformation = !udf && !sub && json_array_size(get(s, "aggregations"));
+    if (no_transformation && patch) {
         *skip = true;
         return NULL;
     }
@@ -659,10 +662,18 @@ static json_t *on_demand_view(const json_t *v, bool *skip)
     if (udf && str(udf, "bodyText")[0]) {
         u = udf;
         pandas = strcmp(mode, "pandas") == 0;
-    } else if (udf || !sub) {
+    } else if (!no_transformation && (udf || !sub)) {
         u = old;
     }
-    if (u) {
+    if (u && !patch) {
+        json_t *x = json_object(), *f = json_object();
+        put_str(x, "name", str(u, "name"));
+        put_str(x, "bodyText", str(u, "bodyText"));
+        copy(x, u, "body");
+        json_object_set_new(x, "mode", json_string(pandas ? "pandas" : mode));
+        json_object_set_new(f, "userDefinedFunction", x);
+        json_object_set_new(spec, "featureTransformation", f);
+    } else if (u) {
         const char *text = str(u, "bodyText");
         json_t *x = json_object(), *f = json_object();
         put_str(x, "name", str(u, "name"));
@@ -691,7 +702,7 @@ static json_t *on_demand_view(const json_t *v, bool *skip)
     return o;
 }
 
-static json_t *stream_view(const json_t *v)
+static json_t *stream_view(const json_t *v, bool patch)
 {
     const json_t *s = get(v, "spec");
     json_t *o = json_object(), *spec = json_object();
@@ -721,7 +732,10 @@ static json_t *stream_view(const json_t *v)
         json_t *a = json_object(), *b = json_object(), *f = json_object();
         put_str(a, "name", str(u, "name"));
         put_str(a, "bodyText", text);
-        json_object_set_new(a, "body", json_string(text));
+        if (patch)
+            json_object_set_new(a, "body", json_string(text));
+        else
+            copy(a, u, "body");
         put_str(b, "name", str(u, "name"));
         put_str(b, "bodyText", text);
         copy(b, u, "body");
@@ -868,7 +882,20 @@ static json_t *project_metadata(const json_t *v)
 
 /* ------------------------------------------------------------ public */
 
-json_t *rs_feast_dict_object(uint32_t kind, const json_t *stored, bool *skip)
+static json_t *project(const json_t *v)
+{
+    const json_t *s = get(v, "spec");
+    json_t *o = json_object(), *spec = json_object(), *meta = json_object();
+    static const char *const keys[] = {"name", "description", "tags", "owner", NULL};
+    copy_keys(spec, s, keys);
+    put_ts(meta, get(v, "meta"), "createdTimestamp");
+    put_ts(meta, get(v, "meta"), "lastUpdatedTimestamp");
+    json_object_set_new(o, "spec", spec);
+    json_object_set_new(o, "meta", meta);
+    return o;
+}
+
+static json_t *object(uint32_t kind, const json_t *stored, bool patch, bool *skip)
 {
     *skip = false;
     switch (kind) {
@@ -876,14 +903,23 @@ json_t *rs_feast_dict_object(uint32_t kind, const json_t *stored, bool *skip)
     case RS_KIND_DATA_SOURCES: return data_source(stored, DS_TOP);
     case RS_KIND_FEATURE_VIEWS: return feature_view(stored);
     case RS_KIND_FEATURE_SERVICES: return feature_service(stored);
-    case RS_KIND_ON_DEMAND_FEATURE_VIEWS: return on_demand_view(stored, skip);
-    case RS_KIND_STREAM_FEATURE_VIEWS: return stream_view(stored);
+    case RS_KIND_ON_DEMAND_FEATURE_VIEWS: return on_demand_view(stored, patch, skip);
+    case RS_KIND_STREAM_FEATURE_VIEWS: return stream_view(stored, patch);
     case RS_KIND_LABEL_VIEWS: return label_view(stored);
     case RS_KIND_SAVED_DATASETS: return saved_dataset(stored);
     case RS_KIND_PERMISSIONS: return permission(stored);
     case RS_KIND_PROJECT_METADATA: return project_metadata(stored);
+    case RS_KIND_PROJECTS: return project(stored);
     default: return json_deep_copy(stored);
     }
+}
+
+json_t *rs_feast_dict_object(uint32_t kind, const json_t *stored, bool *skip) { return object(kind, stored, true, skip); }
+
+json_t *rs_feast_round_trip(uint32_t kind, const json_t *stored)
+{
+    bool skip;
+    return object(kind, stored, false, &skip);
 }
 
 #define SQLITE_CLASS "feast.infra.online_stores.sqlite.SqliteTable"

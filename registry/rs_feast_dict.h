@@ -20,6 +20,11 @@
  * return the tree unchanged. */
 json_t *rs_feast_dict_object(uint32_t kind, const json_t *stored, bool *skip);
 
+/* What Feast's class writes back for the object (to_proto(from_proto(stored))), before to_dict's
+ * patches: every object (an on-demand view without a transformation too), pickled UDF bodies kept.
+ * Projects (kind 17) included. What `feast plan` compares (rs_feast_plan.h). */
+json_t *rs_feast_round_trip(uint32_t kind, const json_t *stored);
+
 /* The "infra" list of to_dict from the stored feast.core.Infra tree: each InfraObject printed as
  * the table object itself, sorted by name; an empty array when there is none. */
 json_t *rs_feast_dict_infra(const json_t *stored_infra);

@@ -76,4 +76,58 @@ for f in "${inputs[@]}"; do
   done <"$d/projects.txt"
 done
 echo "(file, project) pairs compared: $pairs"
+
+# ---- `feast plan` text: every ordered fixture pair, for each project both hold; generated
+# registries against their mutations (updates with property lines, creations, deletions)
+mkdir -p "$work/plan"
+: >"$work/plan/listing"
+plan_inputs=()
+for f in "${inputs[@]}"; do [[ $f == "$work"/gen/var-* ]] || plan_inputs+=("$f"); done
+for seed in 1 2 3; do
+  "$gen" mutate --seed $((seed * 7)) --changes 12 "$work/gen/gen-$seed.db" "$work/gen/mut-$seed.db" 2>/dev/null ||
+    { bad "regsync-gen mutate"; finish; }
+done
+n=0
+declare -A projects_of
+add_pair() { # A B: one plan per project both hold
+  local p
+  for p in ${projects_of[$1]}; do
+    [[ " ${projects_of[$2]} " == *" $p "* ]] || continue
+    n=$((n + 1))
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$p" "$work/plan/$n.txt" >>"$work/plan/listing"
+  done
+}
+"$PY" "$src/tests/reference/feast_dict.py" "$src/proto" "$work/ref" dump "$work"/gen/mut-*.db ||
+  { bad "the Python reference failed"; finish; }
+for f in "${plan_inputs[@]}" "$work"/gen/mut-*.db; do
+  projects_of[$f]=$(tr '\n' ' ' <"$work/ref/out/$(basename "$f")/projects.txt")
+done
+for a in "${plan_inputs[@]}"; do
+  for b in "${plan_inputs[@]}"; do add_pair "$a" "$b"; done
+done
+for seed in 1 2 3; do
+  add_pair "$work/gen/gen-$seed.db" "$work/gen/mut-$seed.db"
+  add_pair "$work/gen/mut-$seed.db" "$work/gen/gen-$seed.db"
+done
+"$PY" "$src/tests/reference/feast_dict.py" "$src/proto" "$work/ref" plans "$work/plan/listing" ||
+  { bad "the Python reference (plans) failed"; finish; }
+plans=0 changed=0
+while IFS=$'\t' read -r a b p want; do
+  "$dump" diff --format feast --project "$p" "$a" "$b" >"$work/ours.txt" 2>"$work/err"
+  rc=$?
+  plans=$((plans + 1))
+  if [[ $rc == 2 ]]; then bad "diff --format feast $(basename "$a") $(basename "$b") $p: $(cat "$work/err")"; continue; fi
+  [[ $rc == 1 ]] && changed=$((changed + 1))
+  if [[ $rc == 1 && $(head -c 22 "$want") == "No changes to registry" ]] || [[ $rc == 0 && $(head -c 22 "$want") != "No changes to registry" ]]; then
+    bad "diff --format feast $(basename "$a") $(basename "$b") $p: exit $rc does not fit the plan"
+  fi
+  if cmp -s "$work/ours.txt" "$want"; then
+    ok
+  else
+    line=$(cmp "$work/ours.txt" "$want" | sed -n 's/.* line \([0-9]*\)$/\1/p')
+    bad "diff --format feast $(basename "$a") -> $(basename "$b") project $p: differs at line ${line:-?}:"
+    printf '    regsync:   %s\n    reference: %s\n' "$(sed -n "${line:-1}p" "$work/ours.txt")" "$(sed -n "${line:-1}p" "$want")"
+  fi
+done <"$work/plan/listing"
+echo "feast plan texts compared: $plans ($changed with changes)"
 finish

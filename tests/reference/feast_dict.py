@@ -10,7 +10,8 @@ round trip with the classes protoc generates from the project's proto/ (no Feast
 keeps, with Python's own datetime/timedelta doing the timestamp and duration round trips. The
 rules are listed in docs/json.md ("Project mode").
 
-usage: feast_dict.py PROTO_DIR WORK_DIR dump FILE... -> WORK_DIR/out/<basename>/<project>.json
+usage: feast_dict.py PROTO_DIR WORK_DIR dump FILE... -> WORK_DIR/out/<basename>/<i>.json (projects.txt)
+       feast_dict.py PROTO_DIR WORK_DIR plans LISTING   (`feast plan` text; lines A TAB B TAB PROJECT TAB OUT)
        feast_dict.py PROTO_DIR WORK_DIR variants GENERATED.db OUT_DIR
        (registries with an empty infra, unknown fields in objects, UDFs with source text)
 Needs python3 with google.protobuf (Debian: python3-protobuf) and protoc.
@@ -42,7 +43,7 @@ def load_protos():
 
 
 load_protos()
-from google.protobuf import json_format  # noqa: E402
+from google.protobuf import json_format, text_format  # noqa: E402
 from google.protobuf.duration_pb2 import Duration  # noqa: E402
 
 R = importlib.import_module("feast.core.Registry_pb2")
@@ -338,12 +339,14 @@ def rt_aggregation(a):
 TRACK = "feast:track_metrics"
 
 
-def rt_on_demand(v):
-    """(proto, udf_text, pandas) or None when Feast has no transformation for it."""
+def rt_on_demand(v, for_plan=False):
+    """(proto, udf_text, pandas); None when Feast has no transformation for it (to_dict skips it;
+    for_plan: built without one)."""
     s = v.spec
     kind = s.feature_transformation.WhichOneof("transformation")
     mode = (s.mode or "pandas").lower()
-    if kind is None and len(s.aggregations):
+    no_transformation = kind is None and len(s.aggregations) > 0
+    if no_transformation and not for_plan:
         return None
     spec = ODFV.OnDemandFeatureViewSpec(name=s.name, description=s.description, owner=s.owner, org=s.org,
                                         write_to_online_store=s.write_to_online_store, singleton=s.singleton,
@@ -383,7 +386,7 @@ def rt_on_demand(v):
     if kind == "user_defined_function" and s.feature_transformation.user_defined_function.body_text:
         udf = s.feature_transformation.user_defined_function
         pandas = mode == "pandas"
-    elif kind != "substrait_transformation":
+    elif kind != "substrait_transformation" and not no_transformation:
         udf = s.user_defined_function
     text = None
     if udf is not None:
@@ -683,9 +686,174 @@ def variants(src, outdir):
             fh.write(r.SerializeToString())
 
 
+# ------------------------------------------------------------------ feast plan
+
+
+PROJ = importlib.import_module("feast.core.Project_pb2")
+
+
+def rt_project(v):
+    spec = PROJ.ProjectSpec(name=v.spec.name, description=v.spec.description, tags=dict(v.spec.tags),
+                            owner=v.spec.owner)
+    return PROJ.Project(spec=spec)
+
+
+def projects_named(reg, project):
+    ps = [p for p in reg.projects if p.spec.name == project]
+    if not ps and any(m.project == project for m in reg.project_metadata):
+        ps = [PROJ.Project(spec=PROJ.ProjectSpec(name=project))]  # Registry._sync_feast_metadata_to_projects_table
+    return ps
+
+
+def odfv_plan(v):
+    proto, _, _ = rt_on_demand(v, for_plan=True)
+    ft = proto.spec.feature_transformation
+    if ft.WhichOneof("transformation") == "user_defined_function":
+        src = v.spec.feature_transformation.user_defined_function
+        if not src.body_text:
+            src = v.spec.user_defined_function
+        ft.user_defined_function.body = src.body  # the stored pickle stands for Feast's re-pickled one
+    return proto
+
+
+def sfv_plan(v):
+    proto, _ = rt_stream_view(v)
+    if v.spec.HasField("user_defined_function"):
+        proto.spec.user_defined_function.body = v.spec.user_defined_function.body
+    return proto
+
+
+# FeastObjectType order, each with the spec fields in the order Feast's .proto declares them
+PLAN_TYPES = [
+    ("project", projects_named, rt_project, ["name", "description", "tags", "owner"]),
+    ("data source", None, None, None),
+    ("entity", lambda r, p: [x for x in r.entities if x.spec.project == p], rt_entity,
+     ["name", "project", "value_type", "description", "join_key", "tags", "owner"]),
+    ("feature view", lambda r, p: [x for x in r.feature_views if x.spec.project == p], rt_feature_view,
+     ["name", "project", "entities", "features", "tags", "ttl", "batch_source", "online", "stream_source",
+      "description", "owner", "entity_columns", "offline", "source_views", "feature_transformation", "mode",
+      "enable_validation", "version", "org", "disabled"]),
+    ("on demand feature view", lambda r, p: [x for x in r.on_demand_feature_views if x.spec.project == p], odfv_plan,
+     ["name", "project", "features", "sources", "user_defined_function", "feature_transformation", "description",
+      "tags", "owner", "mode", "write_to_online_store", "entities", "entity_columns", "singleton", "aggregations",
+      "version", "org", "disabled"]),
+    ("stream feature view", lambda r, p: [x for x in r.stream_feature_views if x.spec.project == p], sfv_plan,
+     ["name", "project", "entities", "features", "entity_columns", "description", "tags", "owner", "ttl",
+      "batch_source", "stream_source", "online", "user_defined_function", "mode", "aggregations", "timestamp_field",
+      "feature_transformation", "enable_tiling", "tiling_hop_size", "enable_validation", "version", "org",
+      "disabled"]),
+    ("label view", lambda r, p: [x for x in r.label_views if x.spec.project == p], rt_label_view,
+     ["name", "project", "entities", "features", "tags", "ttl", "source", "online", "description", "owner",
+      "entity_columns", "labeler_field", "conflict_policy", "retain_history", "reference_feature_view"]),
+    ("feature service", lambda r, p: [x for x in r.feature_services if x.spec.project == p], rt_feature_service,
+     ["name", "project", "features", "tags", "description", "owner", "logging_config", "precompute_online"]),
+    ("permission", lambda r, p: [x for x in r.permissions if x.spec.project == p], rt_permission,
+     ["name", "project", "types", "name_patterns", "required_tags", "actions", "policy", "tags"]),
+]
+
+
+def by_name(objs, rt):
+    out = {}
+    for x in objs:
+        if x.spec.name and x.spec.name not in out:
+            m = rt(x)
+            m.DiscardUnknownFields()
+            out[x.spec.name] = m
+    return out
+
+
+class _Text:
+    """A message shown the way str(message) shows it under upb, the runtime current Feast installs:
+    protobuf text format with floats in their shortest round-trip form (text_format.MessageToString;
+    Debian's older C++ runtime would print float 0.7 as 0.699999988079071)."""
+
+    def __init__(self, m):
+        self.m = m
+
+    def __repr__(self):
+        return text_format.MessageToString(self.m)
+
+
+def py_str(msg, f, value):
+    """f"{value}" as Feast's plan prints it. A map's entries come out in the order of the protobuf
+    runtime's map (a hash order with the C++ and upb runtimes): sorted here, as regsync does."""
+    fd = msg.DESCRIPTOR.fields_by_name[f]
+    if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+        vd = fd.message_type.fields_by_name["value"]
+        items = sorted(value.items())
+        if vd.message_type is not None:
+            items = [(k, _Text(v)) for k, v in items]
+        return repr(dict(items))
+    if fd.message_type is not None and fd.label == fd.LABEL_REPEATED:
+        return repr([_Text(v) for v in value])
+    if fd.message_type is not None:
+        return text_format.MessageToString(value)
+    return f"{value}"
+
+
+def property_lines(fields, cur, new):
+    lines = []
+    for f in fields:
+        if f == "project" or not hasattr(cur, f):
+            continue
+        a, b = getattr(cur, f), getattr(new, f)
+        if a == b:
+            continue
+        if f == "feature_transformation":
+            ua, ub = a.user_defined_function, b.user_defined_function
+            for g in ("name", "body", "body_text", "mode"):
+                if g != "body" and getattr(ua, g) != getattr(ub, g):
+                    lines.append(f"\t{f}.{g}: {getattr(ua, g)} -> {getattr(ub, g)}\n")
+            continue
+        lines.append(f"\t{f}: {py_str(cur, f, a)} -> {py_str(new, f, b)}\n")
+    return lines
+
+
+def plan(a, b, project):
+    log = ""
+    for label, get, rt, fields in PLAN_TYPES:
+        if get is None:
+            continue
+        A, B = by_name(get(a, project), rt), by_name(get(b, project), rt)
+        for name in sorted(set(B) - set(A)):
+            if name != "__dummy":
+                log += f"Created {label} {name}\n"
+        for name in sorted(set(A) - set(B)):
+            if name != "__dummy":
+                log += f"Deleted {label} {name}\n"
+        for name in sorted(set(A) & set(B)):
+            if name == "__dummy":
+                continue
+            lines = property_lines(fields, A[name].spec, B[name].spec)
+            if lines:
+                log += f"Updated {label} {B[name].spec.name}\n" + "".join(lines)
+    return (log or "No changes to registry") + "\n"
+
+
+def plans(listing):
+    """listing: lines 'A<TAB>B<TAB>PROJECT<TAB>OUT'"""
+    regs = {}
+
+    def load(f):
+        if f not in regs:
+            r = R.Registry()
+            with open(f, "rb") as fh:
+                r.ParseFromString(fh.read())
+            regs[f] = r
+        return regs[f]
+
+    with open(listing) as fh:
+        for line in fh:
+            fa, fb, p, outp = line.rstrip("\n").split("\t")
+            with open(outp, "w") as o:
+                o.write(plan(load(fa), load(fb), p))
+
+
 if __name__ == "__main__":
     if sys.argv[3] == "dump":
         dump(sys.argv[4:])
+    elif sys.argv[3] == "plans":
+        plans(sys.argv[4])
     elif sys.argv[3] == "variants":
         variants(sys.argv[4], sys.argv[5])
     else:
