@@ -395,7 +395,7 @@ static json_t *data_source(const json_t *d, int mode)
         if (mode != DS_SERIALIZED && !custom)
             json_object_del(o, "dataSourceClassType");
     } else {
-        if (cfg_name)
+        if (cfg_name && json_string_value(cfg_name)[0])
             put_str(o, "name", json_string_value(cfg_name));
         else
             copy(o, d, "name");
