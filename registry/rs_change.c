@@ -366,21 +366,31 @@ int rs_change_apply(rs_registry *r, const rs_change *c, unsigned flags, rs_error
         free(pos);
         return orc;
     }
-    /* deletes first, then puts (so that ordinals line up), then the order */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < c->n_ops; i++) {
-            const rs_op *op = &c->ops[i];
-            int rc;
-            if (pass == 0 && op->type == RS_OP_DELETE)
-                rc = rs_registry_delete(r, op->kind, op->project, op->name, op->ordinal, err);
-            else if (pass == 1 && op->type == RS_OP_PUT)
-                rc = rs_registry_put(r, op->kind, op->project, op->name, op->ordinal, op->data, op->len, err);
-            else
-                continue;
-            if (rc) {
-                free(pos);
-                return rc;
-            }
+    /* deletes first (one pass over the order), then puts (so that ordinals line up), then the
+     * order */
+    rs_position *dels = malloc((c->n_ops + 1) * sizeof *dels);
+    size_t nd = 0;
+    if (!dels) {
+        free(pos);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < c->n_ops; i++)
+        if (c->ops[i].type == RS_OP_DELETE)
+            dels[nd++] = (rs_position){c->ops[i].kind, c->ops[i].project, c->ops[i].name, c->ops[i].ordinal, 0};
+    int drc = rs_reg_delete_many(r, dels, nd, err);
+    free(dels);
+    if (drc) {
+        free(pos);
+        return drc;
+    }
+    for (size_t i = 0; i < c->n_ops; i++) {
+        const rs_op *op = &c->ops[i];
+        if (op->type != RS_OP_PUT)
+            continue;
+        int rc = rs_reg_put(r, op->kind, op->project, op->name, op->ordinal, op->data, op->len, op->position != 0, err);
+        if (rc) {
+            free(pos);
+            return rc;
         }
     }
     int prc = rs_registry_set_positions(r, pos, npos, err);

@@ -141,6 +141,40 @@ static void renumber(const rs_registry *cr)
     r->idx_dirty = false;
 }
 
+/* The place of o in objs by pointer comparison alone: the O(n) loops of a change touch only the
+ * contiguous array, never the objects (a cache miss each on a large registry). */
+static size_t find_slot(const rs_registry *r, const obj *o)
+{
+    if (!r->idx_dirty && o->idx < r->n && r->objs[o->idx] == o)
+        return o->idx;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->objs[i] == o)
+            return i;
+    return r->n;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* membership in a sorted array of pointers */
+static bool in_set(obj *const *set, size_t k, const obj *o)
+{
+    size_t lo = 0, hi = k;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((uintptr_t)set[mid] < (uintptr_t)o)
+            lo = mid + 1;
+        else if (set[mid] == o)
+            return true;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 size_t rs_reg_index_of(const rs_registry *r, const rs_object *o)
 {
     renumber(r);
@@ -199,9 +233,8 @@ static void unlink_obj(rs_registry *r, obj *o)
     if (s)
         *s = TOMB;
     rs_reg_bucket_remove(r, o);
-    renumber(r);
-    size_t i = o->idx;
-    if (i < r->n && r->objs[i] == o) {
+    size_t i = find_slot(r, o);
+    if (i < r->n) {
         memmove(r->objs + i, r->objs + i + 1, (r->n - i - 1) * sizeof *r->objs);
         r->n--;
         if (i < r->n)
@@ -367,9 +400,8 @@ static int make_obj(uint32_t kind, const uint8_t *data, size_t len, uint8_t *own
     return RS_OK;
 }
 
-/* Gives o its key with the lowest free ordinal (or the requested one) and links it at index
- * `at` of the order. */
-static int place(rs_registry *r, obj *o, long want_ordinal, size_t at, rs_error *err)
+/* Gives o its key with the lowest free ordinal (or the requested one). */
+static int give_key(rs_registry *r, obj *o, long want_ordinal, rs_error *err)
 {
     for (uint32_t ord = want_ordinal >= 0 ? (uint32_t)want_ordinal : 0;; ord++) {
         free(o->key);
@@ -379,12 +411,40 @@ static int place(rs_registry *r, obj *o, long want_ordinal, size_t at, rs_error 
         o->key_hash = fnv1a(o->key, o->key_len);
         o->pub.ordinal = ord;
         if (!table_slot(r, o->key, o->key_len, o->key_hash))
-            break;
+            return RS_OK;
         if (want_ordinal >= 0)
             return rs_error_set(err, RS_ECONFLICT, "object exists");
     }
-    int rc = link_obj(r, o, at);
+}
+
+/* Gives o its key with the lowest free ordinal (or the requested one) and links it at index
+ * `at` of the order. */
+static int place(rs_registry *r, obj *o, long want_ordinal, size_t at, rs_error *err)
+{
+    int rc = give_key(r, o, want_ordinal, err);
+    if (rc)
+        return rc;
+    rc = link_obj(r, o, at);
     return rc ? rs_error_set(err, rc, "out of memory") : RS_OK;
+}
+
+/* Puts o where old is (same key), in O(1): old leaves the index and is freed. */
+static int replace_in_slot(rs_registry *r, obj *old, obj *o, rs_error *err)
+{
+    size_t at = find_slot(r, old);
+    obj **s = table_slot(r, old->key, old->key_len, old->key_hash);
+    if (s)
+        *s = TOMB;
+    rs_reg_bucket_remove(r, old);
+    int rc = give_key(r, o, (long)old->pub.ordinal, err);
+    if (!rc && (table_insert(r, o) || rs_reg_bucket_add(r, o)))
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory"); /* the caller frees the registry on ENOMEM */
+    if (rc)
+        return rc;
+    r->objs[at] = o;
+    o->idx = at;
+    obj_free(old);
+    return RS_OK;
 }
 
 /* ---------------------------------------------------------------- decode */
@@ -691,8 +751,8 @@ int rs_registry_canonical(const rs_registry *r, uint8_t **out, size_t *len, rs_e
 
 /* ---------------------------------------------------------------- mutation */
 
-int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
-                    const uint8_t *data, size_t len, rs_error *err)
+int rs_reg_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
+               const uint8_t *data, size_t len, bool append, rs_error *err)
 {
     if (kind == 0 || kind > 0x1fffffff)
         return rs_error_set(err, RS_EINVALID, "put: kind %u is not a field number", kind);
@@ -728,22 +788,65 @@ int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const ch
             }
         }
     }
-    /* an update keeps the object's position, a new object goes at the end of its kind;
-     * rs_registry_set_positions moves them where a change says */
+    /* an update keeps the object's position, a new object goes at the end of its kind (or of the
+     * registry with append); rs_registry_set_positions moves them where a change says */
     const rs_object *old = rs_registry_find(r, kind, o->pub.project, o->pub.name, ordinal);
-    size_t at;
-    if (old) {
-        at = rs_reg_index_of(r, old);
-        unlink_obj(r, (obj *)old);
-        obj_free((obj *)old);
-    } else {
-        at = kind_end(r, kind);
-    }
-    rc = place(r, o, (long)ordinal, at, err);
+    rc = old ? replace_in_slot(r, (obj *)old, o, err) : place(r, o, (long)ordinal, append ? r->n : kind_end(r, kind), err);
     if (rc) {
         obj_free(o);
         return rc;
     }
+    return RS_OK;
+}
+
+int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
+                    const uint8_t *data, size_t len, rs_error *err)
+{
+    return rs_reg_put(r, kind, project, name, ordinal, data, len, false, err);
+}
+
+int rs_reg_delete_many(rs_registry *r, const rs_position *v, size_t k, rs_error *err)
+{
+    obj **dead = malloc((k ? k : 1) * sizeof *dead);
+    if (!dead)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    size_t nd = 0;
+    int rc = RS_OK;
+    for (size_t i = 0; i < k; i++) {
+        obj *o = (obj *)rs_registry_find(r, v[i].kind, v[i].project, v[i].name, v[i].ordinal);
+        if (!o || o->mark) {
+            rc = rs_error_set(err, RS_ENOTFOUND, "delete %s %s/%s: no such object", rs_kind_plan_name(v[i].kind),
+                              v[i].project ? v[i].project : "", v[i].name ? v[i].name : "");
+            break;
+        }
+        o->mark = true;
+        dead[nd++] = o;
+    }
+    if (rc) {
+        for (size_t i = 0; i < nd; i++)
+            dead[i]->mark = false;
+        free(dead);
+        return rc;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        obj **s = table_slot(r, dead[i]->key, dead[i]->key_len, dead[i]->key_hash);
+        if (s)
+            *s = TOMB;
+        rs_reg_bucket_remove(r, dead[i]);
+    }
+    for (size_t i = 0; i < nd; i++)
+        dead[i]->mark = false;
+    qsort(dead, nd, sizeof *dead, cmp_ptr);
+    size_t u = 0; /* one pass over the pointers keeps the others in order */
+    for (size_t i = 0; i < r->n; i++)
+        if (!nd || !in_set(dead, nd, r->objs[i]))
+            r->objs[u++] = r->objs[i];
+    if (u != r->n)
+        r->idx_dirty = true;
+    r->n = u;
+    for (size_t i = 0; i < nd; i++)
+        obj_free(dead[i]);
+    free(dead);
     return RS_OK;
 }
 
@@ -839,16 +942,25 @@ int rs_registry_filter(const rs_registry *src, bool (*keep)(const char *project,
     return *out ? RS_OK : rs_error_set(err, RS_ENOMEM, "out of memory");
 }
 
+typedef struct placed {
+    uint32_t position;
+    obj *o;
+} placed;
+
+static int cmp_placed(const void *a, const void *b)
+{
+    const placed *x = a, *y = b;
+    return x->position < y->position ? -1 : x->position > y->position;
+}
+
 int rs_registry_set_positions(rs_registry *r, const rs_position *v, size_t k, rs_error *err)
 {
     if (k == 0)
         return RS_OK;
-    obj **slot = calloc(r->n ? r->n : 1, sizeof *slot);
-    obj **nv = malloc((r->cap ? r->cap : 1) * sizeof *nv);
-    obj **marked = malloc(k * sizeof *marked);
-    size_t nmarked = 0;
+    placed *pl = malloc(k * sizeof *pl);
+    obj **moved = malloc(k * sizeof *moved);
     int rc = RS_OK;
-    if (!slot || !nv || !marked) {
+    if (!pl || !moved) {
         rc = rs_error_set(err, RS_ENOMEM, "out of memory");
         goto out;
     }
@@ -865,35 +977,33 @@ int rs_registry_set_positions(rs_registry *r, const rs_position *v, size_t k, rs
                               rs_kind_plan_name(p->kind), o->pub.project, o->pub.name, r->n);
             goto out;
         }
-        if (slot[p->position - 1] || o->mark) {
-            rc = rs_error_set(err, RS_ECORRUPT, "position %u of %s %s/%s: %s", p->position, rs_kind_plan_name(p->kind),
-                              o->pub.project, o->pub.name,
-                              o->mark ? "the object is placed twice" : "two objects at the same position");
+        pl[i] = (placed){p->position, o};
+        moved[i] = o;
+    }
+    qsort(pl, k, sizeof *pl, cmp_placed);
+    qsort(moved, k, sizeof *moved, cmp_ptr);
+    for (size_t i = 1; i < k; i++)
+        if (pl[i].position == pl[i - 1].position || moved[i] == moved[i - 1]) {
+            rc = rs_error_set(err, RS_ECORRUPT, "positions: %s",
+                              moved[i] == moved[i - 1] ? "an object is placed twice" : "two objects at the same position");
             goto out;
         }
-        slot[p->position - 1] = o;
-        o->mark = true;
-        marked[nmarked++] = o;
+    /* in place and touching only the array: the others close up in their order, then from the
+     * end each place takes its placed object or the last of the others not yet placed */
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (!in_set(moved, k, r->objs[i]))
+            r->objs[kept++] = r->objs[i];
+    size_t pi = k;
+    for (size_t s = r->n; s-- > 0;) {
+        if (pi > 0 && pl[pi - 1].position - 1 == s)
+            r->objs[s] = pl[--pi].o;
+        else
+            r->objs[s] = r->objs[--kept];
     }
-    /* the placed objects take their slots; the others fill the rest in their current order */
-    for (size_t s = 0, j = 0; s < r->n; s++) {
-        if (slot[s]) {
-            nv[s] = slot[s];
-            continue;
-        }
-        while (r->objs[j]->mark)
-            j++;
-        nv[s] = r->objs[j++];
-    }
-    free(r->objs);
-    r->objs = nv;
-    nv = NULL;
     r->idx_dirty = true;
 out:
-    for (size_t i = 0; i < nmarked; i++)
-        marked[i]->mark = false;
-    free(marked);
-    free(slot);
-    free(nv);
+    free(pl);
+    free(moved);
     return rc;
 }
