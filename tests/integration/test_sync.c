@@ -622,11 +622,126 @@ static void test_region_bytes_fixture_pairs(void)
     rs_test_free_list(files, n);
 }
 
-/* Generated change chains: Feast-like edits, reorders (creations in the middle of each kind's
- * list), and a whole-registry replacement by another generated registry. */
+/* protobuf varint at *p (bounded by end); 0 on a malformed one */
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int sh = 0; *p < end && sh < 64; sh += 7) {
+        uint8_t c = *(*p)++;
+        *v |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80))
+            return 1;
+    }
+    return 0;
+}
+
+static void put_varint(rs_buf *b, uint64_t v)
+{
+    do {
+        uint8_t c = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            c |= 0x80;
+        rs_buf_append(b, &c, 1);
+    } while (v);
+}
+
+/* The object's bytes with spec(1).name(1) set to name (wire level: the test does not use the
+ * registry's own code to make its input). Every other field is copied as it is. */
+static int renamed_spec(const uint8_t *p, size_t n, const char *name, rs_buf *out)
+{
+    const uint8_t *end = p + n;
+    while (p < end) {
+        const uint8_t *f0 = p;
+        uint64_t tag, len;
+        if (!get_varint(&p, end, &tag))
+            return -1;
+        if ((tag & 7) != 2) { /* varints (and fixed) in a spec's top level: copy */
+            if ((tag & 7) == 0) {
+                if (!get_varint(&p, end, &len))
+                    return -1;
+            } else if ((tag & 7) == 1) {
+                p += 8;
+            } else if ((tag & 7) == 5) {
+                p += 4;
+            } else {
+                return -1;
+            }
+            rs_buf_append(out, f0, (size_t)(p - f0));
+            continue;
+        }
+        if (!get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+            return -1;
+        if (tag >> 3 == 1) {
+            put_varint(out, tag);
+            put_varint(out, strlen(name));
+            rs_buf_append(out, name, strlen(name));
+        } else {
+            rs_buf_append(out, f0, (size_t)(p + len - f0));
+        }
+        p += len;
+    }
+    return 0;
+}
+
+/* A source in which some entities and feature views were renamed where they stand (a delete and
+ * a creation in the middle of their kind's list). */
+static uint8_t *rename_some(const uint8_t *b, size_t l, uint64_t seed, size_t *out_len)
+{
+    rs_registry *r = decode(b, l);
+    rs_registry *x = rs_registry_clone(r);
+    size_t k = 0;
+    for (size_t i = 0; i < rs_registry_count(r); i++) {
+        const rs_object *o = rs_registry_at(r, i);
+        if ((o->kind != 1 && o->kind != 6) || (i + seed) % 3 != 0)
+            continue;
+        /* the object is spec(1) then meta(2)...: rewrite spec.name */
+        rs_buf nb = {0}, spec = {0};
+        const uint8_t *p = o->data, *end = o->data + o->len;
+        bool ok = true;
+        while (p < end && ok) {
+            const uint8_t *f0 = p;
+            uint64_t tag, len;
+            ok = get_varint(&p, end, &tag) && (tag & 7) == 2 && get_varint(&p, end, &len) && len <= (uint64_t)(end - p);
+            if (!ok)
+                break;
+            if (tag >> 3 == 1) {
+                char nm[256];
+                snprintf(nm, sizeof nm, "%s_renamed_%zu", o->name, k);
+                rs_buf_reset(&spec);
+                ok = renamed_spec(p, (size_t)len, nm, &spec) == 0;
+                put_varint(&nb, tag);
+                put_varint(&nb, spec.len);
+                rs_buf_append(&nb, spec.data, spec.len);
+            } else {
+                rs_buf_append(&nb, f0, (size_t)(p + len - f0));
+            }
+            p += len;
+        }
+        if (ok) {
+            char nm[256];
+            snprintf(nm, sizeof nm, "%s_renamed_%zu", o->name, k);
+            CU_ASSERT_EQUAL(rs_registry_delete(x, o->kind, o->project, o->name, o->ordinal, NULL), RS_OK);
+            CU_ASSERT_EQUAL(rs_registry_put(x, o->kind, o->project, nm, 0, nb.data, nb.len, NULL), RS_OK);
+            rs_position pos = {o->kind, o->project, nm, 0, (uint32_t)(i + 1)};
+            CU_ASSERT_EQUAL(rs_registry_set_positions(x, &pos, 1, NULL), RS_OK);
+            k++;
+        }
+        rs_buf_free(&nb);
+        rs_buf_free(&spec);
+    }
+    uint8_t *out;
+    CU_ASSERT_EQUAL(rs_registry_encode(x, &out, out_len, NULL), RS_OK);
+    rs_registry_free(x);
+    rs_registry_free(r);
+    return out;
+}
+
+/* Generated change chains: Feast-like edits, reorders, renames in place (creations in the middle
+ * of each kind's list), and a whole-registry replacement by another generated registry. */
 static void test_region_bytes_generated_chains(void)
 {
-    size_t chains = remote_store() ? 20 : SANITIZED ? 50 : 200, per = 5, matched = 0, versions = 0;
+    size_t chains = remote_store() ? 20 : SANITIZED ? 50 : 200, per = 6, matched = 0, versions = 0;
     if (SANITIZED)
         printf("\n  (sanitizer build: %zu chains)", chains);
     src_bytes *v = calloc(chains * per, sizeof *v);
@@ -638,6 +753,7 @@ static void test_region_bytes_generated_chains(void)
         CU_ASSERT_EQUAL_FATAL(rs_shuffle(x[1].b, x[1].l, c * 5 + 2, &x[2].b, &x[2].l, NULL), RS_OK);
         CU_ASSERT_EQUAL_FATAL(rs_mutate(x[2].b, x[2].l, c * 7 + 3, 2 + (unsigned)(c % 4), &x[3].b, &x[3].l, NULL, NULL), RS_OK);
         CU_ASSERT_EQUAL_FATAL(rs_shuffle(x[3].b, x[3].l, c * 11 + 4, &x[4].b, &x[4].l, NULL), RS_OK);
+        x[5].b = rename_some(x[4].b, x[4].l, c, &x[5].l);
     }
     for (size_t i = 0; i < chains * per; i++)
         seqv[i] = i; /* chain c+1 replaces chain c's last registry whole */
