@@ -106,13 +106,38 @@ static int64_t num(const json_t *o, const char *k)
 
 /* ------------------------------------------------------------ fields */
 
-/* Field.to_proto(Field.from_proto(f)): FeatureSpecV2 */
+#define STRUCT_SCHEMA_TAG "feast:struct_schema"
+#define NESTED_INNER_TAG "feast:nested_inner_type"
+
+/* Field.to_proto(Field.from_proto(f)): FeatureSpecV2. A struct or nested-collection type without
+ * the tag describing its inner type gets Feast's placeholder type, and to_proto writes its tag. */
 static json_t *field(const json_t *f)
 {
     static const char *const keys[] = {"name", "valueType", "description", "tags", "vectorIndex", "vectorLength",
                                        "vectorSearchMetric", NULL};
     json_t *o = json_object();
     copy_keys(o, f, keys);
+    const char *vt = str(f, "valueType");
+    const json_t *tags = get(f, "tags");
+    const char *tag = NULL, *value = NULL;
+    if ((strcmp(vt, "STRUCT") == 0 || strcmp(vt, "STRUCT_LIST") == 0) && !get(tags, STRUCT_SCHEMA_TAG)) {
+        tag = STRUCT_SCHEMA_TAG;
+        value = "{\"_value\": \"STRING\"}";
+    } else if (strcmp(vt, "VALUE_LIST") == 0 && !get(tags, NESTED_INNER_TAG)) {
+        tag = NESTED_INNER_TAG;
+        value = "Array(Array(STRING))";
+    } else if (strcmp(vt, "VALUE_SET") == 0 && !get(tags, NESTED_INNER_TAG)) {
+        tag = NESTED_INNER_TAG;
+        value = "Set(Array(STRING))";
+    }
+    if (tag) {
+        json_t *t = json_object_get(o, "tags");
+        if (!t) {
+            t = json_object();
+            json_object_set_new(o, "tags", t);
+        }
+        json_object_set_new(t, tag, json_string(value));
+    }
     return o;
 }
 

@@ -84,8 +84,22 @@ def dur(t):
     return d
 
 
+VT = importlib.import_module("feast.types.Value_pb2").ValueType
+
+
 def field(f):
-    return FEAT.FeatureSpecV2(name=f.name, value_type=f.value_type, description=f.description, tags=dict(f.tags),
+    """Field.from_proto then to_proto: a struct or nested collection without the tag naming its inner
+    type gets Feast's placeholder type (Struct({"_value": String}), Array(Array(String)),
+    Set(Array(String))), whose tag to_proto writes."""
+    tags = dict(f.tags)
+    vt = f.value_type
+    if vt in (VT.STRUCT, VT.STRUCT_LIST) and "feast:struct_schema" not in tags:
+        tags["feast:struct_schema"] = json.dumps({"_value": "STRING"})
+    elif vt == VT.VALUE_LIST and "feast:nested_inner_type" not in tags:
+        tags["feast:nested_inner_type"] = "Array(Array(STRING))"
+    elif vt == VT.VALUE_SET and "feast:nested_inner_type" not in tags:
+        tags["feast:nested_inner_type"] = "Set(Array(STRING))"
+    return FEAT.FeatureSpecV2(name=f.name, value_type=f.value_type, description=f.description, tags=tags,
                               vector_index=f.vector_index, vector_length=f.vector_length,
                               vector_search_metric=f.vector_search_metric)
 
@@ -651,7 +665,11 @@ def variants(src, outdir):
     for e in b.entities:
         add_unknown(e.spec, 77, b"x")
         add_unknown(e, 55, b"yy")
-    for fv in b.feature_views:
+    for i, fv in enumerate(b.feature_views):
+        extra = fv.spec.features.add(name="nested_%d" % i)
+        extra.value_type = [VT.STRUCT, VT.STRUCT_LIST, VT.VALUE_LIST, VT.VALUE_SET][i % 4]
+        if i % 5 == 4:
+            extra.tags["feast:struct_schema"] = json.dumps({"a": "INT64"})
         add_unknown(fv.spec.batch_source, 99, b"zz")
         for f in fv.spec.features[:2]:
             add_unknown(f, 31, b"w")
