@@ -25,7 +25,9 @@ static const char USAGE[] =
     "                             for an init container, so Feast never starts on an empty registry\n"
     "                             (exits 1 while nothing is published)\n"
     "  publish --once             publish the source if its content changed, then exit; for CI after\n"
-    "                             `feast apply`\n"
+    "                             `feast apply`. Refuses an empty source, objects without a name or\n"
+    "                             project, and a change deleting more than max_delete_fraction of the\n"
+    "                             objects, unless --allow-destructive\n"
     "  check-config               validate the configuration, list every problem by key, print the\n"
     "                             effective configuration (secrets shown as <set>)\n"
     "\n"
@@ -34,6 +36,7 @@ static const char USAGE[] =
     "  -s, --set KEY=VALUE        override one key (dotted path, e.g. admin.listen=127.0.0.1:9000);\n"
     "                             environment variables REGSYNC_<KEY> override the file, --set overrides both\n"
     "      --once                 with sync and publish\n"
+    "      --allow-destructive    with publish: let this one publish delete any number of objects\n"
     "      --json                 with check-config: print the effective configuration as JSON\n"
     "      --example              with check-config: print an annotated example configuration and exit\n"
     "  -h, --help                 this text\n"
@@ -163,6 +166,8 @@ static void stop(daemon_state *d)
         d->thread_running = false;
     }
 #ifdef RS_HAVE_ADMIN
+    if (d->provider)
+        rs_provider_set_admin(d->provider, NULL); /* nothing notifies it once it is gone */
     rs_admin_stop(d->admin);
     d->admin = NULL;
 #endif
@@ -243,10 +248,11 @@ static int run(daemon_state *d)
     return EXIT_OK;
 }
 
-static int once(daemon_state *d, bool publish)
+static int once(daemon_state *d, bool publish, bool allow_destructive)
 {
     rs_agent_config ac;
     rs_daemon_agent_config(d->cfg, &ac);
+    ac.allow_destructive = allow_destructive;
     if (publish) {
         if (!ac.source) {
             fprintf(stderr, "regsyncd: publish --once needs `source` in the configuration\n");
@@ -297,13 +303,14 @@ static int once(daemon_state *d, bool publish)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-                                         {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},         {"example", no_argument, 0, 'e'},
+                                         {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},
+                                         {"allow-destructive", no_argument, 0, 'D'},         {"example", no_argument, 0, 'e'},
                                          {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *cmd = "run";
     const char **ov = calloc((size_t)argc + 1, sizeof *ov);
     size_t nov = 0;
-    bool once_flag = false, json = false, example = false;
+    bool once_flag = false, json = false, example = false, allow_destructive = false;
     int c;
     if (argc > 1 && argv[1][0] != '-') {
         cmd = argv[1];
@@ -316,6 +323,7 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 's': ov[nov++] = optarg; break;
         case 'o': once_flag = true; break;
+        case 'D': allow_destructive = true; break;
         case 'j': json = true; break;
         case 'e': example = true; break;
         case 'h': fputs(USAGE, stdout); free(ov); return EXIT_OK;
@@ -337,6 +345,11 @@ int main(int argc, char **argv)
     }
     if ((is_sync || is_pub) && !once_flag) {
         fprintf(stderr, "regsyncd: %s needs --once (the daemon itself is `regsyncd run`)\n", cmd);
+        free(ov);
+        return EXIT_USAGE;
+    }
+    if (allow_destructive && !is_pub) {
+        fprintf(stderr, "regsyncd: --allow-destructive goes with publish --once\n");
         free(ov);
         return EXIT_USAGE;
     }
@@ -362,7 +375,7 @@ int main(int argc, char **argv)
     } else if (is_run) {
         rc = run(&d);
     } else {
-        rc = once(&d, is_pub);
+        rc = once(&d, is_pub, allow_destructive);
     }
     rs_config_free(d.cfg);
     free(ov);
