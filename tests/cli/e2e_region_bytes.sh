@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e_region_bytes.sh BUILD_DIR [SHARED_DIR]: with the real binaries, a region's registry.db is the
 # published source byte for byte (`sha256sum`), on file://, S3 and PostgreSQL: every fixture in
-# turn (each a whole-registry replacement), then a generated registry, Feast-like edits and a
+# turn (each a whole-registry replacement, published with --allow-destructive), then a generated registry, Feast-like edits and a
 # reorder; `regsyncd publish --once` after each source, `regsyncd sync --once` for the region, and
 # at the end a new region that bootstraps from a snapshot. 17 s per backend at load 20 (PostgreSQL
 # 48 s); process start-up dominates.
@@ -34,7 +34,7 @@ run_backend() {
   local last=
   for s in "${sources[@]}"; do
     cp "$s" "$d/src.db"
-    out=$(rsd "$store" publish --once --config "$d/pub.yaml" 2>>"$d/publish.err") ||
+    out=$(rsd "$store" publish --once --allow-destructive --config "$d/pub.yaml" 2>>"$d/publish.err") ||
       { show_log "$d/publish.err"; fail "$backend: publish --once failed for $(basename "$s")"; }
     [[ $out == "published version "* ]] || continue # the same content as the latest version
     last=$s
