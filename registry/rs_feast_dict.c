@@ -29,12 +29,13 @@ static void put(json_t *dst, const char *k, json_t *v)
         json_object_set_new(dst, k, v);
 }
 
-/* dst[k] = a copy of src[k] when present */
+/* dst[k] = src[k] when present. The value is shared, not copied (the stored tree is dropped once
+ * the object is built): a builder that changes a value it took makes its own copy first. */
 static void copy(json_t *dst, const json_t *src, const char *k)
 {
     const json_t *v = get(src, k);
     if (v)
-        json_object_set_new(dst, k, json_deep_copy(v));
+        json_object_set(dst, k, (json_t *)v);
 }
 
 static void copy_keys(json_t *dst, const json_t *src, const char *const *keys)
@@ -131,12 +132,10 @@ static json_t *field(const json_t *f)
         value = "Set(Array(STRING))";
     }
     if (tag) {
-        json_t *t = json_object_get(o, "tags");
-        if (!t) {
-            t = json_object();
-            json_object_set_new(o, "tags", t);
-        }
+        const json_t *have = json_object_get(o, "tags");
+        json_t *t = have ? json_copy((json_t *)have) : json_object(); /* the stored tags stay as they are */
         json_object_set_new(t, tag, json_string(value));
+        json_object_set_new(o, "tags", t);
     }
     return o;
 }
@@ -154,7 +153,7 @@ static json_t *fields(const json_t *arr)
 
 static json_t *strings(const json_t *arr)
 {
-    return json_is_array(arr) && json_array_size(arr) ? json_deep_copy(arr) : NULL;
+    return json_is_array(arr) && json_array_size(arr) ? json_incref((json_t *)arr) : NULL;
 }
 
 /* ------------------------------------------------------------ data sources */
@@ -413,7 +412,7 @@ static json_t *data_source(const json_t *d, int mode)
         /* a class regsync does not model (Trino, Athena, Iceberg, a plugin's custom source): the
          * stored fields Feast's schema knows, without project */
         json_decref(o);
-        o = json_deep_copy(d);
+        o = json_copy((json_t *)d); /* shallow: only keys are removed below */
         json_object_del(o, "project");
         json_object_del(o, "meta");
         json_object_del(o, "tags");
@@ -813,7 +812,7 @@ static json_t *feature_service(const json_t *v)
     /* LoggingConfig.from_proto: no destination, no logging config */
     const json_t *lc = get(s, "loggingConfig");
     if (json_object_size(lc) && !(json_object_size(lc) == 1 && get(lc, "sampleRate")))
-        json_object_set_new(spec, "loggingConfig", json_deep_copy(lc));
+        json_object_set(spec, "loggingConfig", (json_t *)lc);
     put_ts(meta, get(v, "meta"), "createdTimestamp");
     put_ts(meta, get(v, "meta"), "lastUpdatedTimestamp");
     json_object_set_new(o, "spec", spec);
@@ -935,7 +934,7 @@ static json_t *object(uint32_t kind, const json_t *stored, bool patch, bool *ski
     case RS_KIND_PERMISSIONS: return permission(stored);
     case RS_KIND_PROJECT_METADATA: return project_metadata(stored);
     case RS_KIND_PROJECTS: return project(stored);
-    default: return json_deep_copy(stored);
+    default: return json_incref((json_t *)stored);
     }
 }
 
