@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rs_buf.h"
 #include "rs_log.h"
@@ -564,6 +565,12 @@ int rs_my_connect(const rs_my_target *t, const char *app, const rs_storage_opts 
 {
     *out = NULL;
     memset(info, 0, sizeof *info);
+    const char *files[] = {t->ssl_ca, t->ssl_cert, t->ssl_key};
+    const char *names[] = {"ssl-ca", "ssl-cert", "ssl-key"};
+    for (int i = 0; i < 3; i++)
+        if (files[i] && t->ssl_mode != RS_MY_SSL_DISABLED && access(files[i], R_OK) != 0)
+            return rs_error_setr(err, RS_EINVALID, false, "%s: %s %s: %s", t->display, names[i], files[i],
+                                 strerror(errno));
     pthread_once(&lib_once, lib_init);
     if (lib_rc)
         return rs_error_set(err, RS_EIO, "%s: the MySQL client library did not initialize", t->display);
@@ -790,7 +797,7 @@ static const char *stmt_sql(my_store *ms, int which, char *buf, size_t cap)
 }
 
 /* The prepared statement for `which` on the current connection. */
-static int prepared(my_store *ms, int which, MYSQL_STMT **out, rs_error *err)
+static int prepared(my_store *ms, int which, const char *what, MYSQL_STMT **out, rs_error *err)
 {
     if (ms->st[which]) {
         *out = ms->st[which];
@@ -807,7 +814,7 @@ static int prepared(my_store *ms, int which, MYSQL_STMT **out, rs_error *err)
     rs_my_deadline_begin(ms->timeout_ms);
     int rc = RS_OK;
     if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
-        rc = rs_my_stmt_error(st, ms->t.display, "prepare", ms->sess.max_packet, err);
+        rc = rs_my_stmt_error(st, ms->t.display, what, ms->sess.max_packet, err);
         bool broken = rs_my_deadline_expired() || rs_my_conn_broken(mysql_stmt_errno(st));
         rs_my_deadline_end();
         mysql_stmt_close(st);
@@ -831,7 +838,7 @@ static int run_stmt(my_store *ms, int which, const char *what, MYSQL_BIND *param
     MYSQL_STMT *st = NULL;
     int rc = ensure_conn(ms, err);
     if (!rc)
-        rc = prepared(ms, which, &st, err);
+        rc = prepared(ms, which, what, &st, err);
     if (rc)
         return rc;
     if (params && mysql_stmt_bind_param(st, params) != 0)
@@ -928,8 +935,14 @@ static int schema_version(my_store *ms, int *version, rs_error *err)
         return RS_OK;
     }
     if (rc) {
-        if (err)
+        if (err) {
             *err = e2;
+            if (rc == RS_EAUTH)
+                rs_error_prefix(err, "the account lacks privileges on table prefix %s (the first open creates the "
+                                     "tables and needs CREATE; afterwards SELECT on %s and SELECT, INSERT, UPDATE, "
+                                     "DELETE on %s are enough)",
+                                ms->prefix, ms->t_version, ms->t_objects);
+        }
         return rc;
     }
     MYSQL_ROW row = mysql_fetch_row(r);
@@ -981,6 +994,10 @@ static int migrate(my_store *ms, rs_error *err)
              "by_app VARCHAR(64)) ENGINE=InnoDB",
              ms->t_version);
     rc = run(ms, "create regsync's tables", sql, err);
+    if (rc == RS_EAUTH && err)
+        rs_error_prefix(err, "the first open of table prefix %s creates its tables: the account needs CREATE on the "
+                             "database",
+                        ms->prefix);
     if (!rc)
         rc = schema_version(ms, &v, err); /* re-read under the lock */
     if (!rc && v < 1) {
