@@ -689,7 +689,8 @@ typedef struct my_store {
     int max_retries;
     MYSQL *conn;
     rs_my_session sess;
-    MYSQL_STMT *st[ST_COUNT]; /* prepared on first use, per connection */
+    MYSQL_STMT *st[ST_COUNT]; /* prepared with each connection */
+    bool migrated;            /* the tables exist: statements can be prepared */
     rs_storage_stats *stats;
 } my_store;
 
@@ -746,12 +747,31 @@ static void drop_conn(my_store *ms)
     ms->conn = NULL;
 }
 
+static int prepared(my_store *ms, int which, const char *what, MYSQL_STMT **out, rs_error *err);
+
+/* Prepares every statement of the backend on a new connection, so that each call afterwards is
+ * one round trip. Counted with the connection as one request (as the other backends count a
+ * connection's handshake). */
+static int prepare_all(my_store *ms, rs_error *err)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        MYSQL_STMT *st;
+        int rc = prepared(ms, i, "prepare", &st, err);
+        if (rc)
+            return rc;
+    }
+    return RS_OK;
+}
+
 static int ensure_conn(my_store *ms, rs_error *err)
 {
     if (ms->conn)
         return RS_OK;
     ms->stats->requests++;
-    return rs_my_connect(&ms->t, "regsync", &ms->opts, ms->stmt_timeout_ms, true, &ms->conn, &ms->sess, err);
+    int rc = rs_my_connect(&ms->t, "regsync", &ms->opts, ms->stmt_timeout_ms, true, &ms->conn, &ms->sess, err);
+    if (rc == RS_OK && ms->migrated && (rc = prepare_all(ms, err)) != RS_OK)
+        drop_conn(ms);
+    return rc;
 }
 
 static const char *stmt_sql(my_store *ms, int which, char *buf, size_t cap)
@@ -810,7 +830,6 @@ static int prepared(my_store *ms, int which, const char *what, MYSQL_STMT **out,
     mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &upd);
     char sql[512];
     stmt_sql(ms, which, sql, sizeof sql);
-    ms->stats->requests++;
     rs_my_deadline_begin(ms->timeout_ms);
     int rc = RS_OK;
     if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
@@ -1085,6 +1104,10 @@ static int my_open(const char *url, const rs_storage_opts *opts, void **impl, rs
     if (rc)
         goto fail;
     rc = migrate(ms, err);
+    if (rc)
+        goto fail;
+    ms->migrated = true;
+    rc = prepare_all(ms, err);
     if (rc)
         goto fail;
     RS_LOGD("storage", "mysql_open where=\"%s\" server=\"%s\" tls=%s max_allowed_packet=%lu", ms->t.display,

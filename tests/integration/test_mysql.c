@@ -888,7 +888,7 @@ static void t_idle_poll(void)
     CU_ASSERT_EQUAL_FATAL(rs_storage_put(s, "poll/big", v, n, RS_PUT_ALWAYS, NULL, e, &err), RS_OK);
     uint8_t *d = NULL;
     size_t dn = 0;
-    /* the first conditional get prepares its statement (one more round trip, once per connection) */
+    /* every statement was prepared with the connection: each poll is one round trip */
     CU_ASSERT_EQUAL(rs_storage_get(s, "poll/big", e, &d, &dn, NULL, &err), RS_ENOTMODIFIED);
     rs_storage_stats a, b;
     rs_storage_get_stats(s, &a);
