@@ -278,8 +278,9 @@ int rs_my_parse_url(const char *url, bool allow_prefix, bool ignore_charset, rs_
                 rc = rs_error_set(err, RS_EINVALID, "MySQL URL: parameter '%.*s' has no value", (int)l, p);
                 goto fail;
             }
-            char name[48];
+            char name[48], shown[48];
             snprintf(name, sizeof name, "%.*s", (int)(eq - p < 47 ? eq - p : 47), p);
+            snprintf(shown, sizeof shown, "%s", name);
             char *v = pct_decode(eq + 1, (size_t)(p + l - eq - 1), &bad);
             if (!v) {
                 rc = bad ? rs_error_set(err, RS_EINVALID, "MySQL URL: parameter %s has a bad %%-escape", name)
@@ -324,7 +325,7 @@ int rs_my_parse_url(const char *url, bool allow_prefix, bool ignore_charset, rs_
                 rc = rs_error_set(err, RS_EINVALID,
                                   "MySQL URL: unknown parameter '%s' (known: ssl-mode, ssl-ca, ssl-capath, ssl-cert, "
                                   "ssl-key, socket%s)",
-                                  name, allow_prefix ? ", table_prefix" : ignore_charset ? ", charset" : "");
+                                  shown, allow_prefix ? ", table_prefix" : ignore_charset ? ", charset" : "");
                 free(v);
                 goto fail;
             }
