@@ -617,8 +617,9 @@ int rs_my_connect(const rs_my_target *t, const char *app, const rs_storage_opts 
         mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
     }
     rs_my_deadline_begin(ct_ms);
-    MYSQL *c = mysql_real_connect(m, t->host, t->user, t->password ? t->password : "", t->db, t->port, t->socket,
-                                  CLIENT_REMEMBER_OPTIONS);
+    /* no password in the URL: MYSQL_PWD, as the mysql and mariadb clients read it */
+    const char *pw = t->password ? t->password : getenv("MYSQL_PWD");
+    MYSQL *c = mysql_real_connect(m, t->host, t->user, pw ? pw : "", t->db, t->port, t->socket, CLIENT_REMEMBER_OPTIONS);
     int rc = RS_OK;
     if (!c) {
         if (rs_my_deadline_expired())
@@ -626,8 +627,8 @@ int rs_my_connect(const rs_my_target *t, const char *app, const rs_storage_opts 
         else
             rc = rs_my_error(m, t->display, "cannot connect", 0, err);
         rs_my_deadline_end();
-        if (rc == RS_EAUTH && err && !t->password)
-            rs_error_prefix(err, "no password in the URL");
+        if (rc == RS_EAUTH && err && !pw)
+            rs_error_prefix(err, "no password in the URL or MYSQL_PWD");
         rs_my_close(m);
         return rc;
     }

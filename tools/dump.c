@@ -18,7 +18,8 @@
 static const char USAGE[] =
     "usage: regsync-dump COMMAND [options] ARGS\n"
     "\n"
-    "Registries (REGISTRY is a path, file:///path, s3://bucket/key or postgresql://... for a Feast SQL registry):\n"
+    "Registries (REGISTRY is a path, file:///path, s3://bucket/key, or postgresql://... / mysql://... for a Feast\n"
+    "SQL registry):\n"
     "  json [--full] [--project P] [--kind K] [--name N] REGISTRY\n"
     "        JSON shaped like `feast registry-dump` (an array of per-project dicts; one dict with --project);\n"
     "        --full: the whole Registry message as proto3 JSON, unknown fields by number.\n"
@@ -31,7 +32,7 @@ static const char USAGE[] =
     "        Feast-plan-style differences (or JSON); --all also shows meta and registry-level changes.\n"
     "        Exit 0 = same, 1 = different, 2 = error.\n"
     "\n"
-    "Storage (URL is file:///dir, s3://bucket/prefix?..., postgresql://...):\n"
+    "Storage (URL is file:///dir, s3://bucket/prefix?..., postgresql://..., mysql://...):\n"
     "  cat URL               raw bytes of one object to stdout\n"
     "  ls URL                keys, sizes and ETags under a store URL\n"
     "\n"

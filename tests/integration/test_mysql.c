@@ -477,9 +477,19 @@ static void t_auth_errors(void)
     char nopw[1024];
     const char *at = strchr(strstr(MYURL, "://") + 3, '@');
     snprintf(nopw, sizeof nopw, "mysql://regsync%s", at);
+    unsetenv("MYSQL_PWD");
     CU_ASSERT_EQUAL(rs_storage_open(nopw, NULL, &s, &err), RS_EAUTH);
     CU_ASSERT(strstr(err.msg, "password") != NULL);
     fprintf(stderr, "  (no password: %s)\n", err.msg);
+    /* the password from MYSQL_PWD when the URL has none (a Kubernetes secret as a variable) */
+    char *np = with_param(nopw, strchr(nopw, '?') ? "table_prefix=x_" : "table_prefix=x_");
+    setenv("MYSQL_PWD", password, 1);
+    CU_ASSERT_EQUAL(rs_storage_open(np, NULL, &s, &err), RS_OK);
+    rs_storage_close(s);
+    s = NULL;
+    unsetenv("MYSQL_PWD");
+    drop_prefix("x_");
+    free(np);
     /* an account without rights on the database */
     const char *other = getenv("RS_TEST_MYSQL_OTHER_URL");
     if (other) {
