@@ -53,6 +53,7 @@
 #define MY_PREFIX_MAX 40
 #define MY_DEFAULT_PORT 3306
 #define MY_PACKET_SLACK 4096 /* a statement's bytes besides the value (key, etag, SQL, headers) */
+#define MY_RELEASE_AFTER (1u << 20) /* a value read at least this large: reconnect afterwards */
 #define MY_NOW_MS "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)"
 
 /* ---------------------------------------------------------------- library and deadlines */
@@ -867,7 +868,10 @@ static int run_stmt(my_store *ms, int which, const char *what, MYSQL_BIND *param
     ms->stats->requests++;
     rs_my_deadline_begin(ms->timeout_ms);
     *sent = true;
-    if (mysql_stmt_execute(st) != 0 || (mysql_stmt_field_count(st) && mysql_stmt_store_result(st) != 0)) {
+    /* results are buffered by the library, except a get's one row: its value is fetched straight
+     * into our buffer (one copy of a large value less) */
+    if (mysql_stmt_execute(st) != 0 ||
+        (which != ST_GET && mysql_stmt_field_count(st) && mysql_stmt_store_result(st) != 0)) {
         rc = rs_my_stmt_error(st, ms->t.display, what, ms->sess.max_packet, err);
         bool broken = rs_my_deadline_expired() || rs_my_conn_broken(mysql_stmt_errno(st));
         rs_my_deadline_end();
@@ -1185,38 +1189,48 @@ static int my_get(void *impl, const char *key, const char *if_none_match, uint8_
     r[2].length = &dlen;
     r[2].is_null = &dnull;
     r[2].error = &derr;
+    /* the row is read from the connection now (unbuffered): under a deadline of its own */
+    uint8_t *buf = NULL;
+    bool broken = false;
+    rs_my_deadline_begin(ms->timeout_ms);
     if (mysql_stmt_bind_result(st, r) != 0) {
         rc = rs_my_stmt_error(st, ms->t.display, "get", 0, err);
-        mysql_stmt_free_result(st);
-        return rc;
+        goto done;
     }
     int f = mysql_stmt_fetch(st);
     if (f == MYSQL_NO_DATA) {
-        mysql_stmt_free_result(st);
-        return rs_error_set(err, RS_ENOTFOUND, "%s: key %s: no such object", ms->t.display, key);
+        rc = rs_error_set(err, RS_ENOTFOUND, "%s: key %s: no such object", ms->t.display, key);
+        goto done;
     }
     if (f == 1) {
+        broken = rs_my_deadline_expired() || rs_my_conn_broken(mysql_stmt_errno(st));
         rc = rs_my_stmt_error(st, ms->t.display, "get", ms->sess.max_packet, err);
-        mysql_stmt_free_result(st);
-        return rc;
+        goto done;
     }
     etag[elen < sizeof etag ? elen : sizeof etag - 1] = '\0';
     if (etag_out)
         snprintf(etag_out, RS_ETAG_MAX, "%s", etag);
     if (dnull) {
-        mysql_stmt_free_result(st);
         if (have_inm && strcmp(inm, etag) == 0)
-            return RS_ENOTMODIFIED;
-        /* the row changed between the two reads of one statement: cannot happen in one
-         * statement's snapshot, but say so rather than return nothing */
-        return rs_error_setr(err, RS_EIO, true, "%s: key %s: the value vanished while it was read", ms->t.display,
-                             key);
+            rc = RS_ENOTMODIFIED;
+        else /* cannot happen in one statement's snapshot, but say so rather than return nothing */
+            rc = rs_error_setr(err, RS_EIO, true, "%s: key %s: the value vanished while it was read", ms->t.display,
+                               key);
+        goto done;
     }
-    uint8_t *buf = NULL;
     rc = fetch_blob(ms, st, r, 2, dlen, &buf, err);
-    mysql_stmt_free_result(st);
-    if (rc)
+done:
+    mysql_stmt_free_result(st); /* reads what is left of the result */
+    broken = broken || rs_my_deadline_expired();
+    rs_my_deadline_end();
+    if (broken)
+        drop_conn(ms);
+    if (rc) {
+        free(buf);
+        if (rc != RS_ENOTMODIFIED && rc != RS_ENOTFOUND && err)
+            rs_error_prefix(err, "key %s", key);
         return rc;
+    }
     /* never a cut or altered value: the bytes must have the stored size and ETag */
     if (!snull && (unsigned long long)size != (unsigned long long)dlen) {
         free(buf);
@@ -1237,6 +1251,13 @@ static int my_get(void *impl, const char *key, const char *if_none_match, uint8_
     ms->stats->bytes_in += dlen;
     *data = buf;
     *len = dlen;
+    /* Connector/C keeps its network buffer at the size of the largest packet for the connection's
+     * life: after a large value (a snapshot, a whole registry) the connection is closed, so that
+     * this memory is not held beside the caller's copy; the next call connects again */
+    if (dlen >= MY_RELEASE_AFTER) {
+        RS_LOGD("storage", "mysql_release_buffer where=\"%s\" bytes=%lu", ms->t.display, dlen);
+        drop_conn(ms);
+    }
     return RS_OK;
 }
 
