@@ -17,7 +17,7 @@
  * that quotes the token, to check that no token or secret reaches a message or a log line.
  *
  * Also: the STS endpoint (regional, legacy, China, overrides) and the precedence of the chain.
- * The aws CLI (/usr/bin/aws) is used to set up RGW (roles, the OIDC provider); without it the
+ * RGW is set up (a role, the OIDC provider) with curl's own SigV4 (/usr/bin/curl); without it the
  * RGW parts skip loudly.
  */
 #include <arpa/inet.h>
@@ -46,7 +46,7 @@
 static const char *g_url, *g_endpoint, *g_role; /* RS_TEST_S3_URL, _ENDPOINT, _ROLE_ARN */
 static char g_ak[128], g_sk[128];
 static char *g_tmp;
-static bool g_have_aws;
+static bool g_have_curl;
 
 /* every variable the chain reads */
 static const char *const ENV_NAMES[] = {
@@ -80,46 +80,93 @@ static bool need_server(const char *what)
     return false;
 }
 
-static bool need_aws(const char *what)
+static bool need_curl(const char *what)
 {
-    if (g_have_aws)
+    if (g_have_curl)
         return true;
-    rs_test_skip(what, "/usr/bin/aws is not installed (scripts/deps.sh test installs awscli)");
+    rs_test_skip(what, "/usr/bin/curl is not installed");
     if (rs_test_servers_required())
-        CU_FAIL("RS_REQUIRE_SERVERS=1 but the aws CLI is missing");
+        CU_FAIL("RS_REQUIRE_SERVERS=1 but curl is missing");
     return false;
 }
 
-/* Runs cmd (sh -c) with the test user's keys in the environment; returns stdout (caller frees). */
-static char *aws_cli(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *aws_cli(int *status, const char *fmt, ...)
+/* A signed IAM or STS call to RGW as the test user, with curl's SigV4 (no shell: the arguments go
+ * to curl as they are). kv: name, value, ..., NULL. Returns the body (caller frees); *http gets the
+ * status (0 when curl failed). */
+static char *rgw_call(int *http, const char *service, const char *const *kv)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    char *cmd = NULL;
-    if (vasprintf(&cmd, fmt, ap) < 0)
-        cmd = NULL;
-    va_end(ap);
-    char *full = rs_test_fmt("env -i PATH=/usr/bin:/bin HOME=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s "
-                             "AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true /usr/bin/aws --endpoint-url %s "
-                             "%s 2>&1",
-                             g_tmp, g_ak, g_sk, g_endpoint, cmd);
-    free(cmd);
-    FILE *f = popen(full, "r");
-    free(full);
+    char sig[64], user[300], url[300];
+    snprintf(sig, sizeof sig, "aws:amz:us-east-1:%s", service);
+    snprintf(user, sizeof user, "%s:%s", g_ak, g_sk);
+    snprintf(url, sizeof url, "%s/", g_endpoint);
+    const char *argv[64] = {"curl", "-sS", "-w", "\n%{http_code}", "--aws-sigv4", sig, "--user", user, "-X", "POST"};
+    int n = 10;
+    char *pairs[24] = {0};
+    int np = 0;
+    for (int i = 0; kv[i] && kv[i + 1] && n < 60 && np < 24; i += 2) {
+        pairs[np] = rs_test_fmt("%s=%s", kv[i], kv[i + 1]);
+        argv[n++] = "--data-urlencode";
+        argv[n++] = pairs[np++];
+    }
+    argv[n++] = url;
+    argv[n] = NULL;
+    int fd[2];
+    *http = 0;
+    if (pipe(fd) != 0)
+        return strdup("");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        execv("/usr/bin/curl", (char *const *)argv);
+        _exit(127);
+    }
+    close(fd[1]);
     rs_buf b = {0};
     char chunk[4096];
-    size_t r;
-    while (f && (r = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rs_buf_append(&b, chunk, r);
-    int st = f ? pclose(f) : -1;
-    *status = st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    ssize_t r;
+    while ((r = read(fd[0], chunk, sizeof chunk)) > 0)
+        rs_buf_append(&b, chunk, (size_t)r);
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    for (int i = 0; i < np; i++)
+        free(pairs[i]);
     rs_buf_cstr(&b);
-    char *s = (char *)rs_buf_take(&b, NULL);
-    size_t l = strlen(s);
-    while (l && (s[l - 1] == '\n' || s[l - 1] == '\r'))
-        s[--l] = '\0';
-    return s;
+    char *out = (char *)rs_buf_take(&b, NULL);
+    char *nl = strrchr(out, '\n');
+    if (nl) {
+        *http = atoi(nl + 1);
+        *nl = '\0';
+    }
+    return out;
+}
+
+static bool iam_ok(const char *what, const char *const *kv)
+{
+    int http = 0;
+    char *out = rgw_call(&http, "iam", kv);
+    bool ok = http == 200;
+    if (!ok)
+        fprintf(stderr, "IAM %s: HTTP %d: %.300s\n", what, http, out);
+    free(out);
+    return ok;
+}
+
+/* The text between <tag> and </tag>, copied into out. */
+static bool xml_get(const char *doc, const char *tag, char *out, size_t cap)
+{
+    char o[64], c[64];
+    snprintf(o, sizeof o, "<%s>", tag);
+    snprintf(c, sizeof c, "</%s>", tag);
+    const char *a = strstr(doc, o), *e = a ? strstr(a, c) : NULL;
+    if (!a || !e)
+        return false;
+    a += strlen(o);
+    snprintf(out, cap, "%.*s", (int)(e - a), a);
+    return true;
 }
 
 /* A write and read back through the S3 backend with whatever credentials the chain finds. */
@@ -459,14 +506,14 @@ static void sts_handle(http_srv *s, int c, const char *method, const char *path,
 /* Real session credentials from RGW's AssumeRole (the role of s3-server.sh). */
 static bool rgw_session(char *ak, char *sk, char *tok, size_t tokn)
 {
-    int st = 0;
-    char *out = aws_cli(&st, "sts assume-role --role-arn %s --role-session-name standin --duration-seconds 900 "
-                             "--output text --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]'",
-                        g_role);
-    bool ok = st == 0 && sscanf(out, "%127s %127s %4095s", ak, sk, tok) == 3;
-    (void)tokn;
+    int http = 0;
+    const char *kv[] = {"Action", "AssumeRole", "Version", "2011-06-15", "RoleArn", g_role, "RoleSessionName",
+                        "standin", "DurationSeconds", "900", NULL};
+    char *out = rgw_call(&http, "sts", kv);
+    bool ok = http == 200 && xml_get(out, "AccessKeyId", ak, 128) && xml_get(out, "SecretAccessKey", sk, 128) &&
+              xml_get(out, "SessionToken", tok, tokn);
     if (!ok)
-        fprintf(stderr, "aws sts assume-role: %s\n", out);
+        fprintf(stderr, "RGW AssumeRole: HTTP %d: %.300s\n", http, out);
     free(out);
     return ok;
 }
@@ -513,7 +560,7 @@ static int setup(void)
     g_tmp = rs_test_tmpdir("sts");
     const char *u = getenv("RS_TEST_S3_URL"), *ep = getenv("RS_TEST_S3_ENDPOINT"), *role = getenv("RS_TEST_S3_ROLE_ARN");
     const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
-    g_have_aws = access("/usr/bin/aws", X_OK) == 0;
+    g_have_curl = access("/usr/bin/curl", X_OK) == 0;
     if (u && *u && ep && *ep && role && *role && ak && sk) {
         g_url = u;
         g_endpoint = ep;
@@ -579,38 +626,30 @@ static void t_sts_endpoint(void)
 /* IRSA against RGW's own STS, with tokens from the test's identity provider. */
 static void t_web_identity_rgw(void)
 {
-    if (!need_server("sts web identity on RGW") || !need_aws("sts web identity on RGW"))
+    if (!need_server("sts web identity on RGW") || !need_curl("sts web identity on RGW"))
         return;
     idp d;
     CU_ASSERT_FATAL(idp_start(&d) == 0);
-    int st = 0;
     char role[64];
     snprintf(role, sizeof role, "regsync-web-%ld", (long)getpid());
-    char *out = aws_cli(&st, "iam create-open-id-connect-provider --url %s --client-id-list regsync-app "
-                             "--thumbprint-list %s",
-                        d.issuer, d.thumb);
-    CU_ASSERT_EQUAL(st, 0);
-    if (st)
-        fprintf(stderr, "create-open-id-connect-provider: %s\n", out);
-    free(out);
+    const char *kv_oidc[] = {"Action", "CreateOpenIDConnectProvider", "Version", "2010-05-08", "Url", d.issuer,
+                             "ClientIDList.member.1", "regsync-app", "ThumbprintList.member.1", d.thumb, NULL};
+    CU_ASSERT(iam_ok("CreateOpenIDConnectProvider", kv_oidc));
     char trust[1024];
     snprintf(trust, sizeof trust,
              "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Federated\":[\"arn:aws:"
              "iam:::oidc-provider/%s\"]},\"Action\":[\"sts:AssumeRoleWithWebIdentity\"],\"Condition\":{\"StringEquals\":"
              "{\"%s:app_id\":\"regsync-app\"}}}]}",
              d.issuer + 7, d.issuer + 7);
-    char tf[600];
-    snprintf(tf, sizeof tf, "%s/trust.json", g_tmp);
-    write_file(tf, trust);
-    out = aws_cli(&st, "iam create-role --role-name %s --path / --assume-role-policy-document file://%s", role, tf);
-    CU_ASSERT_EQUAL(st, 0);
-    free(out);
-    out = aws_cli(&st, "iam put-role-policy --role-name %s --policy-name s3 --policy-document "
-                       "'{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"s3:*\"],"
-                       "\"Resource\":[\"arn:aws:s3:::*\"]}]}'",
-                  role);
-    CU_ASSERT_EQUAL(st, 0);
-    free(out);
+    const char *kv_role[] = {"Action", "CreateRole", "Version", "2010-05-08", "RoleName", role, "Path", "/",
+                             "AssumeRolePolicyDocument", trust, NULL};
+    CU_ASSERT(iam_ok("CreateRole", kv_role));
+    const char *kv_pol[] = {"Action", "PutRolePolicy", "Version", "2010-05-08", "RoleName", role, "PolicyName", "s3",
+                            "PolicyDocument",
+                            "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"s3:*\"],"
+                            "\"Resource\":[\"arn:aws:s3:::*\"]}]}",
+                            NULL};
+    CU_ASSERT(iam_ok("PutRolePolicy", kv_pol));
     char arn[128];
     snprintf(arn, sizeof arn, "arn:aws:iam:::role/%s", role);
 
@@ -667,20 +706,23 @@ static void t_web_identity_rgw(void)
     free(forged);
     free(jwt);
     env_clean();
-    out = aws_cli(&st, "iam delete-role-policy --role-name %s --policy-name s3", role);
-    free(out);
-    out = aws_cli(&st, "iam delete-role --role-name %s", role);
-    free(out);
-    out = aws_cli(&st, "iam delete-open-id-connect-provider --open-id-connect-provider-arn arn:aws:iam:::oidc-provider/%s",
-                  d.issuer + 7);
-    free(out);
+    const char *kv_d1[] = {"Action", "DeleteRolePolicy", "Version", "2010-05-08", "RoleName", role, "PolicyName", "s3",
+                           NULL};
+    const char *kv_d2[] = {"Action", "DeleteRole", "Version", "2010-05-08", "RoleName", role, NULL};
+    char parn[160];
+    snprintf(parn, sizeof parn, "arn:aws:iam:::oidc-provider/%s", d.issuer + 7);
+    const char *kv_d3[] = {"Action", "DeleteOpenIDConnectProvider", "Version", "2010-05-08",
+                           "OpenIDConnectProviderArn", parn, NULL};
+    iam_ok("DeleteRolePolicy", kv_d1);
+    iam_ok("DeleteRole", kv_d2);
+    iam_ok("DeleteOpenIDConnectProvider", kv_d3);
     idp_stop(&d);
 }
 
 /* The request, refresh before expiry, token re-read, bad token: through the stand-in STS. */
 static void t_web_identity_standin(void)
 {
-    if (!need_server("sts web identity stand-in") || !need_aws("sts web identity stand-in"))
+    if (!need_server("sts web identity stand-in") || !need_curl("sts web identity stand-in"))
         return;
     sts_standin *t = calloc(1, sizeof *t);
     CU_ASSERT_FATAL(rgw_session(t->ak, t->sk, t->tok, sizeof t->tok));
