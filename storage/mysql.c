@@ -431,11 +431,11 @@ int rs_my_error_code(unsigned code, const char *sqlstate, const char *msg, const
     case 1064: /* ER_PARSE_ERROR */
     case 1193: /* ER_UNKNOWN_SYSTEM_VARIABLE */
     case 1231: /* ER_WRONG_VALUE_FOR_VAR */
-    case CR_UNKNOWN_HOST:
         rc = RS_EINVALID;
-        retry = code == CR_UNKNOWN_HOST; /* DNS in a cluster can be late */
-        if (retry)
-            rc = RS_EIO;
+        break;
+    case CR_UNKNOWN_HOST: /* DNS in a cluster can be late: try again */
+        rc = RS_EIO;
+        retry = true;
         break;
     case 1062: /* ER_DUP_ENTRY */
         rc = RS_ECONFLICT;
@@ -474,19 +474,12 @@ int rs_my_error_code(unsigned code, const char *sqlstate, const char *msg, const
         rc = (strstr(m, "certificate") || strstr(m, "verify") || strstr(m, "Validation")) ? RS_EAUTH : RS_EINVALID;
         break;
     default:
-        if (rs_my_conn_broken(code) || code == 1927) {
+        /* a broken connection, and other client-side errors: the connection is in doubt */
+        if (rs_my_conn_broken(code) || (code >= 2000 && code < 3000)) {
             rc = RS_EIO;
-            retry = true;
-        } else if (code >= 2000 && code < 3000) {
-            rc = RS_EIO; /* other client-side errors: the connection is in doubt */
             retry = true;
         }
         break;
-    }
-    if (code == CR_CONN_HOST_ERROR || code == CR_CONNECTION_ERROR || code == CR_SERVER_GONE_ERROR ||
-        code == CR_SERVER_LOST || code == CR_SERVER_LOST_EXTENDED || code == 1053 || code == 1927) {
-        rc = RS_EIO;
-        retry = true;
     }
     if (rc == RS_ETOOBIG) {
         if (max_packet)
