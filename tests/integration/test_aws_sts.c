@@ -899,6 +899,86 @@ static void t_assume_role_rgw(void)
     env_clean();
 }
 
+/* A container credentials endpoint stand-in (ECS / EKS Pod Identity): static test keys. */
+static void creds_handle(http_srv *sv, int c, const char *method, const char *path, const char *headers,
+                         const char *body)
+{
+    (void)sv;
+    (void)method;
+    (void)path;
+    (void)headers;
+    (void)body;
+    char out[1024];
+    snprintf(out, sizeof out, "{\"AccessKeyId\":\"%s\",\"SecretAccessKey\":\"%s\",\"Expiration\":\"2099-01-01T00:00:00Z\"}",
+             g_ak, g_sk);
+    reply(c, 200, "application/json", out);
+}
+
+/* The other profile sources: web_identity_token_file (the stand-in STS checks the request) and
+ * credential_source = EcsContainer (the container endpoint's keys call RGW's AssumeRole). */
+static void t_profile_sources(void)
+{
+    if (!need_server("sts profile sources") || !need_curl("sts profile sources"))
+        return;
+    sts_standin *t = calloc(1, sizeof *t);
+    CU_ASSERT_FATAL(rgw_session(t->ak, t->sk, t->tok, sizeof t->tok));
+    snprintf(t->role, sizeof t->role, "arn:aws:iam::123456789012:role/from-profile");
+    snprintf(t->want_session, sizeof t->want_session, "profile-session");
+    snprintf(t->token_file, sizeof t->token_file, "%s/profile-token", g_tmp);
+    t->life_s = 3600;
+    CU_ASSERT_FATAL(srv_start(&t->srv, sts_handle, t) == 0);
+    http_srv creds;
+    CU_ASSERT_FATAL(srv_start(&creds, creds_handle, NULL) == 0);
+    env_clean();
+    char cfg[600], text[2048], ep[64], curl_[96];
+    snprintf(cfg, sizeof cfg, "%s/profiles-config", g_tmp);
+    snprintf(text, sizeof text,
+             "[profile web]\nrole_arn = %s\nweb_identity_token_file = %s\nrole_session_name = profile-session\n\n"
+             "[profile ecs]\nrole_arn = %s\ncredential_source = EcsContainer\n",
+             t->role, t->token_file, g_role);
+    write_file(cfg, text);
+    write_file(t->token_file, "eyJhbGciOiJSUzI1NiJ9.profile-token.sig\n");
+    setenv("AWS_CONFIG_FILE", cfg, 1);
+    /* web_identity_token_file: AssumeRoleWithWebIdentity at the stand-in */
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", t->srv.port);
+    setenv("AWS_ENDPOINT_URL_STS", ep, 1);
+    setenv("AWS_PROFILE", "web", 1);
+    rs_aws_provider *p = NULL;
+    rs_error e = {0};
+    int rc = rs_aws_provider_open(NULL, &p, &e);
+    if (rc)
+        fprintf(stderr, "profile web: %s (%s)\n", e.msg, t->last_problem);
+    CU_ASSERT_EQUAL(rc, RS_OK);
+    CU_ASSERT_EQUAL(t->ok, 1);
+    CU_ASSERT_STRING_EQUAL(t->last_token, "eyJhbGciOiJSUzI1NiJ9.profile-token.sig");
+    if (p)
+        CU_ASSERT_PTR_NOT_NULL(strstr(rs_aws_provider_source(p), "profile web web_identity_token_file"));
+    rs_aws_provider_close(p);
+    p = NULL;
+    /* credential_source = EcsContainer: the endpoint's keys sign AssumeRole at RGW */
+    setenv("AWS_ENDPOINT_URL_STS", g_endpoint, 1);
+    snprintf(curl_, sizeof curl_, "http://127.0.0.1:%d/v2/credentials", creds.port);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", curl_, 1);
+    setenv("AWS_PROFILE", "ecs", 1);
+    rc = rs_aws_provider_open(NULL, &p, &e);
+    if (rc)
+        fprintf(stderr, "profile ecs: %s\n", e.msg);
+    CU_ASSERT_EQUAL(rc, RS_OK);
+    if (p) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(rs_aws_provider_source(p), "with container endpoint"));
+        rs_aws_creds cr;
+        CU_ASSERT_EQUAL(rs_aws_provider_get(p, &cr, &e), RS_OK);
+        CU_ASSERT_PTR_NOT_NULL(cr.session_token);
+        rs_aws_creds_clear(&cr);
+    }
+    rs_aws_provider_close(p);
+    CU_ASSERT_EQUAL(s3_roundtrip("assume-ecs", &e), RS_OK);
+    env_clean();
+    srv_stop(&creds);
+    srv_stop(&t->srv);
+    free(t);
+}
+
 /* Which source wins, in the order of the SDKs' default chain. */
 static void t_precedence(void)
 {
@@ -959,6 +1039,7 @@ int main(void)
     CU_add_test(s, "web identity (IRSA) against RGW's STS", t_web_identity_rgw);
     CU_add_test(s, "web identity: request, refresh, rotated token, bad token (stand-in STS)", t_web_identity_standin);
     CU_add_test(s, "role_arn profiles against RGW's AssumeRole", t_assume_role_rgw);
+    CU_add_test(s, "profile sources: web_identity_token_file, credential_source EcsContainer", t_profile_sources);
     CU_add_test(s, "precedence of the chain", t_precedence);
     return rs_test_run();
 }
