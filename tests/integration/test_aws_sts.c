@@ -582,8 +582,6 @@ static int teardown(void)
 
 static void t_sts_endpoint(void)
 {
-    const char *saved_tmp = g_tmp;
-    (void)saved_tmp;
     env_clean();
     struct {
         const char *region, *mode, *url, *signing;

@@ -739,7 +739,7 @@ static void t_client_deadline(void)
     relay_stop(&r);
 }
 
-/* Kills this account's connections (except the side one) whose program is `prog`. */
+/* Kills every connection of the account regsync (the side connection is rs_admin's). */
 static long long kill_ours(void)
 {
     long long n = 0;
