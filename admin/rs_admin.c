@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -70,7 +72,18 @@ void rs_admin_conn_unref(rs_conn *c)
         event_free(c->setup_ev);
     if (c->deadline_ev)
         event_free(c->deadline_ev);
+    if (c->hup_ev)
+        event_free(c->hup_ev);
     free(c);
+}
+
+static void hup_stop(rs_conn *c)
+{
+    if (c->hup_ev)
+        event_del(c->hup_ev);
+    c->on_hup = NULL;
+    c->hup_arg = NULL;
+    c->hup_poll = false;
 }
 
 static void conn_closed(rs_conn *c)
@@ -82,6 +95,7 @@ static void conn_closed(rs_conn *c)
     if (c->fd >= 0 && (size_t)c->fd < a->nconns && a->conns[c->fd] == c)
         a->conns[c->fd] = NULL;
     event_del(c->deadline_ev);
+    hup_stop(c);
     if (c->input_cb && c->bev) {
         evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
         c->input_cb = NULL;
@@ -103,13 +117,143 @@ static void arm_deadline(rs_conn *c)
     evtimer_add(c->deadline_ev, &tv);
 }
 
-/* Bytes arrived: the first byte of a request starts its deadline. */
+/* ---- a request refused by the framing check ---- */
+
+static void conn_drop(rs_conn *c);
+
+static void on_reject_written(struct bufferevent *bev, void *arg)
+{
+    rs_conn *c = arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        return;
+    rs_admin_conn_ref(c);
+    conn_drop(c);
+    rs_admin_conn_unref(c);
+}
+
+static void on_reject_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what; /* EOF, error or timeout: nobody to answer any more */
+    rs_conn *c = arg;
+    rs_admin_conn_ref(c);
+    conn_drop(c);
+    rs_admin_conn_unref(c);
+}
+
+/* The server answers 400 itself and closes: evhttp's callbacks are taken off the bufferevent
+ * before evhttp reads the refused bytes (this runs inside the input buffer's callback, ahead of
+ * evhttp's read callback, which bufferevent looks up afterwards). */
+static void reject_now(rs_conn *c, struct evbuffer *in)
+{
+    rs_admin *a = c->a;
+    struct bufferevent *bev = c->bev;
+    bufferevent_setcb(bev, NULL, on_reject_written, on_reject_event, c);
+    bufferevent_disable(bev, EV_READ);
+    c->frame_busy = true;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    c->frame_busy = false;
+    c->rejected = true;
+    char msg[256];
+    snprintf(msg, sizeof msg, "malformed request: %s", c->frame.why);
+    size_t blen = 0;
+    char *body = rs_admin_error_json("bad_request", msg, &blen);
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+                        "X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                        body ? blen : 0);
+    if (body)
+        evbuffer_add(out, body, blen);
+    free(body);
+    bufferevent_enable(bev, EV_WRITE);
+    a->req_count[RT_OTHER][rs_admin_code_index(400)]++;
+}
+
+/* Feeds the bytes just added to the checker; refuses the stream when it says so. */
+static void check_framing(rs_conn *c, struct evbuffer *buf, size_t n_added)
+{
+    size_t len = evbuffer_get_length(buf);
+    if (n_added > len) { /* not an append: stop checking rather than guess */
+        rs_frame_stop(&c->frame);
+        return;
+    }
+    size_t start = len - n_added;
+    uint64_t base = c->frame.seen - start; /* stream offset of the buffer's first byte */
+    struct evbuffer_ptr pos;
+    if (evbuffer_ptr_set(buf, &pos, start, EVBUFFER_PTR_SET) != 0)
+        return;
+    struct evbuffer_iovec v[16];
+    size_t done = 0;
+    while (done < n_added && !rs_frame_off(&c->frame)) {
+        int nv = evbuffer_peek(buf, (ev_ssize_t)(n_added - done), &pos, v, 16);
+        if (nv <= 0)
+            break;
+        size_t got = 0;
+        for (int i = 0; i < nv && i < 16 && done + got < n_added; i++) {
+            size_t k = v[i].iov_len;
+            if (k > n_added - done - got)
+                k = n_added - done - got;
+            if (rs_frame_feed(&c->frame, v[i].iov_base, k) != 0)
+                break;
+            got += k;
+        }
+        if (rs_frame_off(&c->frame) || got == 0)
+            break;
+        done += got;
+        if (evbuffer_ptr_set(buf, &pos, got, EVBUFFER_PTR_ADD) != 0)
+            break;
+    }
+    if (!rs_frame_bad(&c->frame))
+        return;
+    RS_LOGW("admin", "bad_request reason=\"%s\" fd=%d", c->frame.why, c->fd);
+    uint64_t cut = c->frame.req_start > base ? c->frame.req_start - base : 0;
+    if (cut == 0 && c->handling == 0) {
+        reject_now(c, buf);
+        return;
+    }
+    /* complete requests come first: evhttp answers them, the last answer closes the connection,
+       and the refused request is cut off the buffer so that evhttp never reads it */
+    c->close_after = true;
+    if (cut < len) {
+        struct evbuffer *keep = evbuffer_new();
+        if (keep) {
+            c->frame_busy = true;
+            evbuffer_remove_buffer(buf, keep, (size_t)cut);
+            evbuffer_drain(buf, evbuffer_get_length(buf));
+            evbuffer_add_buffer(buf, keep);
+            c->frame_busy = false;
+            evbuffer_free(keep);
+        }
+    }
+}
+
+/* Bytes arrived: the first byte of a request starts its deadline, and every byte passes the
+ * framing check before evhttp parses it. */
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-    (void)buf;
     rs_conn *c = arg;
-    if (info->n_added > 0 && !c->closed && c->handling == 0 && !evtimer_pending(c->deadline_ev, NULL))
+    if (c->frame_busy || c->rejected || info->n_added == 0 || c->closed)
+        return;
+    if (c->handling == 0 && !evtimer_pending(c->deadline_ev, NULL))
         arm_deadline(c);
+    if (!rs_frame_off(&c->frame))
+        check_framing(c, buf, info->n_added);
+}
+
+/* Frees the connection now (the caller holds a reference to c). */
+static void conn_drop(rs_conn *c)
+{
+    if (c->closed || !c->evcon)
+        return;
+    if (c->input_cb && c->bev) {
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+        c->input_cb = NULL;
+    }
+    struct evhttp_connection *evcon = c->evcon;
+    c->bev = NULL;
+    evhttp_connection_free(evcon); /* calls on_conn_close */
+    conn_closed(c);                /* in case the close callback did not run */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -122,15 +266,79 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     c->a->conn_timeouts++;
     RS_LOGD("admin", "connection_timeout fd=%d limit_ms=%lld", c->fd, (long long)c->a->timeout_ms);
     rs_admin_conn_ref(c);
-    if (c->input_cb && c->bev) {
-        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
-        c->input_cb = NULL;
-    }
-    struct evhttp_connection *evcon = c->evcon;
-    c->bev = NULL;
-    evhttp_connection_free(evcon); /* calls on_conn_close */
-    conn_closed(c);                /* in case the close callback did not run */
+    conn_drop(c);
     rs_admin_conn_unref(c);
+}
+
+/* The client of a watched connection is gone: the owner drops its request, then the connection
+ * is freed (evhttp frees the request with it). */
+static void hup_fire(rs_conn *c)
+{
+    void (*cb)(void *) = c->on_hup;
+    void *arg = c->hup_arg;
+    hup_stop(c);
+    rs_admin_conn_ref(c);
+    RS_LOGD("admin", "client_gone fd=%d", c->fd);
+    if (cb)
+        cb(arg);
+    conn_drop(c);
+    rs_admin_conn_unref(c);
+}
+
+static void on_hup_event(evutil_socket_t fd, short what, void *arg)
+{
+    rs_conn *c = arg;
+    if (c->closed || !c->on_hup)
+        return;
+    if (!(what & EV_CLOSED)) {
+        /* readable: end of stream, a reset, or bytes (the socket is not read by evhttp now) */
+        char b;
+        ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n > 0) {
+            /* bytes after the request: keep them for evhttp; watch by polling from now on (a
+               level-triggered read event would fire for ever) */
+            event_del(c->hup_ev);
+            c->hup_poll = true;
+            return;
+        }
+    }
+    hup_fire(c);
+}
+
+bool rs_admin_conn_watch_hup(rs_conn *c, void (*cb)(void *arg), void *arg)
+{
+    if (!c || c->closed || c->fd < 0 || !c->evcon)
+        return false;
+    rs_admin *a = c->a;
+    if (!c->hup_ev) {
+        short what = EV_READ | EV_PERSIST;
+        if (event_base_get_features(a->base) & EV_FEATURE_EARLY_CLOSE)
+            what |= EV_CLOSED;
+        c->hup_ev = event_new(a->base, c->fd, what, on_hup_event, c);
+        if (!c->hup_ev)
+            return false;
+    }
+    c->on_hup = cb;
+    c->hup_arg = arg;
+    c->hup_poll = false;
+    if (event_add(c->hup_ev, NULL) != 0) {
+        hup_stop(c);
+        return false;
+    }
+    return true;
+}
+
+bool rs_admin_conn_poll_hup(rs_conn *c)
+{
+    if (!c || c->closed || !c->on_hup || !c->hup_poll || c->fd < 0)
+        return false;
+    struct pollfd pf = {.fd = c->fd, .events = POLLRDHUP};
+    if (poll(&pf, 1, 0) <= 0 || !(pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+        return false;
+    hup_fire(c);
+    return true;
 }
 
 static void on_conn_setup(evutil_socket_t fd_, short what, void *arg)
@@ -182,6 +390,9 @@ static void on_conn_setup(evutil_socket_t fd_, short what, void *arg)
         }
     }
     evhttp_connection_set_closecb(evcon, on_conn_close, c);
+    rs_frame_init(&c->frame, a->max_header);
+    /* a bufferevent's input buffer runs its callbacks at once (they are not deferred), so
+       on_input sees the bytes of every read before evhttp's read callback parses them */
     c->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
     bufferevent_decref(bev);
 }
@@ -259,6 +470,7 @@ void rs_admin_conn_answered(rs_conn *c)
 {
     if (!c)
         return;
+    hup_stop(c); /* before the answer's bytes go out and the socket may be closed */
     if (c->handling > 0)
         c->handling--;
     if (!c->closed && c->handling == 0 && c->bev && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 &&
@@ -503,8 +715,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     rs_admin *a = arg;
-    for (rs_waiter *w = a->waiters; w; w = w->next)
+    for (rs_waiter *w = a->waiters, *next; w; w = next) {
+        next = w->next;
+        if (w->r.conn && w->r.conn->hup_poll && rs_admin_conn_poll_hup(w->r.conn))
+            continue; /* the client was gone: w is finished (maybe freed) */
         schedule_check(a, w);
+    }
     if (!a->waiters && a->tick_on) {
         event_del(a->tick_ev);
         a->tick_on = false;
@@ -543,6 +759,73 @@ void rs_admin_notify(rs_admin *a)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* accept errors                                                                              */
+
+/* accept() failed in a way a retry at once cannot fix (out of file descriptors: EMFILE, ENFILE;
+ * ENOBUFS, ENOMEM). The socket stays readable, so a listener left enabled would call accept()
+ * again at once, for ever: a busy loop and a log line per call. Accepting pauses for 100 ms
+ * instead (connections wait in the backlog), and the log says so once per 10 s. */
+/* libevent calls the listener's error callback with the accept callback's argument, which
+ * evhttp_bind_listener set to the evhttp: the server is found by it in the list of live servers
+ * (only their own loop threads look, and a server leaves the list after its loop stopped). */
+static pthread_mutex_t admins_mu = PTHREAD_MUTEX_INITIALIZER;
+static rs_admin *admins_live;
+
+static void live_add(rs_admin *a)
+{
+    pthread_mutex_lock(&admins_mu);
+    a->next_live = admins_live;
+    admins_live = a;
+    pthread_mutex_unlock(&admins_mu);
+}
+
+static void live_remove(rs_admin *a)
+{
+    pthread_mutex_lock(&admins_mu);
+    for (rs_admin **pp = &admins_live; *pp; pp = &(*pp)->next_live)
+        if (*pp == a) {
+            *pp = a->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&admins_mu);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    int e = EVUTIL_SOCKET_ERROR();
+    rs_admin *a = NULL;
+    pthread_mutex_lock(&admins_mu);
+    for (rs_admin *x = admins_live; x && !a; x = x->next_live)
+        if ((void *)x->http == arg && x->lev == lev)
+            a = x;
+    pthread_mutex_unlock(&admins_mu);
+    if (!a) {
+        evconnlistener_disable(lev); /* cannot happen; never spin */
+        return;
+    }
+    a->accept_errors++;
+    int64_t now = rs_mono_ms();
+    if (!a->accept_warned_ms || now - a->accept_warned_ms >= 10000) {
+        RS_LOGW("admin", "accept_failed error=\"%s\" errors=%llu effect=\"new connections wait in the backlog; accepting "
+                         "again in 100 ms\"",
+                strerror(e), (unsigned long long)a->accept_errors);
+        a->accept_warned_ms = now;
+    }
+    evconnlistener_disable(lev);
+    struct timeval tv = tv_ms(100);
+    evtimer_add(a->accept_retry_ev, &tv);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rs_admin *a = arg;
+    if (a->lev && !a->stopping)
+        evconnlistener_enable(a->lev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* stop                                                                                       */
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -552,8 +835,15 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     rs_admin *a = arg;
     a->stopping = true;
     if (a->listener) {
-        evhttp_del_accept_socket(a->http, a->listener);
+        evhttp_del_accept_socket(a->http, a->listener); /* frees the evconnlistener, not the socket */
         a->listener = NULL;
+        a->lev = NULL;
+    }
+    if (a->accept_retry_ev)
+        event_del(a->accept_retry_ev);
+    if (a->listen_fd >= 0 && !a->keep_listener) {
+        close(a->listen_fd);
+        a->listen_fd = -1;
     }
     /* the workers have exited: answer what they finished, then what they never started */
     collect_done(a);
@@ -615,6 +905,7 @@ static void stop_workers(rs_admin *a)
 
 static void free_admin(rs_admin *a)
 {
+    live_remove(a);
     if (a->http)
         evhttp_free(a->http); /* frees the connections: their close callbacks free rs_conn */
     if (a->done_ev)
@@ -625,6 +916,8 @@ static void free_admin(rs_admin *a)
         event_free(a->stop_ev);
     if (a->tick_ev)
         event_free(a->tick_ev);
+    if (a->accept_retry_ev)
+        event_free(a->accept_retry_ev);
     /* nothing is left in the queues: stop answered it all (or nothing ever ran) */
     while (a->q_head) {
         rs_job *n = a->q_head->next;
@@ -633,6 +926,8 @@ static void free_admin(rs_admin *a)
     }
     if (a->base)
         event_base_free(a->base);
+    if (a->listen_fd >= 0 && !a->keep_listener)
+        close(a->listen_fd);
     if (a->ssl_ctx)
         SSL_CTX_free(a->ssl_ctx);
     free(a->conns);
@@ -642,11 +937,21 @@ static void free_admin(rs_admin *a)
     free(a);
 }
 
+int rs_admin_stop_keep_listener(rs_admin *a)
+{
+    if (!a)
+        return -1;
+    a->keep_listener = true; /* read by the loop thread after the stop event (ordered by its activation) */
+    int fd = a->listen_fd;
+    rs_admin_stop(a);
+    return fd;
+}
+
 void rs_admin_stop(rs_admin *a)
 {
     if (!a)
         return;
-    RS_LOGI("admin", "stopping listen=%s", a->bound);
+    RS_LOGI("admin", "stopping listen=%s%s", a->bound, a->keep_listener ? " (listening socket kept)" : "");
     stop_workers(a); /* waits for the provider calls in flight */
     if (a->loop_started) {
         event_active(a->stop_ev, EV_READ, 0);
@@ -748,6 +1053,26 @@ static int bind_listen(rs_admin *a, const char *listen_addr, bool has_token, evu
     return RS_OK;
 }
 
+/* A socket handed over by rs_admin_stop_keep_listener: check it and what it is bound to. */
+static int adopt_listen(rs_admin *a, int fd, bool has_token, rs_error *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int acc = 0;
+    socklen_t al = sizeof acc;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc)
+        return rs_error_set(err, RS_EINVALID, "admin: the inherited socket %d is not a listening socket", fd);
+    rs_admin_format_addr((struct sockaddr *)&ss, a->bound, sizeof a->bound);
+    a->loopback = rs_admin_sockaddr_is_loopback((struct sockaddr *)&ss);
+    if (!a->loopback && !has_token)
+        return rs_error_set(err, RS_EINVALID,
+                            "admin listen %s is not a loopback address: refusing to serve the admin API there without a "
+                            "token (set admin.token_file or REGSYNC_ADMIN_TOKEN, or listen on 127.0.0.1)",
+                            a->bound);
+    return RS_OK;
+}
+
 static int start_threads(rs_admin *a, rs_error *err)
 {
     sigset_t all, old;
@@ -815,15 +1140,24 @@ int rs_admin_start(const rs_admin_config *cfg, const rs_admin_provider *p, rs_ad
     const char *listen_addr = cfg->listen && *cfg->listen ? cfg->listen : "127.0.0.1:8470";
     evutil_socket_t fd = -1;
     int rc = RS_OK;
+    a->listen_fd = -1;
+    /* an inherited socket stays the caller's until the start succeeds */
+    bool inherited = cfg->use_listen_fd;
 
     if (has_cert && (rc = setup_tls(a, cfg, err)) != RS_OK)
         goto fail;
-    if ((rc = bind_listen(a, listen_addr, a->has_token, &fd, err)) != RS_OK)
+    if (inherited) {
+        if ((rc = adopt_listen(a, cfg->listen_fd, a->has_token, err)) != RS_OK)
+            goto fail;
+        fd = cfg->listen_fd;
+    } else if ((rc = bind_listen(a, listen_addr, a->has_token, &fd, err)) != RS_OK) {
         goto fail;
+    }
     a->base = event_base_new();
     a->http = a->base ? evhttp_new(a->base) : NULL;
     if (!a->http) {
-        close(fd);
+        if (!inherited)
+            close(fd);
         rc = rs_error_set(err, RS_ENOMEM, "admin: cannot create the event loop");
         goto fail;
     }
@@ -837,12 +1171,27 @@ int rs_admin_start(const rs_admin_config *cfg, const rs_admin_provider *p, rs_ad
     evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_gencb(a->http, rs_admin_on_request, a);
     evhttp_set_bevcb(a->http, on_new_bev, a);
-    a->listener = evhttp_accept_socket_with_handle(a->http, fd);
+    /* our own evconnlistener, without LEV_OPT_CLOSE_ON_FREE: the socket outlives the listener
+       when a reload keeps it (backlog 0: it is listening already) */
+    struct evconnlistener *lev = evconnlistener_new(a->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    a->listener = lev ? evhttp_bind_listener(a->http, lev) : NULL;
     if (!a->listener) {
-        close(fd);
-        rc = rs_error_set(err, RS_EIO, "admin listen \"%s\": cannot accept", listen_addr);
+        if (lev)
+            evconnlistener_free(lev);
+        if (!inherited)
+            close(fd);
+        rc = rs_error_set(err, RS_EIO, "admin listen \"%s\": cannot accept", a->bound);
         goto fail;
     }
+    a->listen_fd = fd; /* ours from here on */
+    a->lev = lev;
+    a->accept_retry_ev = evtimer_new(a->base, on_accept_retry, a);
+    if (!a->accept_retry_ev) {
+        rc = rs_error_set(err, RS_ENOMEM, "admin: out of memory");
+        goto fail;
+    }
+    live_add(a);
+    evconnlistener_set_error_cb(lev, on_accept_error);
     a->done_ev = event_new(a->base, -1, 0, on_done, a);
     a->notify_ev = event_new(a->base, -1, 0, on_notify, a);
     a->stop_ev = event_new(a->base, -1, 0, on_stop, a);
@@ -853,13 +1202,15 @@ int rs_admin_start(const rs_admin_config *cfg, const rs_admin_provider *p, rs_ad
     }
     if ((rc = start_threads(a, err)) != RS_OK)
         goto fail;
-    RS_LOGI("admin", "listening address=%s tls=%s token=%s auth_reads=%s workers=%u max_body=%zu "
+    RS_LOGI("admin", "listening address=%s%s tls=%s token=%s auth_reads=%s workers=%u max_body=%zu "
                      "max_header=%zu request_timeout_ms=%lld",
-            a->bound, a->tls ? "on" : "off", a->has_token ? "<set>" : "none", a->auth_reads ? "yes" : "no",
+            a->bound, inherited ? " socket=kept" : "", a->tls ? "on" : "off", a->has_token ? "<set>" : "none", a->auth_reads ? "yes" : "no",
             a->nworkers, a->max_body, a->max_header, (long long)a->timeout_ms);
     *out = a;
     return RS_OK;
 fail:
+    if (inherited)
+        a->keep_listener = true; /* the caller keeps its socket */
     stop_workers(a);
     if (a->loop_started) {
         event_active(a->stop_ev, EV_READ, 0);

@@ -48,6 +48,12 @@ typedef struct rs_admin_config {
     unsigned workers;               /* threads for slow provider calls; 0: 2 (max 64) */
     bool auth_reads;                /* also require the token for the /v1/ GET routes and the
                                        status page (never for /healthz, /readyz, /metrics). */
+    bool use_listen_fd;             /* serve listen_fd, a socket already bound and listening
+                                       (from rs_admin_stop_keep_listener), instead of binding
+                                       listen; the loopback/token rule applies to its address.
+                                       On success the server owns the socket; on failure the
+                                       caller still does. */
+    int listen_fd;
 } rs_admin_config;
 
 /* The provider: the daemon implements it (tests implement a canned one).
@@ -118,6 +124,12 @@ void rs_admin_notify(rs_admin *a);
 /* Stops accepting, answers queued requests and waiters 503 "shutting_down", waits for the
  * provider calls in flight to return, stops the loop and the workers, frees everything. */
 void rs_admin_stop(rs_admin *a);
+
+/* Like rs_admin_stop, but the listening socket stays open and listening and is returned (the
+ * caller owns it; -1 when there was none): a configuration reload hands it to the next
+ * rs_admin_start (use_listen_fd), so that connections arriving meanwhile wait in the kernel's
+ * backlog instead of being refused. */
+int rs_admin_stop_keep_listener(rs_admin *a);
 
 /* HTTP status for an rs_status code (the mapping above); RS_OK -> 200. */
 int rs_admin_http_status(int rs_code);

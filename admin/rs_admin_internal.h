@@ -24,6 +24,7 @@ struct evhttp_connection;
 struct evhttp_bound_socket;
 struct bufferevent;
 struct evbuffer_cb_entry;
+struct evconnlistener;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* ---- routes ---- */
@@ -38,6 +39,41 @@ extern const char *const rs_admin_route_names[RT_COUNT];
 
 /* Status codes counted separately in the request metric; others count as "other". */
 #define RS_ADMIN_NCODES 16
+
+/* ---- request framing (rs_admin_frame.c) ----
+ * libevent 2.1's HTTP parser is lenient where the admin API must not be: it keeps a header value
+ * up to a NUL byte (a token followed by NUL and junk matched), takes the first of two
+ * Content-Length headers, ignores a header whose name has a space before the colon, and answers a
+ * malformed chunk size with 413. Every byte a client sends is therefore fed to this checker before
+ * evhttp parses it (the input buffer's callback runs first). It follows the requests' framing the
+ * way evhttp does (head up to an empty line; a body by Content-Length or chunked, for the methods
+ * evhttp reads a body for) and refuses: a NUL byte or a CR that does not end a line in a head;
+ * obsolete line folding; a header name with a space or control character; Content-Length that is
+ * not 1 to 18 digits, or two that differ; Transfer-Encoding other than one "chunked"; both
+ * Transfer-Encoding and Content-Length; a body on HEAD/TRACE; a chunk size that is not 1 to 15 hex
+ * digits alone on its line; chunk data not followed by CRLF; Content-Length or Transfer-Encoding
+ * in a trailer. The server then answers 400 itself and closes the connection, and evhttp never
+ * sees the request. A head longer than the header limit turns the checker off (evhttp refuses it),
+ * as does a first line without a space (not a request line: evhttp answers 400). */
+typedef struct rs_frame {
+    uint8_t state;
+    bool cr;                      /* the previous byte was CR */
+    bool have_reqline, body_allowed, has_cl, has_te;
+    uint64_t cl;                  /* the Content-Length */
+    uint64_t left;                /* body or chunk bytes still to pass */
+    uint64_t seen;                /* bytes fed so far */
+    uint64_t req_start;           /* offset of the current request's first byte */
+    size_t line_len, head_len, max_head;
+    const char *why;              /* the reason, when refused (a static string) */
+    char line[256];               /* the current line's first bytes */
+} rs_frame;
+
+void rs_frame_init(rs_frame *f, size_t max_head);
+/* Feeds the next bytes of the stream: 0, or -1 when the stream is refused (f->why). */
+int rs_frame_feed(rs_frame *f, const uint8_t *p, size_t n);
+bool rs_frame_bad(const rs_frame *f);
+bool rs_frame_off(const rs_frame *f);   /* refused, or no longer checked */
+void rs_frame_stop(rs_frame *f);        /* no longer checked */
 
 /* ---- per-connection state (loop) ----
  * Created when evhttp asks for a bufferevent (a new connection). It arms the request deadline
@@ -54,6 +90,24 @@ typedef struct rs_conn {
     int refs;
     int handling;   /* requests handed to a route and not yet answered */
     bool closed;    /* evhttp freed the connection */
+    /* Peer-close watch while a long poll holds the connection. evhttp stops reading a connection
+       while its request is being answered, so it would not notice a client that went away (its
+       close callback runs only when the connection is freed). hup_ev watches the socket itself
+       (EV_CLOSED, EPOLLRDHUP; EV_READ for a reset); when the client is gone, on_hup(hup_arg) drops
+       the request and the connection is freed at once. If bytes arrive instead (a pipelined
+       request, a TLS close_notify), the event stops and the waiter tick polls the socket for
+       POLLRDHUP (hup_poll). */
+    struct event *hup_ev;
+    void (*on_hup)(void *arg);
+    void *hup_arg;
+    bool hup_poll;
+    /* request framing: every byte passes the checker first; a refused stream is answered 400 by
+       the server itself (rejected), or, when complete requests come before the bad one, the
+       next answer closes the connection (close_after) */
+    rs_frame frame;
+    bool frame_busy;              /* the input callback is changing the buffer itself */
+    bool rejected;
+    bool close_after;
 } rs_conn;
 
 /* ---- one request being answered (loop) ---- */
@@ -133,6 +187,12 @@ struct rs_admin {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *listener;
+    int listen_fd;                /* the listening socket (not closed by libevent); -1: none */
+    struct evconnlistener *lev;   /* its listener (freed with the bound socket) */
+    struct event *accept_retry_ev;/* re-enables accepting after an accept error (EMFILE) */
+    int64_t accept_warned_ms;     /* last accept-error log line (one per 10 s) */
+    struct rs_admin *next_live;   /* the list of running servers (rs_admin.c, admins_mu) */
+    bool keep_listener;           /* rs_admin_stop_keep_listener: leave listen_fd open */
     SSL_CTX *ssl_ctx;
     struct event *done_ev, *notify_ev, *stop_ev, *tick_ev;
     pthread_t loop_thread;
@@ -163,6 +223,8 @@ struct rs_admin {
     uint64_t call_timeouts;
     uint64_t busy_rejects;
     uint64_t auth_failures;
+    uint64_t waits_abandoned;     /* long polls whose client closed the connection first */
+    uint64_t accept_errors;       /* accept() failures (out of file descriptors, ...) */
     atomic_uint_fast64_t notifies;
 };
 
@@ -229,6 +291,14 @@ rs_conn *rs_admin_conn_begin(rs_admin *a, struct evhttp_request *req);
 /* That request has been answered (loop): re-arms the deadline if the next request is already
  * arriving, drops the reference. NULL is a no-op. */
 void rs_admin_conn_answered(rs_conn *c);
+/* Watches c's socket while a long poll holds it (loop): when the client closes the connection,
+ * cb(arg) runs (it must drop its request: the request is freed with the connection, and call
+ * rs_admin_conn_answered), then the connection is freed. rs_admin_conn_answered stops the watch.
+ * Returns false when the connection cannot be watched (untracked, closed). */
+bool rs_admin_conn_watch_hup(rs_conn *c, void (*cb)(void *arg), void *arg);
+/* The waiter tick's fallback for a watch that saw bytes (hup_poll): a poll() for POLLRDHUP; when
+ * the client is gone, runs the callback, frees the connection and returns true (loop). */
+bool rs_admin_conn_poll_hup(rs_conn *c);
 /* Starts the 200 ms waiter tick if needed; schedules a check of w now (loop). */
 void rs_admin_wait_schedule(rs_admin *a, rs_waiter *w);
 void rs_admin_waiter_free(rs_waiter *w);

@@ -92,7 +92,7 @@ static void send_reply(rs_rctx *r, int status, const char *ctype, char *body, si
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    if (a->stopping)
+    if (a->stopping || (r->conn && r->conn->close_after))
         evhttp_add_header(h, "Connection", "close");
     struct evbuffer *b = evbuffer_new();
     if (r->head || !b) {
@@ -266,6 +266,21 @@ void rs_admin_wait_deadline(rs_admin *a, rs_waiter *w)
     reply_error_extra(&w->r, 408, "timeout", extra, "regions %s did not reach version %llu within %lld ms",
                       w->regions, (unsigned long long)w->version, (long long)w->timeout_ms);
     waiter_finish(a, w);
+}
+
+/* The client closed its connection while waiting: free the slot now (nothing to answer). */
+static void on_waiter_client_gone(void *arg)
+{
+    rs_waiter *w = arg;
+    rs_admin *a = w->r.a;
+    rs_conn *c = w->r.conn;
+    w->r.req = NULL; /* freed with its connection */
+    w->r.conn = NULL;
+    a->waits_abandoned++;
+    RS_LOGD("admin", "wait_abandoned version=%llu regions=%s waited_ms=%lld", (unsigned long long)w->version,
+            w->regions, (long long)(rs_mono_ms() - w->started_ms));
+    waiter_finish(a, w);
+    rs_admin_conn_answered(c);
 }
 
 static void on_waiter_deadline(evutil_socket_t fd, short what, void *arg)
@@ -507,6 +522,12 @@ static void route_metrics(rs_rctx *r)
     rs_prom_sample(&b, "regsync_admin_slow_calls_running", NULL, (double)running);
     rs_prom_help(&b, "regsync_admin_waiters", "gauge", "open /v1/wait long polls");
     rs_prom_sample(&b, "regsync_admin_waiters", NULL, (double)a->nwaiters);
+    rs_prom_help(&b, "regsync_admin_accept_errors_total", "counter",
+                 "accept() failures (out of file descriptors); accepting pauses 100 ms after each");
+    rs_prom_sample(&b, "regsync_admin_accept_errors_total", NULL, (double)a->accept_errors);
+    rs_prom_help(&b, "regsync_admin_waits_abandoned_total", "counter",
+                 "/v1/wait long polls whose client closed the connection before the answer");
+    rs_prom_sample(&b, "regsync_admin_waits_abandoned_total", NULL, (double)a->waits_abandoned);
     size_t len = b.len;
     char *body = (char *)rs_buf_take(&b, &len);
     send_reply(r, 200, CT_PROM, body, len);
@@ -730,6 +751,8 @@ static void route_wait(rs_rctx *r, const rs_admin_query *q)
     a->nwaiters++;
     struct timeval tv = {.tv_sec = (time_t)(timeout / 1000), .tv_usec = (suseconds_t)((timeout % 1000) * 1000)};
     evtimer_add(w->deadline, &tv);
+    /* a client that goes away frees its slot at once, not at the timeout */
+    rs_admin_conn_watch_hup(w->r.conn, on_waiter_client_gone, w);
     rs_admin_wait_schedule(a, w);
 }
 
@@ -810,10 +833,6 @@ void rs_admin_on_request(struct evhttp_request *req, void *arg)
     r.head = m == EVHTTP_REQ_HEAD;
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 
-    if (a->stopping) {
-        rs_admin_reply_error(&r, 503, "shutting_down", "the admin API is shutting down");
-        return;
-    }
     if (a->loopback) {
         /* DNS rebinding: a loopback-only API answers only requests addressed to loopback */
         const char *host = evhttp_find_header(in, "Host");
@@ -831,6 +850,14 @@ void rs_admin_on_request(struct evhttp_request *req, void *arg)
     r.route = match_route(path, &tail);
     if (r.route == RT_OTHER) {
         rs_admin_reply_error(&r, 404, "not_found", "no such route: %.200s", path);
+        return;
+    }
+    /* While the server stops (SIGTERM, or a reload that hands its socket to the next one), the
+       probes and fast reads are still answered from the provider's cached state, which stays
+       valid until rs_admin_stop returns: a reload is not a failed probe. Slow calls and long
+       polls need the workers, which are gone. */
+    if (a->stopping && !(r.route == RT_HEALTHZ || r.route == RT_READYZ || r.route == RT_METRICS || r.route == RT_STATUS)) {
+        rs_admin_reply_error(&r, 503, "shutting_down", "the admin API is shutting down");
         return;
     }
     bool post_route = ROUTES[r.route].post;

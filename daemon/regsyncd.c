@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -25,7 +27,9 @@ static const char USAGE[] =
     "                             for an init container, so Feast never starts on an empty registry\n"
     "                             (exits 1 while nothing is published)\n"
     "  publish --once             publish the source if its content changed, then exit; for CI after\n"
-    "                             `feast apply`\n"
+    "                             `feast apply`. Refuses an empty source, objects without a name or\n"
+    "                             project, and a change deleting more than max_delete_fraction of the\n"
+    "                             objects, unless --allow-destructive\n"
     "  check-config               validate the configuration, list every problem by key, print the\n"
     "                             effective configuration (secrets shown as <set>)\n"
     "\n"
@@ -34,6 +38,7 @@ static const char USAGE[] =
     "  -s, --set KEY=VALUE        override one key (dotted path, e.g. admin.listen=127.0.0.1:9000);\n"
     "                             environment variables REGSYNC_<KEY> override the file, --set overrides both\n"
     "      --once                 with sync and publish\n"
+    "      --allow-destructive    with publish: let this one publish delete any number of objects\n"
     "      --json                 with check-config: print the effective configuration as JSON\n"
     "      --example              with check-config: print an annotated example configuration and exit\n"
     "  -h, --help                 this text\n"
@@ -48,6 +53,7 @@ typedef struct daemon_state {
     rs_provider *provider;
 #ifdef RS_HAVE_ADMIN
     rs_admin *admin;
+    int admin_fd;             /* a listening socket kept across a reload for the next admin; -1 */
 #endif
     pthread_t thread;
     bool thread_running;
@@ -129,9 +135,15 @@ static int start(daemon_state *d)
                                .max_header_bytes = d->cfg->admin.max_header_bytes,
                                .request_timeout_ms = d->cfg->admin.request_timeout_ms,
                                .auth_reads = d->cfg->admin.auth_reads};
+        if (d->admin_fd >= 0) { /* a reload kept the socket: no moment without a listener */
+            adc.use_listen_fd = true;
+            adc.listen_fd = d->admin_fd;
+        }
         rs_admin_provider ap;
         rs_provider_fill(d->provider, &ap);
         rc = rs_admin_start(&adc, &ap, &d->admin, &err);
+        if (rc == RS_OK)
+            d->admin_fd = -1; /* the admin owns it now */
         if (rc) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             RS_LOGE("daemon", "cannot start the admin API error=\"%s\"", err.msg);
@@ -155,7 +167,9 @@ static int start(daemon_state *d)
     return RS_OK;
 }
 
-static void stop(daemon_state *d)
+/* keep_listener: the admin's listening socket stays open for the next start (a reload with the
+ * same admin.listen). */
+static void stop(daemon_state *d, bool keep_listener)
 {
     if (d->agent && d->thread_running) {
         rs_agent_stop(d->agent);
@@ -163,8 +177,22 @@ static void stop(daemon_state *d)
         d->thread_running = false;
     }
 #ifdef RS_HAVE_ADMIN
-    rs_admin_stop(d->admin);
+    /* nothing may notify the admin API once it is being freed (the provider's fleet thread runs
+       until rs_provider_free) */
+    if (d->provider && d->admin)
+        rs_provider_set_admin(d->provider, NULL);
+    if (keep_listener && d->admin && d->admin_fd < 0) {
+        d->admin_fd = rs_admin_stop_keep_listener(d->admin);
+    } else {
+        rs_admin_stop(d->admin);
+        if (!keep_listener && d->admin_fd >= 0) {
+            close(d->admin_fd);
+            d->admin_fd = -1;
+        }
+    }
     d->admin = NULL;
+#else
+    (void)keep_listener;
 #endif
     rs_provider_free(d->provider);
     d->provider = NULL;
@@ -180,6 +208,18 @@ static void on_term(evutil_socket_t sig, short ev, void *arg)
     event_base_loopbreak(d->base);
 }
 
+static bool admin_listen_same(const rs_config *a, const rs_config *b)
+{
+#ifdef RS_HAVE_ADMIN
+    const char *x = a->admin.listen ? a->admin.listen : "", *y = b->admin.listen ? b->admin.listen : "";
+    return *x && strcmp(x, y) == 0;
+#else
+    (void)a;
+    (void)b;
+    return false;
+#endif
+}
+
 static void on_hup(evutil_socket_t sig, short ev, void *arg)
 {
     (void)sig;
@@ -191,13 +231,16 @@ static void on_hup(evutil_socket_t sig, short ev, void *arg)
         RS_LOGE("daemon", "reload refused: the new configuration is invalid; keeping the old one");
         return;
     }
-    stop(d);
+    /* the same admin address: the listening socket is handed to the new admin API, so probes
+       never meet a closed port (connections wait in the backlog for the moment of the restart) */
+    bool same_listen = admin_listen_same(d->cfg, nc);
+    stop(d, same_listen);
     rs_config *old = d->cfg;
     d->cfg = nc;
     configure_logging(nc);
     if (start(d) != RS_OK) {
         RS_LOGE("daemon", "reload: the new configuration does not start; going back to the old one");
-        stop(d);
+        stop(d, same_listen);
         d->cfg = old;
         rs_config_free(nc);
         configure_logging(old);
@@ -211,8 +254,25 @@ static void on_hup(evutil_socket_t sig, short ev, void *arg)
     RS_LOGI("daemon", "reloaded");
 }
 
+/* A daemon that serves up to 1024 long polls and 256 queued calls needs more descriptors than
+ * the usual soft limit of 1024: raise it to the hard limit (at most 65536), as servers do. */
+static void raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            RS_LOGD("daemon", "open_files_limit was=%llu now=%llu", (unsigned long long)was, (unsigned long long)want);
+    }
+}
+
 static int run(daemon_state *d)
 {
+    raise_open_files();
     evthread_use_pthreads();
     d->base = event_base_new();
     if (!d->base) {
@@ -226,7 +286,7 @@ static int run(daemon_state *d)
     event_add(i, NULL);
     event_add(h, NULL);
     if (start(d) != RS_OK) {
-        stop(d);
+        stop(d, false);
         event_free(t);
         event_free(i);
         event_free(h);
@@ -234,7 +294,7 @@ static int run(daemon_state *d)
         return EXIT_FAILED;
     }
     event_base_dispatch(d->base);
-    stop(d);
+    stop(d, false);
     event_free(t);
     event_free(i);
     event_free(h);
@@ -243,10 +303,11 @@ static int run(daemon_state *d)
     return EXIT_OK;
 }
 
-static int once(daemon_state *d, bool publish)
+static int once(daemon_state *d, bool publish, bool allow_destructive)
 {
     rs_agent_config ac;
     rs_daemon_agent_config(d->cfg, &ac);
+    ac.allow_destructive = allow_destructive;
     if (publish) {
         if (!ac.source) {
             fprintf(stderr, "regsyncd: publish --once needs `source` in the configuration\n");
@@ -297,13 +358,14 @@ static int once(daemon_state *d, bool publish)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-                                         {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},         {"example", no_argument, 0, 'e'},
+                                         {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},
+                                         {"allow-destructive", no_argument, 0, 'D'},         {"example", no_argument, 0, 'e'},
                                          {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *cmd = "run";
     const char **ov = calloc((size_t)argc + 1, sizeof *ov);
     size_t nov = 0;
-    bool once_flag = false, json = false, example = false;
+    bool once_flag = false, json = false, example = false, allow_destructive = false;
     int c;
     if (argc > 1 && argv[1][0] != '-') {
         cmd = argv[1];
@@ -316,6 +378,7 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 's': ov[nov++] = optarg; break;
         case 'o': once_flag = true; break;
+        case 'D': allow_destructive = true; break;
         case 'j': json = true; break;
         case 'e': example = true; break;
         case 'h': fputs(USAGE, stdout); free(ov); return EXIT_OK;
@@ -340,12 +403,20 @@ int main(int argc, char **argv)
         free(ov);
         return EXIT_USAGE;
     }
+    if (allow_destructive && !is_pub) {
+        fprintf(stderr, "regsyncd: --allow-destructive goes with publish --once\n");
+        free(ov);
+        return EXIT_USAGE;
+    }
     if (is_check && example) {
         fputs(rs_config_default_yaml(), stdout);
         free(ov);
         return EXIT_OK;
     }
     daemon_state d = {.config_path = config, .overrides = ov, .n_overrides = nov};
+#ifdef RS_HAVE_ADMIN
+    d.admin_fd = -1;
+#endif
     if (load_config(config, ov, nov, &d.cfg)) {
         free(ov);
         return EXIT_USAGE;
@@ -362,7 +433,7 @@ int main(int argc, char **argv)
     } else if (is_run) {
         rc = run(&d);
     } else {
-        rc = once(&d, is_pub);
+        rc = once(&d, is_pub, allow_destructive);
     }
     rs_config_free(d.cfg);
     free(ov);

@@ -29,7 +29,7 @@ extern char **environ;
 /* ------------------------------------------------------------------------------------------ */
 /* the key table */
 
-typedef enum ktype { KT_STR, KT_PATH, KT_DUR, KT_BOOL, KT_U64, KT_INT, KT_SIZE, KT_LIST, KT_ENUM } ktype;
+typedef enum ktype { KT_STR, KT_PATH, KT_DUR, KT_BOOL, KT_U64, KT_INT, KT_SIZE, KT_LIST, KT_ENUM, KT_FRAC } ktype;
 
 typedef struct keydef {
     const char *key;
@@ -52,6 +52,7 @@ static const char *const ignorable_fields[] = {"version_id", "last_updated", "re
 
 static const keydef KEYS[] = {
     {"region", KT_STR, OFF(region), "", 0, 0, NULL},
+    {"instance", KT_STR, OFF(instance), "", 0, 0, NULL},
     {"store", KT_STR, OFF(store), "", 0, 0, NULL},
     {"source", KT_STR, OFF(source), "registry.db", 0, 0, NULL},
     {"target", KT_STR, OFF(target), "", 0, 0, NULL},
@@ -62,6 +63,7 @@ static const keydef KEYS[] = {
     {"filters.exclude_projects", KT_LIST, OFF(filters.exclude_projects), "", 0, 0, NULL},
     {"on_local_change", KT_ENUM, OFF(on_local_change), "keep-regional-meta", 0, 0, on_local_choices},
     {"snapshot_every", KT_U64, OFF(snapshot_every), "100", 1, 100000000, NULL},
+    {"max_delete_fraction", KT_FRAC, OFF(max_delete_fraction), "0.5", 0, 0, NULL},
     {"retention.versions", KT_U64, OFF(retention.versions), "1000", 1, 0, NULL},
     {"retention.age", KT_DUR, OFF(retention.age_ms), "7d", 0, 3650 * DAY_MS, NULL},
     {"admin.listen", KT_STR, OFF(admin.listen), "127.0.0.1:8470", 0, 0, NULL},
@@ -75,6 +77,8 @@ static const keydef KEYS[] = {
     {"heartbeat_interval", KT_DUR, OFF(heartbeat_interval_ms), "30s", 1000, DAY_MS, NULL},
     {"max_staleness", KT_DUR, OFF(max_staleness_ms), "5m", 1000, 365 * DAY_MS, NULL},
     {"stale_after", KT_DUR, OFF(stale_after_ms), "2m", 1000, 365 * DAY_MS, NULL},
+    {"forget_after", KT_DUR, OFF(forget_after_ms), "1h", 1000, 365 * DAY_MS, NULL},
+    {"max_clock_skew", KT_DUR, OFF(max_clock_skew_ms), "30s", 100, DAY_MS, NULL},
     {"log.level", KT_ENUM, OFF(log.level), "info", 0, 0, log_level_choices},
     {"log.format", KT_ENUM, OFF(log.format), "text", 0, 0, log_format_choices},
     {"store_options.timeout", KT_DUR, OFF(store_options.timeout_ms), "60s", 100, 3600000, NULL},
@@ -996,6 +1000,23 @@ static bool convert_one(ctx *c, rs_config *cfg, int i)
             *(size_t *)(void *)field = (size_t)v;
         return true;
     }
+    case KT_FRAC: {
+        /* a fraction in (0, 1]: 0.5, or a percentage: 50% */
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(s, &end);
+        bool pct = end && *end == '%';
+        if (pct) {
+            v /= 100.0;
+            end++;
+        }
+        if (errno || end == s || !end || *end || !(v > 0.0 && v <= 1.0)) {
+            kproblem(c->ps, c->pv, i, "%s is not a fraction between 0 (exclusive) and 1 (e.g. 0.5 or 50%%)", q(s, qb, sizeof qb));
+            return false;
+        }
+        *(double *)(void *)field = v;
+        return true;
+    }
     case KT_ENUM: {
         int v = -1;
         for (int j = 0; k->choices[j]; j++)
@@ -1244,6 +1265,13 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
         else if (!region_ok(cfg->region))
             kproblem(ps, pv, K("region"), "%s must match [a-z0-9-]+ (at most 63 characters)", q(cfg->region, qb, sizeof qb));
     }
+    if (!BAD("instance") && *cfg->instance && !region_ok(cfg->instance))
+        kproblem(ps, pv, K("instance"),
+                 "%s must match [a-z0-9-]+ (at most 63 characters), like a Kubernetes pod name; leave it empty to use "
+                 "$POD_NAME or the host name",
+                 q(cfg->instance, qb, sizeof qb));
+    if (!BAD("forget_after") && !BAD("stale_after") && cfg->forget_after_ms <= cfg->stale_after_ms)
+        kproblem(ps, pv, K("forget_after"), "must be longer than stale_after (an instance is stale before it is forgotten)");
     if (!*cfg->store) {
         kproblem(ps, pv, K("store"), "required: the global store URL (file://, s3://, postgresql:// or mysql://)");
     } else {
@@ -1646,6 +1674,7 @@ static char *value_text(const rs_config *cfg, int i, const rs_strlist **list_out
     case KT_U64: snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)(const void *)f); return strdup(buf);
     case KT_INT: snprintf(buf, sizeof buf, "%d", *(const int *)(const void *)f); return strdup(buf);
     case KT_SIZE: snprintf(buf, sizeof buf, "%zu", *(const size_t *)(const void *)f); return strdup(buf);
+    case KT_FRAC: snprintf(buf, sizeof buf, "%g", *(const double *)(const void *)f); return strdup(buf);
     case KT_ENUM: {
         int v = *(const int *)(const void *)f;
         int n = 0;
@@ -1754,6 +1783,7 @@ static char *describe_json(const rs_config *cfg)
         case KT_U64:
         case KT_INT:
         case KT_SIZE: jv = json_integer(strtoll(v ? v : "0", NULL, 10)); break;
+        case KT_FRAC: jv = json_real(*(const double *)(const void *)((const char *)cfg + KEYS[i].off)); break;
         case KT_LIST:
             jv = json_array();
             for (size_t j = 0; l && j < l->n; j++)
@@ -1792,6 +1822,9 @@ const char *rs_config_default_yaml(void)
            "\n"
            "# This region's name, [a-z0-9-]+. Required.\n"
            "region: eu-central-1\n"
+           "# This agent within its region ([a-z0-9-]+): its report is regsync/regions/<region>/<instance>.\n"
+           "# \"\": $POD_NAME, else the host name (lower-cased, other characters made '-').\n"
+           "instance: \"\"\n"
            "# The global store: file:///dir, s3://bucket/prefix?region=..., postgresql://user@host/db,\n"
            "# mysql://user@host/db.\n"
            "# Credentials come from the environment (AWS_*, PGPASSWORD, ~/.pgpass, MYSQL_PWD), never from here.\n"
@@ -1816,6 +1849,9 @@ const char *rs_config_default_yaml(void)
            "on_local_change: keep-regional-meta\n"
            "# A full snapshot every N versions (publishers).\n"
            "snapshot_every: 100\n"
+           "# Publishers refuse a change that deletes more than this fraction of the objects (or all\n"
+           "# of them), unless `publish --once --allow-destructive` or POST /v1/publish says so.\n"
+           "max_delete_fraction: 0.5\n"
            "# Log entries kept: at least the last `versions`, and all younger than `age` (0s: no age rule).\n"
            "retention:\n"
            "  versions: 1000\n"
@@ -1837,8 +1873,13 @@ const char *rs_config_default_yaml(void)
            "heartbeat_interval: 30s\n"
            "# /readyz fails when the last successful check of the global store is older than this.\n"
            "max_staleness: 5m\n"
-           "# A region without heartbeat for this long is reported stale.\n"
+           "# An instance whose report has not been rewritten for this long is stale (judged by what\n"
+           "# this agent observes and by the store's clock, never by the writer's clock).\n"
            "stale_after: 2m\n"
+           "# An instance silent this long is forgotten: its report is removed from the store.\n"
+           "forget_after: 1h\n"
+           "# A report whose writer's clock is off by more than this (against the store's) gets a warning.\n"
+           "max_clock_skew: 30s\n"
            "log:\n"
            "  level: info        # debug | info | warn | error\n"
            "  format: text       # text | json\n"

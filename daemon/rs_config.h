@@ -50,6 +50,7 @@ struct rs_config_priv;
 typedef struct rs_config {
     char *config_path;          /* the YAML file loaded; NULL when none */
     char *region;               /* [a-z0-9-]+ */
+    char *instance;             /* [a-z0-9-]+, or "": $POD_NAME, else the host name */
     char *store;                /* global store URL: file://, s3://, postgresql:// (postgres://) */
     char *source;               /* key in the store or a URL (file, s3, postgresql, http(s)) */
     char *target;               /* regional copy: file:// URL or storage URL; "" when publish-only */
@@ -62,6 +63,7 @@ typedef struct rs_config {
     } filters;
     rs_on_local_change on_local_change;
     uint64_t snapshot_every;    /* versions */
+    double max_delete_fraction; /* publishers: the destructive-change guard, (0, 1] */
     struct {
         uint64_t versions;      /* log entries kept at least */
         int64_t age_ms;         /* entries younger than this are kept too; 0: no age rule */
@@ -80,7 +82,9 @@ typedef struct rs_config {
     } admin;
     int64_t heartbeat_interval_ms;
     int64_t max_staleness_ms;   /* readiness: last successful check not older than this */
-    int64_t stale_after_ms;     /* a region without heartbeat for this long is stale */
+    int64_t stale_after_ms;     /* an instance whose report stopped changing this long is stale */
+    int64_t forget_after_ms;    /* ... and this long: its report is pruned */
+    int64_t max_clock_skew_ms;  /* a report's clock this far off the store's gets a warning */
     struct {
         rs_log_level level;
         rs_log_format format;

@@ -7,6 +7,7 @@ void rs_daemon_agent_config(const rs_config *cfg, rs_agent_config *out)
 {
     memset(out, 0, sizeof *out);
     out->region = cfg->region;
+    out->instance = cfg->instance && *cfg->instance ? cfg->instance : NULL;
     out->store_url = cfg->store;
     out->source = cfg->source && *cfg->source ? cfg->source : NULL;
     out->target = cfg->target && *cfg->target ? cfg->target : NULL;
@@ -23,11 +24,14 @@ void rs_daemon_agent_config(const rs_config *cfg, rs_agent_config *out)
                            : cfg->on_local_change == RS_ON_LOCAL_STOP    ? RS_POLICY_STOP
                                                                          : RS_POLICY_KEEP_REGIONAL_META;
     out->snapshot_every = cfg->snapshot_every;
+    out->max_delete_fraction = cfg->max_delete_fraction;
     out->retention.versions = cfg->retention.versions;
     out->retention.age_ms = cfg->retention.age_ms;
     out->poll_interval_ms = cfg->poll_interval_ms;
     out->heartbeat_interval_ms = cfg->heartbeat_interval_ms;
     out->stale_after_ms = cfg->stale_after_ms;
+    out->forget_after_ms = cfg->forget_after_ms;
+    out->max_clock_skew_ms = cfg->max_clock_skew_ms;
     out->max_staleness_ms = cfg->max_staleness_ms;
     out->publisher_id = cfg->publisher_id && *cfg->publisher_id ? cfg->publisher_id : NULL;
     out->compare_full = cfg->ignore_fields.n == 0;

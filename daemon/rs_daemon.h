@@ -24,7 +24,8 @@ int rs_provider_new(rs_agent *a, const rs_config *cfg, rs_provider **out, rs_err
 void rs_provider_free(rs_provider *p);
 #ifdef RS_HAVE_ADMIN
 void rs_provider_fill(rs_provider *p, rs_admin_provider *out);
-/* So that long polls are re-checked after each agent step. */
+/* So that long polls are re-checked after each agent step and fleet refresh. Set it to NULL
+ * before the admin API stops. */
 void rs_provider_set_admin(rs_provider *p, rs_admin *admin);
 #endif
 

@@ -1,6 +1,7 @@
 /* rs_provider.c: the admin API provider backed by a running agent. FAST calls read the agent's
  * status snapshot; SLOW calls (admin worker threads) use the provider's own store handle and a
- * read-only journal handle, each behind a mutex. */
+ * read-only journal handle (an SQLite connection of its own beside the agent's: nothing here
+ * opens journal.db outside SQLite, see docs/journal.md), each behind a mutex. */
 #include "rs_daemon.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
@@ -27,6 +28,12 @@ int rs_provider_new(rs_agent *a, const rs_config *cfg, rs_provider **out, rs_err
     p->agent = a;
     p->cfg = cfg;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->pool_mu, NULL);
+    int rc = rs_provider_fleet_start(p, err);
+    if (rc) {
+        rs_provider_free(p);
+        return rc;
+    }
     *out = p;
     return RS_OK;
 }
@@ -35,31 +42,24 @@ void rs_provider_free(rs_provider *p)
 {
     if (!p)
         return;
-    rs_drift_ctx_free(p->drift);
-    rs_storage_close(p->store);
+    rs_provider_fleet_stop(p);
+    for (size_t i = 0; i < p->n_pool; i++)
+        rs_storage_close(p->pool[i]);
     rs_journal_close(p->journal);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->pool_mu);
     free(p);
 }
 
 void rs_provider_set_admin(rs_provider *p, rs_admin *admin)
 {
+    /* the fleet thread notifies the admin under fleet_mu: NULL before the admin stops */
+    if (p->fleet_sync_init)
+        pthread_mutex_lock(&p->fleet_mu);
     p->admin = admin;
+    if (p->fleet_sync_init)
+        pthread_mutex_unlock(&p->fleet_mu);
     rs_agent_on_change(p->agent, (void (*)(void *))rs_admin_notify, admin);
-}
-
-/* Lazily opened handles; call with p->mu held. */
-int rs_provider_store(rs_provider *p, rs_storage **s, rs_error *err)
-{
-    if (!p->store) {
-        rs_agent_config ac;
-        rs_daemon_agent_config(p->cfg, &ac);
-        int rc = rs_storage_open(p->cfg->store, &ac.store_opts, &p->store, err);
-        if (rc)
-            return rc;
-    }
-    *s = p->store;
-    return RS_OK;
 }
 
 static int journal(rs_provider *p, rs_journal **j, rs_error *err)
@@ -119,6 +119,10 @@ static json_t *p_status(void *ctx)
     rs_agent_status_get(p->agent, &s);
     json_t *o = json_object();
     json_object_set_new(o, "region", json_string(s.region));
+    json_object_set_new(o, "instance", json_string(s.instance));
+    json_object_set_new(o, "role", json_string(s.publish && p->cfg->target && *p->cfg->target ? "follow+publish"
+                                               : s.publish                                  ? "publish"
+                                                                                            : "follow"));
     json_object_set_new(o, "state", json_string(s.state));
     json_object_set_new(o, "applied_version", json_integer((json_int_t)s.applied_version));
     json_object_set_new(o, "head_version", json_integer((json_int_t)s.head_version));
@@ -141,8 +145,39 @@ static json_t *p_status(void *ctx)
     } else {
         json_object_set_new(o, "last_error", json_null());
     }
+    /* the error that is still current (no successful step since); null once the agent recovered,
+     * while last_error keeps the last one with its time */
+    if (s.last_error_ms && s.error_current) {
+        json_t *e = json_object();
+        json_object_set_new(e, "time", time_json(s.last_error_ms));
+        json_object_set_new(e, "message", json_string(s.last_error));
+        json_object_set_new(o, "error", e);
+    } else {
+        json_object_set_new(o, "error", json_null());
+    }
     json_object_set_new(o, "paused", json_boolean(s.paused));
     json_object_set_new(o, "pinned_version", s.pinned_version ? json_integer((json_int_t)s.pinned_version) : json_null());
+    /* what is in force comes from this instance's own controls and the region-wide record */
+    json_t *ctl = json_object();
+    json_object_set_new(ctl, "instance_paused", json_boolean(s.instance_paused));
+    json_object_set_new(ctl, "instance_pinned_version", s.instance_pinned ? json_integer((json_int_t)s.instance_pinned) : json_null());
+    json_object_set_new(ctl, "region_paused", json_boolean(s.region_paused));
+    json_object_set_new(ctl, "region_pinned_version", s.region_pinned ? json_integer((json_int_t)s.region_pinned) : json_null());
+    json_object_set_new(ctl, "region_control", s.control[0] ? json_string(s.control) : json_null());
+    json_object_set_new(o, "controls", ctl);
+    /* this region as the fleet view sees it */
+    const rs_fleet_snap *fs = rs_fleet_snapshot(p->fleet);
+    const rs_fleet_region *fr = fs ? rs_fleet_find_region(fs, s.region) : NULL;
+    if (fr && p->cfg->target && *p->cfg->target) {
+        json_t *rg = json_object();
+        json_object_set_new(rg, "state", json_string(fr->state));
+        json_object_set_new(rg, "summary", json_string(fr->summary));
+        json_object_set_new(rg, "live_instances", json_integer((json_int_t)fr->n_live));
+        json_object_set_new(o, "region_view", rg);
+    } else {
+        json_object_set_new(o, "region_view", json_null());
+    }
+    rs_fleet_snap_release(fs);
     json_t *f = json_object();
     json_object_set_new(f, "include_projects", strlist_json(&p->cfg->filters.include_projects));
     json_object_set_new(f, "exclude_projects", strlist_json(&p->cfg->filters.exclude_projects));
@@ -209,10 +244,13 @@ static void p_metrics(void *ctx, rs_buf *out)
     char labels[256];
     sample_u(out, "regsync_applied_version", "gauge", "Version of the global log applied to this region's copy.", (double)s.applied_version);
     sample_u(out, "regsync_head_version", "gauge", "Latest version of the global log seen.", (double)s.head_version);
-    sample_u(out, "regsync_lag_versions", "gauge", "Versions this region is behind the head.",
-             s.head_version > s.applied_version ? (double)(s.head_version - s.applied_version) : 0);
-    sample_u(out, "regsync_lag_seconds", "gauge", "Seconds since the head moved past the applied version (0 when in sync).",
-             lag_seconds(&s));
+    if (p->cfg->target && *p->cfg->target) {
+        /* followers only: a publish-only agent holds no copy, so it has no lag to alert on */
+        sample_u(out, "regsync_lag_versions", "gauge", "Versions this instance's copy is behind the head.",
+                 s.head_version > s.applied_version ? (double)(s.head_version - s.applied_version) : 0);
+        sample_u(out, "regsync_lag_seconds", "gauge", "Seconds since the head moved past the applied version (0 when in sync).",
+                 lag_seconds(&s));
+    }
     sample_u(out, "regsync_last_success_timestamp_seconds", "gauge", "Wall time of the last successful poll.",
              (double)s.last_success_ms / 1000.0);
     sample_u(out, "regsync_last_apply_timestamp_seconds", "gauge", "Wall time the target was last written.", (double)s.last_apply_ms / 1000.0);
@@ -237,7 +275,8 @@ static void p_metrics(void *ctx, rs_buf *out)
     rs_prom_sample(out, "regsync_drift_objects", "class=\"modified\"", (double)s.n_modified);
     rs_prom_sample(out, "regsync_drift_objects", "class=\"regional_meta\"", (double)s.n_regional_meta);
     rs_prom_help(out, "regsync_state", "gauge", "The agent's own state (1 for the current one).");
-    static const char *const states[] = {"starting", "waiting", "following", "paused", "pinned", "diverged", "stopped", "publishing"};
+    static const char *const states[] = {"starting", "waiting", "following", "paused", "pinned",
+                                         "diverged", "stopped", "publishing", "error"};
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
         snprintf(labels, sizeof labels, "state=\"%s\"", states[i]);
         rs_prom_sample(out, "regsync_state", labels, strcmp(s.state, states[i]) == 0 ? 1 : 0);
@@ -246,8 +285,10 @@ static void p_metrics(void *ctx, rs_buf *out)
     sample_u(out, "regsync_pinned_version", "gauge", "Pinned version (0: not pinned).", (double)s.pinned_version);
     sample_u(out, "regsync_ready", "gauge", "1 when /readyz answers 200.", p_ready(p, NULL) ? 1 : 0);
     rs_prom_help(out, "regsync_build_info", "gauge", "Build information.");
-    snprintf(labels, sizeof labels, "version=\"%s\",region=\"%s\"", RS_VERSION_STRING, s.region);
+    snprintf(labels, sizeof labels, "version=\"%s\",region=\"%s\",instance=\"%s\",role=\"%s\"", RS_VERSION_STRING, s.region,
+             s.instance, p->cfg->target && *p->cfg->target ? (s.publish ? "follow+publish" : "follow") : "publish");
     rs_prom_sample(out, "regsync_build_info", labels, 1);
+    rs_provider_fleet_metrics(p, out);
 }
 
 /* ------------------------------------------------------------ SLOW */
@@ -295,23 +336,24 @@ static json_t *p_versions(void *ctx, uint64_t before, unsigned limit, rs_error *
     return out;
 }
 
-/* Rebuilds two versions from the store and diffs them (call with p->mu held). */
+/* Rebuilds two versions from the store and diffs them (a pooled store handle of its own). */
 static int diff_versions(rs_provider *p, uint64_t from, uint64_t to, rs_diff **d, rs_registry **ra, rs_registry **rb,
                          rs_error *err)
 {
     rs_storage *s;
-    int rc = rs_provider_store(p, &s, err);
+    int rc = rs_provider_store_acquire(p, &s, err);
     if (rc)
         return rc;
     rs_head h;
-    rc = rs_log_read_head(s, NULL, &h, NULL, err);
-    if (rc)
-        return rc;
     *ra = *rb = NULL;
-    rc = from ? rs_log_materialize(s, &h, from, ra, err) : ((*ra = rs_registry_new()) ? RS_OK : RS_ENOMEM);
-    if (!rc)
-        rc = rs_log_materialize(s, &h, to, rb, err);
-    rs_head_clear(&h);
+    rc = rs_log_read_head(s, NULL, &h, NULL, err);
+    if (!rc) {
+        rc = from ? rs_log_materialize(s, &h, from, ra, err) : ((*ra = rs_registry_new()) ? RS_OK : RS_ENOMEM);
+        if (!rc)
+            rc = rs_log_materialize(s, &h, to, rb, err);
+        rs_head_clear(&h);
+    }
+    rs_provider_store_release(p, s);
     if (!rc)
         rc = rs_diff_compute(*ra, *rb, RS_DIFF_PROPS, d, err);
     if (rc) {
@@ -328,9 +370,13 @@ static json_t *p_version(void *ctx, uint64_t n, rs_error *err)
     pthread_mutex_lock(&p->mu);
     json_t *out = NULL;
     rs_journal *j;
-    if (journal(p, &j, err) == RS_OK) {
-        rs_journal_entry e = {0};
-        if (rs_journal_get(j, n, &e, err) == RS_OK) {
+    rs_journal_entry e = {0};
+    int jrc = journal(p, &j, err);
+    if (!jrc)
+        jrc = rs_journal_get(j, n, &e, err);
+    pthread_mutex_unlock(&p->mu); /* the store part below runs without it */
+    if (!jrc) {
+        {
             out = entry_json(&e);
             rs_journal_entry_clear(&e);
             /* the version's operations and property-level changes, from the store's log */
@@ -349,14 +395,12 @@ static json_t *p_version(void *ctx, uint64_t n, rs_error *err)
             }
         }
     }
-    pthread_mutex_unlock(&p->mu);
     return out;
 }
 
 static json_t *p_diff(void *ctx, uint64_t from, uint64_t to, bool plan, rs_error *err)
 {
     rs_provider *p = ctx;
-    pthread_mutex_lock(&p->mu);
     json_t *out = NULL;
     rs_diff *d;
     rs_registry *ra, *rb;
@@ -383,8 +427,75 @@ static json_t *p_diff(void *ctx, uint64_t from, uint64_t to, bool plan, rs_error
         rs_registry_free(ra);
         rs_registry_free(rb);
     }
-    pthread_mutex_unlock(&p->mu);
     return out;
+}
+
+/* ------------------------------------------------------------ infra of a project
+ *
+ * The registry's infra (Registry field 10) is one registry-wide list of online-store tables, and
+ * `feast registry-dump` prints all of it with every project. The admin API's project views show a
+ * project only its own tables, where the table says whose it is (docs/admin-api.md):
+ *   - a DatastoreTable names its Feast project;
+ *   - a SqliteTable is named "<project>_<view>" by Feast: it belongs to the project that has a
+ *     feature view, stream feature view or on-demand feature view of that name; failing that, to
+ *     the longest project name that is followed by "_" at the start of the table name;
+ *   - anything else (custom infra, a table that names no project) cannot be attributed and is
+ *     shown with every project, as before. */
+
+static bool has_view(const rs_registry *r, const char *project, const char *view)
+{
+    static const uint32_t kinds[] = {RS_KIND_FEATURE_VIEWS, RS_KIND_STREAM_FEATURE_VIEWS, RS_KIND_ON_DEMAND_FEATURE_VIEWS};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (rs_registry_find(r, kinds[i], project, view, 0))
+            return true;
+    return false;
+}
+
+/* The project an infra object (its JSON) belongs to, written into out; false when unknown. */
+static bool infra_owner(const rs_registry *r, const char **projects, size_t np, json_t *obj, char *out, size_t n)
+{
+    const char *dp = json_string_value(json_object_get(json_object_get(obj, "datastoreTable"), "project"));
+    if (dp && *dp) {
+        snprintf(out, n, "%s", dp);
+        return true;
+    }
+    const char *t = json_string_value(json_object_get(json_object_get(obj, "sqliteTable"), "name"));
+    if (!t || !*t)
+        return false;
+    size_t tl = strlen(t);
+    for (size_t i = 1; i + 1 < tl; i++) {
+        if (t[i] != '_' || i >= n)
+            continue;
+        memcpy(out, t, i);
+        out[i] = '\0';
+        if (has_view(r, out, t + i + 1))
+            return true;
+    }
+    size_t best = 0;
+    for (size_t i = 0; i < np; i++) {
+        size_t pl = strlen(projects[i]);
+        if (pl > best && pl < tl && pl < n && strncmp(t, projects[i], pl) == 0 && t[pl] == '_') {
+            best = pl;
+            snprintf(out, n, "%s", projects[i]);
+        }
+    }
+    return best > 0;
+}
+
+/* Keeps in one project's dict (rs_registry_dump_json) the infra objects of that project and those
+ * that cannot be attributed. */
+static void filter_infra(const rs_registry *r, const char **projects, size_t np, json_t *dict)
+{
+    const char *project = json_string_value(json_object_get(dict, "project"));
+    json_t *infra = json_object_get(dict, "infra");
+    if (!project || !json_is_array(infra))
+        return;
+    char owner[512];
+    for (size_t i = json_array_size(infra); i-- > 0;)
+        if (infra_owner(r, projects, np, json_array_get(infra, i), owner, sizeof owner) && strcmp(owner, project) != 0)
+            json_array_remove(infra, i);
+    if (json_array_size(infra) == 0)
+        json_object_del(dict, "infra");
 }
 
 static json_t *p_registry(void *ctx, const char *project, const char *kind, const char *name, rs_error *err)
@@ -412,6 +523,16 @@ static json_t *p_registry(void *ctx, const char *project, const char *kind, cons
         return NULL;
     }
     json_t *j = rs_registry_dump_json(r, &f, err);
+    size_t np = 0;
+    const char **projects = j ? rs_registry_projects(r, &np) : NULL;
+    if (j && json_is_object(j)) {
+        filter_infra(r, projects, np, j);
+    } else if (j) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(j, i, d) filter_infra(r, projects, np, d);
+    }
+    free(projects);
     rs_registry_free(r);
     return j;
 }
@@ -422,6 +543,34 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
     uint64_t v = body && json_is_integer(json_object_get(body, "version"))
                      ? (uint64_t)json_integer_value(json_object_get(body, "version"))
                      : 0;
+    const char *scope = body ? json_string_value(json_object_get(body, "scope")) : NULL;
+    if (scope && strcmp(scope, "region") == 0) {
+        /* region-wide: a control record every instance of this region obeys (docs/fleet.md) */
+        rs_agent_status st;
+        rs_agent_status_get(p->agent, &st);
+        const char *by = body ? json_string_value(json_object_get(body, "by")) : NULL;
+        char who[512]; /* room for "by", region and instance: no truncation (-Wformat-truncation in Debug builds) */
+        snprintf(who, sizeof who, "%.120s%s%s/%s (admin API)", by && *by ? by : "", by && *by ? " via " : "", st.region,
+                 st.instance);
+        json_t *rc_json = rs_provider_region_control(p, action, v, who, err);
+        if (!rc_json)
+            return NULL;
+        rs_agent_wake(p->agent); /* this instance obeys at once; the others within one poll */
+        rs_provider_fleet_wake(p);
+        json_t *o = json_object();
+        json_object_set_new(o, "ok", json_true());
+        json_object_set_new(o, "action", json_string(action));
+        json_object_set_new(o, "scope", json_string("region"));
+        if (v)
+            json_object_set_new(o, "version", json_integer((json_int_t)v));
+        json_object_set_new(o, "control", rc_json);
+        json_object_set_new(o, "status", p_status(p));
+        return o;
+    }
+    if (scope && strcmp(scope, "instance") != 0) {
+        rs_error_set(err, RS_EINVALID, "scope must be \"instance\" (the default) or \"region\", not \"%.60s\"", scope);
+        return NULL;
+    }
     int rc = RS_OK;
     if (strcmp(action, "sync") == 0)
         rs_agent_wake(p->agent);
@@ -436,7 +585,7 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
     else if (strcmp(action, "rollback") == 0)
         rc = rs_agent_rollback(p->agent, v, err);
     else if (strcmp(action, "publish") == 0)
-        rc = rs_agent_request_publish(p->agent, err);
+        rc = rs_agent_request_publish_ex(p->agent, body && json_is_true(json_object_get(body, "allow_destructive")), err);
     else
         rc = rs_error_set(err, RS_ENOTFOUND, "unknown action '%s'", action);
     if (rc)
@@ -449,76 +598,6 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
         json_object_set_new(o, "version", json_integer((json_int_t)v));
     json_object_set_new(o, "status", p_status(p));
     return o;
-}
-
-/* Region reports (call with p->mu held): name -> applied version. */
-static int read_applied(rs_provider *p, json_t **regions, rs_error *err)
-{
-    rs_storage *s;
-    int rc = rs_provider_store(p, &s, err);
-    if (rc)
-        return rc;
-    rs_list_entry *e;
-    size_t n;
-    rc = rs_storage_list(s, RS_PREFIX_REGIONS, &e, &n, err);
-    if (rc)
-        return rc;
-    *regions = json_object();
-    for (size_t i = 0; i < n; i++) {
-        uint8_t *d;
-        size_t l;
-        if (rs_storage_get(s, e[i].key, NULL, &d, &l, NULL, NULL))
-            continue;
-        Regsync__V1__RegionStatus *m = regsync__v1__region_status__unpack(NULL, l, d);
-        free(d);
-        if (!m)
-            continue;
-        if (m->region && *m->region)
-            json_object_set_new(*regions, m->region, json_integer((json_int_t)m->applied_version));
-        regsync__v1__region_status__free_unpacked(m, NULL);
-    }
-    rs_storage_list_free(e, n);
-    return RS_OK;
-}
-
-static int p_wait_check(void *ctx, uint64_t version, const char *regions, bool *done, json_t **detail, rs_error *err)
-{
-    rs_provider *p = ctx;
-    *done = false;
-    pthread_mutex_lock(&p->mu);
-    json_t *applied = NULL;
-    int rc = read_applied(p, &applied, err);
-    pthread_mutex_unlock(&p->mu);
-    if (rc)
-        return rc;
-    /* this agent's own position is the freshest */
-    rs_agent_status s;
-    rs_agent_status_get(p->agent, &s);
-    if (p->cfg->target && *p->cfg->target)
-        json_object_set_new(applied, s.region, json_integer((json_int_t)s.applied_version));
-    json_t *waiting = json_array();
-    bool all = !regions || !*regions || strcmp(regions, "all") == 0;
-    if (all) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(applied, k, v) if ((uint64_t)json_integer_value(v) < version) json_array_append_new(waiting, json_string(k));
-    } else {
-        char *copy = strdup(regions), *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            json_t *v = json_object_get(applied, t);
-            if (!v || (uint64_t)json_integer_value(v) < version)
-                json_array_append_new(waiting, json_string(t));
-        }
-        free(copy);
-    }
-    *done = json_array_size(waiting) == 0 && json_object_size(applied) > 0;
-    json_t *d = json_object();
-    json_object_set_new(d, "version", json_integer((json_int_t)version));
-    json_object_set_new(d, "regions", applied);
-    json_object_set_new(d, "waiting", waiting);
-    json_object_set_new(d, "done", json_boolean(*done));
-    *detail = d;
-    return RS_OK;
 }
 
 void rs_provider_fill(rs_provider *p, rs_admin_provider *out)
@@ -534,5 +613,5 @@ void rs_provider_fill(rs_provider *p, rs_admin_provider *out)
     out->registry = p_registry;
     out->drift = rs_provider_drift;
     out->control = p_control;
-    out->wait_check = p_wait_check;
+    out->wait_check = rs_provider_wait_check;
 }

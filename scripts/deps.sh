@@ -12,7 +12,7 @@ BUILD_PKGS=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-d
   ca-certificates python3)
 TEST_PKGS=(clang libclang-rt-14-dev libfuzzer-14-dev protobuf-compiler radosgw ceph-mon ceph-osd
   uuid-runtime curl awscli postgresql postgresql-client mariadb-server mariadb-client sqlite3 python3-yaml procps iproute2 psmisc
-  chromium wrk hyperfine python3-protobuf jq)
+  chromium wrk hyperfine python3-protobuf jq faketime)
 
 pkgs=("${BUILD_PKGS[@]}")
 case $what in

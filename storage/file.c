@@ -915,6 +915,47 @@ out:
     return rc;
 }
 
+/* Under the store's lock, which every put takes: nothing can change the key in between. */
+static int file_del_if(void *impl, const char *key, const char *if_match, int64_t if_mtime_ms, rs_error *err)
+{
+    file_store *fs = impl;
+    int rc = key_check(key, err);
+    if (rc)
+        return rc;
+    char *path = path_join(fs->root, key);
+    char *dir = path ? dir_of(path) : NULL;
+    if (!path || !dir) {
+        free(path);
+        free(dir);
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    }
+    fs->stats->requests++;
+    rc = store_lock(fs, err);
+    if (rc)
+        goto out;
+    char cur[RS_ETAG_MAX];
+    struct stat st;
+    rc = etag_of_path(fs, path, cur, &st, err);
+    int64_t mt = rc ? 0 : (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (rc == RS_ENOTFOUND) {
+        rc = RS_OK;
+    } else if (!rc && !etag_eq(cur, if_match)) {
+        rc = rs_error_set(err, RS_ECONFLICT, "file %s: ETag is %s, not %s (delete if match)", path, cur, if_match);
+    } else if (!rc && if_mtime_ms && mt != if_mtime_ms) {
+        rc = rs_error_set(err, RS_ECONFLICT, "file %s: rewritten since it was listed (delete if unchanged)", path);
+    } else if (!rc) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = sys_error(err, errno, "delete", path);
+        else
+            rc = fsync_dir(dir, err);
+    }
+    store_unlock(fs);
+out:
+    free(dir);
+    free(path);
+    return rc;
+}
+
 const rs_storage_vtable rs_file_backend = {
     .scheme = "file",
     .caps = 0,
@@ -924,5 +965,6 @@ const rs_storage_vtable rs_file_backend = {
     .put = file_put,
     .list = file_list,
     .del = file_del,
+    .del_if = file_del_if,
     .watch = NULL,
 };

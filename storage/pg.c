@@ -892,6 +892,40 @@ static int pg_del(void *impl, const char *key, rs_error *err)
     return RS_OK;
 }
 
+static int pg_del_if(void *impl, const char *key, const char *if_match, int64_t if_mtime_ms, rs_error *err)
+{
+    pg_store *ps = impl;
+    char im[RS_ETAG_MAX];
+    if (!etag_bare(if_match, im, sizeof im))
+        return rs_error_set(err, RS_EINVALID, "postgres delete key %s: ETag '%s' is not valid", key, if_match);
+    char sql[400];
+    /* one statement: the row goes only while it holds that ETag; else say whether it is there */
+    /* the same time as rs_storage_list computes it: a rewrite with the same bytes moves it */
+    snprintf(sql, sizeof sql,
+             "WITH d AS (DELETE FROM %s WHERE key = $1 AND etag = $2 AND "
+             "($3::int8 = 0 OR (extract(epoch FROM updated) * 1000)::int8 = $3::int8) RETURNING 1) "
+             "SELECT (SELECT count(*) FROM d), (SELECT etag FROM %s WHERE key = $1)",
+             ps->t_objects, ps->t_objects);
+    char mt[32];
+    snprintf(mt, sizeof mt, "%lld", (long long)if_mtime_ms);
+    const char *vals[3] = {key, im, mt};
+    PGresult *r = NULL;
+    int rc = exec_params(ps, "delete if match", sql, 3, vals, NULL, NULL, 0, true, &r, NULL, err);
+    if (rc) {
+        if (err)
+            rs_error_prefix(err, "key %s", key);
+        return rc;
+    }
+    bool deleted = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    bool present = !PQgetisnull(r, 0, 1);
+    char cur[RS_ETAG_MAX];
+    snprintf(cur, sizeof cur, "%s", present ? PQgetvalue(r, 0, 1) : "");
+    PQclear(r);
+    if (!deleted && present)
+        return rs_error_set(err, RS_ECONFLICT, "postgres key %s: changed since it was listed (ETag %s, wanted %s)", key, cur, im);
+    return RS_OK;
+}
+
 /* ---- watch ---- */
 
 typedef struct key_set {
@@ -1094,5 +1128,6 @@ const rs_storage_vtable rs_pg_backend = {
     .put = pg_put,
     .list = pg_list,
     .del = pg_del,
+    .del_if = pg_del_if,
     .watch = pg_watch,
 };

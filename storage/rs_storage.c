@@ -137,6 +137,41 @@ int rs_storage_delete(rs_storage *s, const char *key, rs_error *err)
     return rc;
 }
 
+int rs_storage_delete_if(rs_storage *s, const char *key, const char *if_match, int64_t if_mtime_ms, rs_error *err)
+{
+    int rc = rs_storage_key_valid(key, err);
+    if (rc)
+        return rc;
+    if (!if_match || !*if_match)
+        return rs_error_set(err, RS_EINVALID, "delete %s: no ETag to match", key);
+    if (s->vt->del_if) {
+        rc = s->vt->del_if(s->impl, key, if_match, if_mtime_ms, err);
+    } else {
+        /* a backend without a conditional delete: list the key, compare, then delete (not atomic) */
+        rs_list_entry *e = NULL;
+        size_t n = 0;
+        rc = s->vt->list(s->impl, key, &e, &n, err);
+        if (rc)
+            return rc;
+        size_t k = n;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(e[i].key, key) == 0)
+                k = i;
+        bool same = k < n && strcmp(e[k].etag, if_match) == 0 && (!if_mtime_ms || e[k].mtime_ms == if_mtime_ms);
+        bool gone = k == n;
+        rs_storage_list_free(e, n);
+        if (gone)
+            return RS_OK;
+        if (!same)
+            return rs_error_set(err, RS_ECONFLICT, "%s changed since it was listed: not deleted", key);
+        if (!rc)
+            rc = s->vt->del(s->impl, key, err);
+    }
+    if (rc && rc != RS_ECONFLICT)
+        s->stats.errors++;
+    return rc;
+}
+
 int rs_storage_watch(rs_storage *s, const char *prefix, int timeout_ms, char ***keys, size_t *n, rs_error *err)
 {
     *keys = NULL;

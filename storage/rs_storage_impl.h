@@ -17,6 +17,8 @@ typedef struct rs_storage_vtable {
                const char *if_match, char etag_out[RS_ETAG_MAX], rs_error *err);
     int (*list)(void *impl, const char *prefix, rs_list_entry **entries, size_t *n, rs_error *err);
     int (*del)(void *impl, const char *key, rs_error *err);
+    /* conditional delete (rs_storage_delete_if); NULL: emulated with a read, then a delete */
+    int (*del_if)(void *impl, const char *key, const char *if_match, int64_t if_mtime_ms, rs_error *err);
     int (*watch)(void *impl, const char *prefix, int timeout_ms, char ***keys, size_t *n, rs_error *err);
 } rs_storage_vtable;
 

@@ -366,6 +366,7 @@ typedef struct s3_resp {
     rs_buf body;
     char etag[RS_ETAG_MAX];
     int64_t content_length;      /* -1: none */
+    int64_t last_modified_s;     /* Last-Modified (Unix seconds), 0: none */
     char request_id[96];
     char code[64];
     char message[256];
@@ -453,6 +454,11 @@ static size_t on_header(char *b, size_t sz, size_t n, void *ud)
     }
     if (nl == 4 && strncasecmp(b, "etag", 4) == 0) {
         set_etag(r->etag, v, vl);
+    } else if (nl == 13 && strncasecmp(b, "last-modified", 13) == 0) {
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(vl < 63 ? vl : 63), v);
+        time_t t = curl_getdate(tmp, NULL);
+        r->last_modified_s = t > 0 ? (int64_t)t : 0;
     } else if (nl == 14 && strncasecmp(b, "content-length", 14) == 0) {
         char tmp[32];
         snprintf(tmp, sizeof tmp, "%.*s", (int)(vl < 31 ? vl : 31), v);
@@ -1138,6 +1144,45 @@ static int s3_del(void *impl, const char *key, rs_error *err)
     return rc;
 }
 
+/* HEAD for the current ETag, then DELETE with If-Match (AWS answers 412 when the object changed
+ * in between; Ceph RGW 16 ignores the header: see rs_storage_delete_if). */
+static int s3_del_if(void *impl, const char *key, const char *if_match, int64_t if_mtime_ms, rs_error *err)
+{
+    s3 *s = impl;
+    char *fk = full_key(s, key);
+    if (!fk)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    int64_t deadline = rs_mono_ms() + s->timeout_ms;
+    s3_req h = {.op = "delete (check)", .method = "HEAD", .key = fk, .shown_key = key, .payload_hash = RS_SIGV4_EMPTY_SHA256};
+    s3_resp hr = {0};
+    int rc = call(s, &h, &hr, true, deadline, err);
+    rs_buf_free(&hr.body);
+    if (rc == RS_ENOTFOUND) {
+        free(fk);
+        return RS_OK;
+    }
+    if (!rc && strcmp(hr.etag, if_match) != 0)
+        rc = rs_error_set(err, RS_ECONFLICT, "s3 delete s3://%s/%s%s: ETag is %s, not %s", s->cfg.bucket, s->cfg.prefix, key,
+                          hr.etag, if_match);
+    /* Last-Modified has whole seconds: a rewrite with the same bytes in another second shows */
+    if (!rc && if_mtime_ms && hr.last_modified_s > 0 && hr.last_modified_s != if_mtime_ms / 1000)
+        rc = rs_error_set(err, RS_ECONFLICT, "s3 delete s3://%s/%s%s: rewritten since it was listed", s->cfg.bucket,
+                          s->cfg.prefix, key);
+    if (!rc) {
+        char im[RS_ETAG_MAX + 2];
+        set_etag(im, if_match, strlen(if_match));
+        s3_req r = {.op = "delete", .method = "DELETE", .key = fk, .shown_key = key, .if_match = im,
+                    .payload_hash = RS_SIGV4_EMPTY_SHA256};
+        s3_resp resp = {0};
+        rc = call(s, &r, &resp, true, deadline, err);
+        if (rc == RS_ENOTFOUND)
+            rc = RS_OK;
+        rs_buf_free(&resp.body);
+    }
+    free(fk);
+    return rc;
+}
+
 static int list_append(rs_list_entry **v, size_t *n, size_t *cap, rs_list_entry *e)
 {
     if (*n == *cap) {
@@ -1283,5 +1328,6 @@ const rs_storage_vtable rs_s3_backend = {
     .put = s3_put,
     .list = s3_list,
     .del = s3_del,
+    .del_if = s3_del_if,
     .watch = NULL,
 };

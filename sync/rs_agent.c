@@ -5,6 +5,7 @@
 #include "rs_log.h"
 #include "rs_time.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,6 +52,30 @@ bool rs_agent_project_allowed(const rs_agent_config *cfg, const char *project)
         if (fnmatch(cfg->exclude_projects[i], project, 0) == 0)
             return false;
     return true;
+}
+
+void rs_agent_default_instance(char *out, size_t n)
+{
+    char raw[256] = "";
+    const char *pod = getenv("POD_NAME");
+    if (pod && *pod)
+        snprintf(raw, sizeof raw, "%s", pod);
+    else
+        gethostname(raw, sizeof raw - 1);
+    size_t o = 0;
+    for (const char *p = raw; *p && o + 1 < n && o < 63; p++) {
+        char c = (char)tolower((unsigned char)*p);
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            c = '-';
+        if (c == '-' && (o == 0 || out[o - 1] == '-'))
+            continue; /* no leading or doubled dashes */
+        out[o++] = c;
+    }
+    while (o && out[o - 1] == '-')
+        o--;
+    out[o] = '\0';
+    if (!o)
+        snprintf(out, n, "agent");
 }
 
 void rs_key_list_clear(rs_key_list *l)
@@ -102,6 +127,7 @@ void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_err
     a->st.errors[kind]++;
     a->st.last_error_ms = rs_wall_ms();
     snprintf(a->st.last_error, sizeof a->st.last_error, "%s", msg);
+    a->st.error_current = true;
     if (version)
         a->st.attempted_version = version;
     pthread_mutex_unlock(&a->mu);
@@ -193,6 +219,12 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
         snprintf(pid, sizeof pid, "%s/%s/%d", cfg->region, host, (int)getpid());
     }
     a->publisher_id = strdup(pid);
+    if (cfg->instance && *cfg->instance)
+        snprintf(a->instance, sizeof a->instance, "%s", cfg->instance);
+    else
+        rs_agent_default_instance(a->instance, sizeof a->instance);
+    a->cfg.instance = a->instance;
+    a->started_ms = rs_wall_ms();
     a->cfg.region = a->region;
     a->cfg.store_url = a->store_url;
     a->cfg.source = a->source;
@@ -212,6 +244,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     if (!a->cfg.snapshot_every)
         a->cfg.snapshot_every = 100;
     snprintf(a->st.region, sizeof a->st.region, "%s", a->region);
+    snprintf(a->st.instance, sizeof a->st.instance, "%s", a->instance);
     snprintf(a->st.state, sizeof a->st.state, "starting");
     a->st.publish = cfg->publish;
     int rc = rs_storage_open(a->store_url, &a->cfg.store_opts, &a->store, err);
@@ -229,13 +262,28 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
         rc = rs_target_open(cfg->target, &a->cfg.store_opts, &a->target, err);
         if (rc)
             goto fail;
+        /* one agent per target: a second one would overwrite (and misjudge) the first's writes */
+        char owner[256];
+        snprintf(owner, sizeof owner, "region %s, state_dir %s", a->region, a->state_dir);
+        rs_error le = {0};
+        rc = rs_target_lock(a->target, owner, &le);
+        if (rc == RS_ECONFLICT) {
+            if (err)
+                *err = le;
+            goto fail;
+        }
+        if (rc)
+            RS_LOGW("agent", "target not locked yet (retried before each write) error=\"%s\"", le.msg);
+        rc = RS_OK;
     }
     if (cfg->publish) {
         rs_publisher_opts po = {.publisher_id = a->publisher_id,
                                 .snapshot_every = a->cfg.snapshot_every,
                                 .retention = a->cfg.retention,
                                 .compare_full = a->cfg.compare_full,
-                                .compact = true};
+                                .compact = true,
+                                .max_delete_fraction = a->cfg.max_delete_fraction,
+                                .allow_destructive = a->cfg.allow_destructive};
         rc = rs_publisher_open(a->store, a->source, &a->cfg.store_opts, &po, &a->pub, err);
         if (rc)
             goto fail;
@@ -255,6 +303,14 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     rc = rs_follow_load_local(a, err);
     if (rc)
         goto fail;
+    /* the versions applied lately, for the fleet's timeline (newest last) */
+    rs_journal_entry *jv;
+    size_t jn;
+    if (rs_journal_list(a->journal, 0, 10, &jv, &jn, NULL) == RS_OK) {
+        for (size_t i = jn; i-- > 0;)
+            a->recent[a->n_recent++] = (rs_applied_at_t){jv[i].version, jv[i].applied_at_ms};
+        rs_journal_entries_free(jv, jn);
+    }
     snapshot_store_stats(a);
     *out = a;
     return RS_OK;
@@ -279,6 +335,9 @@ void rs_agent_close(rs_agent *a)
     rs_registry_free(a->state);
     rs_registry_free(a->regional_objs);
     rs_head_clear(&a->head);
+    free(a->pending_info);
+    free(a->report_content);
+    free(a->report_bytes);
     rs_key_list_clear(&a->modified);
     rs_key_list_clear(&a->regional);
     free_list(a->inc, a->cfg.n_include);
@@ -305,26 +364,56 @@ static void set_ts(Google__Protobuf__Timestamp *ts, int64_t ms)
     ts->nanos = (int32_t)(ms % 1000) * 1000000;
 }
 
+/* The region-layout report (regsync/regions/<region>, written by regsync before instances) goes
+ * once this instance reports in the instance layout, when it was this host's own (an agent
+ * upgraded in place). Reports of other hosts stay: the fleet view reads them while they live
+ * and removes them once they are stale beside live instances of the region (docs/fleet.md). */
+static void drop_own_legacy_report(rs_agent *a)
+{
+    a->legacy_checked = true;
+    char key[256];
+    rs_log_region_key(a->region, key, sizeof key);
+    uint8_t *d;
+    size_t l;
+    char etag[RS_ETAG_MAX];
+    if (rs_storage_get(a->store, key, NULL, &d, &l, etag, NULL) != RS_OK)
+        return;
+    Regsync__V1__RegionStatus *m = regsync__v1__region_status__unpack(NULL, l, d);
+    free(d);
+    if (!m)
+        return;
+    char host[128] = "";
+    gethostname(host, sizeof host - 1);
+    size_t hl = strlen(host);
+    bool ours = m->agent && hl && strncmp(m->agent, host, hl) == 0 && m->agent[hl] == '/';
+    regsync__v1__region_status__free_unpacked(m, NULL);
+    if (!ours)
+        return;
+    rs_error e = {0};
+    if (rs_storage_delete_if(a->store, key, etag, 0, &e) == RS_OK)
+        RS_LOGI("agent", "removed this host's report in the region layout key=%s (now %s/%s)", key, a->region, a->instance);
+}
+
 int rs_agent_report(rs_agent *a, rs_error *err)
 {
     rs_agent_status s;
     rs_agent_status_get(a, &s);
     Regsync__V1__RegionStatus m = REGSYNC__V1__REGION_STATUS__INIT;
     Regsync__V1__ProjectFilter f = REGSYNC__V1__PROJECT_FILTER__INIT;
-    Google__Protobuf__Timestamp hb, ok, ap, le, pub;
+    Google__Protobuf__Timestamp ap, le, pub, wr, st, lp;
     char agent_id[256];
     m.region = a->region;
+    m.instance = a->instance;
+    m.format = 2;
+    m.follows = a->target != NULL;
+    m.publishes = a->pub != NULL;
     m.applied_version = s.applied_version;
     m.applied_digest = (ProtobufCBinaryData){RS_DIGEST_LEN, s.filtered_digest};
     m.target_digest = (ProtobufCBinaryData){s.target_known ? RS_DIGEST_LEN : 0, s.target_digest};
     m.written_digest = (ProtobufCBinaryData){RS_DIGEST_LEN, s.written_digest};
     m.head_version = s.head_version;
-    set_ts(&hb, rs_wall_ms());
-    m.heartbeat = &hb;
-    if (s.last_success_ms) {
-        set_ts(&ok, s.last_success_ms);
-        m.last_success = &ok;
-    }
+    /* no heartbeat nor last_success in the body: a heartbeat rewrites the same bytes, and
+     * readers take liveness from the store's modification time (docs/fleet.md) */
     if (s.last_apply_ms) {
         set_ts(&ap, s.last_apply_ms);
         m.applied_at = &ap;
@@ -338,8 +427,10 @@ int rs_agent_report(rs_agent *a, rs_error *err)
         set_ts(&le, s.last_error_ms);
         m.last_error_at = &le;
     }
+    m.error_current = s.error_current;
     m.paused = s.paused;
     m.pinned_version = s.pinned_version;
+    m.control = s.control;
     f.n_include_projects = a->cfg.n_include;
     f.include_projects = a->inc;
     f.n_exclude_projects = a->cfg.n_exclude;
@@ -353,15 +444,34 @@ int rs_agent_report(rs_agent *a, rs_error *err)
     m.target_modified = s.target_modified;
     m.attempted_version = s.attempted_version;
     m.log_store = (char *)rs_storage_url(a->store);
+    set_ts(&st, a->started_ms);
+    m.started_at = &st;
+    m.heartbeat_interval_ms = (uint64_t)a->cfg.heartbeat_interval_ms;
+    m.last_published_version = s.last_published_version;
+    if (s.last_publish_ms) {
+        set_ts(&lp, s.last_publish_ms);
+        m.last_publish_at = &lp;
+    }
+    Regsync__V1__AppliedAt rec[10], *recp[10];
+    Google__Protobuf__Timestamp rect[10];
+    for (size_t i = 0; i < a->n_recent; i++) {
+        regsync__v1__applied_at__init(&rec[i]);
+        rec[i].version = a->recent[i].version;
+        set_ts(&rect[i], a->recent[i].at_ms);
+        rec[i].at = &rect[i];
+        recp[i] = &rec[i];
+    }
+    m.n_recent_applies = a->n_recent;
+    m.recent_applies = a->n_recent ? recp : NULL;
     /* object keys: local changes and kept regional meta (first 100 each) */
     size_t nm = a->modified.n < 100 ? a->modified.n : 100, nr = a->regional.n < 100 ? a->regional.n : 100;
     Regsync__V1__ObjectKey *keys = calloc(nm + nr + 1, sizeof *keys);
     Regsync__V1__ObjectKey **mk = calloc(nm + 1, sizeof *mk), **rk = calloc(nr + 1, sizeof *rk);
+    uint8_t *content = NULL, *full = NULL;
+    int rc = RS_OK;
     if (!keys || !mk || !rk) {
-        free(keys);
-        free(mk);
-        free(rk);
-        return rs_error_set(err, RS_ENOMEM, "out of memory");
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+        goto done;
     }
     for (size_t i = 0; i < nm; i++) {
         regsync__v1__object_key__init(&keys[i]);
@@ -381,18 +491,60 @@ int rs_agent_report(rs_agent *a, rs_error *err)
     m.modified_objects = mk;
     m.n_regional_meta_objects = nr;
     m.regional_meta_objects = rk;
-    size_t n = regsync__v1__region_status__get_packed_size(&m);
-    uint8_t *buf = malloc(n ? n : 1);
-    int rc = RS_OK;
-    if (!buf) {
+    /* the content without written_at: unchanged content is written as the same bytes again */
+    size_t cn = regsync__v1__region_status__get_packed_size(&m);
+    content = malloc(cn ? cn : 1);
+    if (!content) {
         rc = rs_error_set(err, RS_ENOMEM, "out of memory");
-    } else {
-        regsync__v1__region_status__pack(&m, buf);
-        char key[256];
-        rs_log_region_key(a->region, key, sizeof key);
-        rc = rs_storage_put(a->store, key, buf, n, RS_PUT_ALWAYS, NULL, NULL, err);
+        goto done;
     }
-    free(buf);
+    regsync__v1__region_status__pack(&m, content);
+    const uint8_t *body = a->report_bytes;
+    size_t blen = a->report_bytes_len;
+    bool same = a->report_bytes && a->report_content_len == cn && memcmp(a->report_content, content, cn) == 0;
+    if (!same) {
+        set_ts(&wr, rs_wall_ms());
+        m.written_at = &wr;
+        size_t fn = regsync__v1__region_status__get_packed_size(&m);
+        full = malloc(fn ? fn : 1);
+        if (!full) {
+            rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+            goto done;
+        }
+        regsync__v1__region_status__pack(&m, full);
+        body = full;
+        blen = fn;
+    }
+    char key[256];
+    rs_log_instance_key(a->region, a->instance, key, sizeof key);
+    rc = rs_storage_put(a->store, key, body, blen, RS_PUT_ALWAYS, NULL, NULL, err);
+    if (rc && !a->legacy_checked && strcmp(rs_storage_scheme(a->store), "file") == 0) {
+        /* a file:// store cannot hold regions/<region> as a file (the region layout) and as the
+         * directory of this region's instances: the old report makes way (docs/fleet.md) */
+        char lkey[256], etag[RS_ETAG_MAX];
+        rs_log_region_key(a->region, lkey, sizeof lkey);
+        uint8_t *d;
+        size_t l;
+        if (rs_storage_get(a->store, lkey, NULL, &d, &l, etag, NULL) == RS_OK) {
+            free(d);
+            if (rs_storage_delete_if(a->store, lkey, etag, 0, NULL) == RS_OK) {
+                RS_LOGW("agent", "removed the region-layout report key=%s: a file store cannot keep it beside %s", lkey, key);
+                rc = rs_storage_put(a->store, key, body, blen, RS_PUT_ALWAYS, NULL, NULL, err);
+            }
+        }
+    }
+    if (!rc && !same) {
+        free(a->report_content);
+        free(a->report_bytes);
+        a->report_content = content;
+        a->report_content_len = cn;
+        a->report_bytes = full;
+        a->report_bytes_len = blen;
+        content = full = NULL;
+    }
+done:
+    free(content);
+    free(full);
     free(keys);
     free(mk);
     free(rk);
@@ -401,6 +553,8 @@ int rs_agent_report(rs_agent *a, rs_error *err)
         a->st.heartbeats++;
         pthread_mutex_unlock(&a->mu);
         a->last_heartbeat_mono = rs_mono_ms();
+        if (!a->legacy_checked)
+            drop_own_legacy_report(a);
     }
     return rc;
 }
@@ -429,22 +583,90 @@ static void persist_control(rs_agent *a, bool paused, uint64_t pinned)
     }
 }
 
+/* The region-wide control record, with a conditional GET at every step of a follower. A store
+ * error keeps what was last read (a hiccup must not lift a region-wide pause). */
+static int poll_region_control(rs_agent *a, rs_error *err)
+{
+    rs_region_control c;
+    char etag[RS_ETAG_MAX] = "";
+    rs_error e = {0};
+    int rc = rs_control_read(a->store, a->region, a->rctl_etag[0] ? a->rctl_etag : NULL, &c, etag, &e);
+    if (rc == RS_ENOTMODIFIED)
+        return RS_OK;
+    if (rc == RS_ENOTFOUND) {
+        if (a->have_rctl && rs_control_active(&a->rctl)) {
+            rs_journal_event(a->journal, RS_LOG_INFO, "control", 0, "the region-wide control record is gone: none in force");
+            RS_LOGI("agent", "region-wide control removed region=%s", a->region);
+        }
+        a->have_rctl = false;
+        a->rctl_etag[0] = '\0';
+        memset(&a->rctl, 0, sizeof a->rctl);
+        return RS_OK;
+    }
+    if (rc == RS_ECORRUPT) {
+        if (etag[0] && strcmp(etag, a->rctl_etag) != 0) {
+            snprintf(a->rctl_etag, sizeof a->rctl_etag, "%s", etag); /* said once, not at every poll */
+            RS_LOGW("agent", "region-wide control record ignored (keeping the last one) error=\"%s\"", e.msg);
+            rs_journal_event(a->journal, RS_LOG_WARN, "control", 0, "unreadable region-wide control record: %s", e.msg);
+        }
+        return RS_OK;
+    }
+    if (rc) {
+        /* the store does not answer: this step cannot follow either; say so now, not after a
+         * second timeout on HEAD */
+        if (err)
+            *err = e;
+        return rc;
+    }
+    bool changed = !a->have_rctl || c.serial != a->rctl.serial || c.paused != a->rctl.paused ||
+                   c.pinned_version != a->rctl.pinned_version;
+    a->rctl = c;
+    a->have_rctl = true;
+    snprintf(a->rctl_etag, sizeof a->rctl_etag, "%s", etag);
+    if (changed) {
+        char d[256];
+        rs_control_describe(&c, d, sizeof d);
+        RS_LOGI("agent", "region-wide control action=%s by=\"%s\" now=\"%s\"", c.action, c.by, d);
+        rs_journal_event(a->journal, RS_LOG_INFO, "control", c.pinned_version, "obeying the region-wide control: %s (%s, serial %" PRIu64 ")",
+                         d, c.action, c.serial);
+    }
+    return RS_OK;
+}
+
 int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
 {
     bool ch = false;
+    rs_error ce = {0};
+    int crc = a->target ? poll_region_control(a, &ce) : RS_OK;
+    if (crc)
+        rs_agent_record_error(a, EK_STORE, 0, &ce);
     pthread_mutex_lock(&a->mu);
-    bool paused = a->paused, publish_req = a->publish_req;
-    uint64_t pinned = a->pinned;
+    bool own_paused = a->paused, publish_req = a->publish_req, allow = a->publish_allow_destructive;
+    uint64_t own_pinned = a->pinned;
     a->publish_req = false;
+    a->publish_allow_destructive = false;
+    /* what is in force: paused when this instance or its region says so; the region's pin wins */
+    bool rp = a->have_rctl && a->rctl.paused;
+    uint64_t rpin = a->have_rctl ? a->rctl.pinned_version : 0;
+    bool paused = own_paused || rp;
+    uint64_t pinned = rpin ? rpin : own_pinned;
+    a->st.region_paused = rp;
+    a->st.region_pinned = rpin;
+    if (a->have_rctl && rs_control_active(&a->rctl))
+        rs_control_describe(&a->rctl, a->st.control, sizeof a->st.control);
+    else
+        a->st.control[0] = '\0';
     pthread_mutex_unlock(&a->mu);
-    persist_control(a, paused, pinned);
+    persist_control(a, own_paused, own_pinned);
     int rc = RS_OK;
     if (a->pub) {
         rs_publish_result res;
         rs_error pe = {0};
+        if (publish_req && allow)
+            rs_publisher_allow_destructive_once(a->pub);
         int prc = rs_publisher_publish(a->pub, publish_req, &res, &pe);
         if (prc) {
-            rs_agent_record_error(a, strstr(pe.msg, "source") ? EK_SOURCE : EK_STORE, 0, &pe);
+            rs_agent_record_error(a, res.source_failed ? EK_SOURCE : EK_STORE, 0, &pe);
             rc = prc;
             if (err)
                 *err = pe;
@@ -452,6 +674,7 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
             pthread_mutex_lock(&a->mu);
             a->st.publishes++;
             a->st.last_published_version = res.version;
+            a->st.last_publish_ms = rs_wall_ms();
             pthread_mutex_unlock(&a->mu);
             rs_journal_event(a->journal, RS_LOG_INFO, "publish", res.version, "published version %" PRIu64 " (%zu operations)",
                              res.version, res.ops);
@@ -467,7 +690,14 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
             pthread_mutex_unlock(&a->mu);
         }
     }
-    if (a->target) {
+    if (a->target && crc) {
+        /* the store did not answer the control read: no follow step against it now */
+        if (!rc) {
+            rc = crc;
+            if (err)
+                *err = ce;
+        }
+    } else if (a->target) {
         if (paused) {
             rs_agent_set_state(a, "paused");
             /* still look at the head so that lag is reported while paused */
@@ -495,8 +725,18 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
             }
         }
     }
+    /* a step that succeeds ends the current error (last_error stays, with its time); a change
+     * between failing and working is reported at once, not at the next heartbeat */
+    bool failed_now = rc != RS_OK;
+    bool flipped = failed_now != a->last_step_failed;
+    a->last_step_failed = failed_now;
+    if (!failed_now) {
+        pthread_mutex_lock(&a->mu);
+        a->st.error_current = false;
+        pthread_mutex_unlock(&a->mu);
+    }
     int64_t now = rs_mono_ms();
-    if (ch || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0) {
+    if (ch || flipped || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0) {
         if (a->target && now - a->last_target_check_mono >= a->cfg.heartbeat_interval_ms)
             rs_follow_check_target(a, false, NULL);
         rs_error re = {0};
@@ -636,6 +876,7 @@ void rs_agent_wake(rs_agent *a)
 {
     pthread_mutex_lock(&a->mu);
     a->wake = true;
+    a->sync_req = true; /* an explicit request: retry a failed write or entry now */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
@@ -652,8 +893,10 @@ void rs_agent_status_get(rs_agent *a, rs_agent_status *out)
 {
     pthread_mutex_lock(&a->mu);
     *out = a->st;
-    out->paused = a->paused;
-    out->pinned_version = a->pinned;
+    out->instance_paused = a->paused;
+    out->instance_pinned = a->pinned;
+    out->paused = a->paused || a->st.region_paused;
+    out->pinned_version = a->st.region_pinned ? a->st.region_pinned : a->pinned;
     pthread_mutex_unlock(&a->mu);
     int64_t now = rs_wall_ms();
     out->ready = out->has_state && out->last_success_ms && now - out->last_success_ms <= a->cfg.max_staleness_ms;
@@ -680,6 +923,7 @@ void rs_agent_resume(rs_agent *a)
     a->paused = false;
     a->st.paused = false;
     a->wake = true;
+    a->sync_req = true; /* a new intent: retry at once, whatever the backoff */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
@@ -692,6 +936,7 @@ int rs_agent_pin(rs_agent *a, uint64_t version, rs_error *err)
     a->pinned = version;
     a->st.pinned_version = version;
     a->wake = true;
+    a->sync_req = true; /* a new intent: retry at once, whatever the backoff */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     return RS_OK;
@@ -703,6 +948,7 @@ void rs_agent_unpin(rs_agent *a)
     a->pinned = 0;
     a->st.pinned_version = 0;
     a->wake = true;
+    a->sync_req = true; /* a new intent: retry at once, whatever the backoff */
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
@@ -719,12 +965,15 @@ int rs_agent_rollback(rs_agent *a, uint64_t version, rs_error *err)
     return rs_agent_pin(a, version, err);
 }
 
-int rs_agent_request_publish(rs_agent *a, rs_error *err)
+int rs_agent_request_publish(rs_agent *a, rs_error *err) { return rs_agent_request_publish_ex(a, false, err); }
+
+int rs_agent_request_publish_ex(rs_agent *a, bool allow_destructive, rs_error *err)
 {
     if (!a->cfg.publish)
         return rs_error_set(err, RS_EUNSUPPORTED, "this agent does not publish (publish: false)");
     pthread_mutex_lock(&a->mu);
     a->publish_req = true;
+    a->publish_allow_destructive = a->publish_allow_destructive || allow_destructive;
     a->wake = true;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);

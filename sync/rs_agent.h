@@ -28,6 +28,8 @@ int rs_local_policy_parse(const char *s, rs_local_policy *out);
 
 typedef struct rs_agent_config {
     const char *region;             /* required */
+    const char *instance;           /* this agent within the region; NULL/"": $POD_NAME, else the host
+                                       name, made [a-z0-9-]+ (rs_agent_default_instance) */
     const char *store_url;          /* required */
     const char *source;             /* publishers: key in the store or URL */
     const char *target;             /* NULL: publish-only agent */
@@ -39,10 +41,14 @@ typedef struct rs_agent_config {
     size_t n_exclude;
     rs_local_policy on_local_change;
     uint64_t snapshot_every;        /* 0: 100 */
+    double max_delete_fraction;     /* publishers: the destructive-change guard; 0: 0.5 */
+    bool allow_destructive;         /* publishers: no guard (publish --once --allow-destructive) */
     rs_retention retention;
     int64_t poll_interval_ms;       /* 0: 5000 */
     int64_t heartbeat_interval_ms;  /* 0: 30000 */
     int64_t stale_after_ms;         /* 0: 120000 */
+    int64_t forget_after_ms;        /* 0: 3600000 (the fleet view prunes reports silent this long) */
+    int64_t max_clock_skew_ms;      /* 0: 30000 */
     int64_t max_staleness_ms;       /* 0: 300000 */
     const char *publisher_id;       /* NULL: region/host/pid */
     bool compare_full;
@@ -57,12 +63,19 @@ extern const char *const rs_errkind_names[RS_ERRKINDS]; /* "store", "corrupt", "
 
 typedef struct rs_agent_status {
     char region[64];
-    char state[48];                 /* starting, waiting, following, paused, pinned, diverged, stopped */
-    uint64_t applied_version;
+    char instance[64];
+    char state[48];                 /* starting, waiting, following, publishing, paused, pinned,
+                                       diverged, stopped, error (a target or journal write failed) */
+    uint64_t applied_version;       /* what the target and the journal durably hold */
     uint64_t head_version;
     uint64_t attempted_version;     /* last tried when it failed; 0 otherwise */
-    uint64_t pinned_version;
-    bool paused;
+    uint64_t pinned_version;        /* in force: the region-wide pin, else this instance's */
+    bool paused;                    /* in force: this instance or the region is paused */
+    bool instance_paused;           /* this instance's own controls (POST /v1/pause) */
+    uint64_t instance_pinned;
+    bool region_paused;             /* the region-wide control record (regsync/control/<region>) */
+    uint64_t region_pinned;
+    char control[256];              /* the region-wide control obeyed, "" when none */
     bool has_state;                 /* a local copy exists */
     uint8_t digest[RS_DIGEST_LEN];          /* global registry at applied_version */
     uint8_t filtered_digest[RS_DIGEST_LEN]; /* this region's filtered view */
@@ -77,9 +90,11 @@ typedef struct rs_agent_status {
     int64_t head_updated_ms;
     int64_t last_error_ms;
     char last_error[RS_ERROR_MSG_MAX];
+    bool error_current;             /* last_error is still current: no successful step since */
     uint64_t polls, polls_unchanged, applies, bootstraps, rollbacks, publishes, heartbeats;
     uint64_t errors[RS_ERRKINDS];
     uint64_t last_published_version;
+    int64_t last_publish_ms;
     rs_storage_stats store;         /* every handle of the agent, as of its last step */
     size_t n_modified, n_regional_meta;
     bool publish;
@@ -113,11 +128,17 @@ void rs_agent_resume(rs_agent *a);
 int rs_agent_pin(rs_agent *a, uint64_t version, rs_error *err);   /* follow up to version only */
 void rs_agent_unpin(rs_agent *a);
 int rs_agent_rollback(rs_agent *a, uint64_t version, rs_error *err); /* pin + go back to version */
-/* Asks for a publish at the next step (publishers only). */
+/* Asks for a publish at the next step (publishers only); allow_destructive lets that one publish
+ * past the destructive-change guard. */
 int rs_agent_request_publish(rs_agent *a, rs_error *err);
+int rs_agent_request_publish_ex(rs_agent *a, bool allow_destructive, rs_error *err);
 
 /* The agent's configuration (borrowed). */
 const rs_agent_config *rs_agent_config_get(const rs_agent *a);
+/* The default instance name: $POD_NAME, else the host name, lower-cased with every character
+ * outside [a-z0-9-] made '-', at most 63 characters ("agent" when nothing is left). */
+void rs_agent_default_instance(char *out, size_t n);
+
 /* Whether a project passes this region's filter. */
 bool rs_agent_project_allowed(const rs_agent_config *cfg, const char *project);
 

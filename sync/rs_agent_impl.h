@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "rs_agent.h"
+#include "rs_control.h"
 #include "rs_journal.h"
 #include "rs_publisher.h"
 #include "rs_target.h"
@@ -12,6 +13,11 @@
 #define RS_MAX_FETCH 8
 
 enum { EK_STORE, EK_CORRUPT, EK_TARGET, EK_JOURNAL, EK_SOURCE, EK_CONFLICT, EK_LOCAL, EK_OTHER };
+
+typedef struct rs_applied_at_t {
+    uint64_t version;
+    int64_t at_ms;
+} rs_applied_at_t;
 
 typedef struct rs_key_list {
     uint32_t *kind;
@@ -23,6 +29,8 @@ struct rs_agent {
     rs_agent_config cfg;          /* strings below are owned copies */
     char **inc, **exc;
     char *region, *store_url, *source, *target_url, *state_dir, *publisher_id;
+    char instance[64];
+    int64_t started_ms;
     char *store_desc;
 
     rs_storage *store;            /* agent thread */
@@ -53,10 +61,45 @@ struct rs_agent {
     bool saved_paused;            /* control state as last written to the journal */
     uint64_t saved_pinned;
 
+    /* the durable position: what the target and the journal both hold. It moves only after the
+     * target was written (fsync, rename, directory fsync) and the journal recorded it; status,
+     * reports, readiness and drift are derived from it, never from `state` */
+    uint64_t applied_version;
+    int64_t applied_published_ms;
+    uint8_t applied_digest[RS_DIGEST_LEN];    /* global registry at applied_version */
+    uint8_t applied_filtered[RS_DIGEST_LEN];  /* this region's filtered view of it */
+    bool write_pending;           /* `state` is not (all) in the target: write it (again) */
+    struct rs_apply_info *pending_info; /* what the pending write will journal (merged) */
+    int fail_kind;                /* EK_* of the last failure inside the follower, -1: none */
+    int last_fail_rc;             /* its code, returned again while backing off */
+    /* backoff for failed writes, refused entries and failed bootstraps: no retry before
+     * retry_at_mono (0: none scheduled); the delay doubles from the poll interval to 1 min */
+    int64_t retry_at_mono;
+    int64_t retry_delay_ms;
+    bool last_step_failed;        /* the previous step failed: report a change of state at once */
+
+    /* reports (format 2): a heartbeat rewrites the same bytes; written_at moves only with content */
+    uint8_t *report_content;      /* the last report packed without written_at */
+    size_t report_content_len;
+    uint8_t *report_bytes;        /* ... and as written */
+    size_t report_bytes_len;
+    bool legacy_checked;          /* the region-layout report was looked at once */
+    rs_applied_at_t recent[10];   /* the last versions applied (oldest first) */
+    size_t n_recent;
+
+    /* the region-wide control record: agent thread only */
+    rs_region_control rctl;
+    bool have_rctl;
+    char rctl_etag[RS_ETAG_MAX];
+    uint64_t rctl_serial_seen;    /* journaled up to this serial */
+    struct rs_target_lock *lock;  /* held while the agent may write the target */
+
     /* shared: under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop, wake, paused, publish_req;
+    bool sync_req;                /* an explicit sync (POST /v1/sync): retry now, skip backoff */
+    bool publish_allow_destructive; /* the requested publish may delete more than the guard */
     uint64_t pinned;
     rs_agent_status st;
     void (*on_change)(void *);

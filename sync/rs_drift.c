@@ -27,9 +27,12 @@ static bool digest_is_zero(const uint8_t *d)
     return true;
 }
 
+/* untrusted input: a time beyond what int64 milliseconds hold is no time */
 static int64_t ts_ms(const Google__Protobuf__Timestamp *t)
 {
-    return t ? (int64_t)t->seconds * 1000 + t->nanos / 1000000 : 0;
+    if (!t || t->seconds <= -(INT64_MAX / 1000 - 1) || t->seconds >= INT64_MAX / 1000 - 1)
+        return 0;
+    return (int64_t)t->seconds * 1000 + t->nanos / 1000000;
 }
 
 static char *dupz(const char *s, bool *oom)
@@ -71,6 +74,9 @@ void rs_region_report_clear(rs_region_report *r)
     free(r->state);
     free(r->agent);
     free(r->log_store);
+    free(r->instance);
+    free(r->control);
+    free(r->recent);
     strv_free(r->include_projects, r->n_include);
     strv_free(r->exclude_projects, r->n_exclude);
     keys_free(r->modified_objects, r->n_modified);
@@ -91,7 +97,7 @@ void rs_region_reports_free(rs_region_report *v, size_t n)
 static int fill_empty(rs_region_report *r)
 {
     bool oom = false;
-    char **s[] = {&r->key, &r->region, &r->last_error, &r->state, &r->agent, &r->log_store};
+    char **s[] = {&r->key, &r->region, &r->last_error, &r->state, &r->agent, &r->log_store, &r->instance, &r->control};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         if (!*s[i])
             *s[i] = dupz("", &oom);
@@ -187,19 +193,55 @@ static int from_message(const Regsync__V1__RegionStatus *m, rs_region_report *r,
     }
     copy_keys(m->modified_objects, m->n_modified_objects, &r->modified_objects, &r->n_modified, &oom);
     copy_keys(m->regional_meta_objects, m->n_regional_meta_objects, &r->regional_meta_objects, &r->n_regional_meta, &oom);
+    free(r->instance);
+    r->instance = dupz(m->instance, &oom);
+    r->control = dupz(m->control, &oom);
+    r->format = m->format;
+    r->error_current = m->error_current;
+    r->written_at_ms = ts_ms(m->written_at);
+    r->started_at_ms = ts_ms(m->started_at);
+    r->last_publish_at_ms = ts_ms(m->last_publish_at);
+    r->heartbeat_interval_ms = m->heartbeat_interval_ms > INT64_MAX ? 0 : (int64_t)m->heartbeat_interval_ms;
+    r->last_published_version = m->last_published_version;
+    if (m->format >= 2) {
+        r->follows = m->follows;
+        r->publishes = m->publishes;
+    } else {
+        /* the region layout said "publishing" for an agent without a target */
+        bool pub_only = m->applied_version == 0 && m->state && strcmp(m->state, "publishing") == 0;
+        r->follows = !pub_only;
+        r->publishes = pub_only;
+    }
+    if (m->n_recent_applies) {
+        size_t n = m->n_recent_applies > 64 ? 64 : m->n_recent_applies;
+        r->recent = calloc(n, sizeof *r->recent);
+        if (!r->recent)
+            oom = true;
+        for (size_t i = 0; r->recent && i < n; i++) {
+            r->recent[i].version = m->recent_applies[i]->version;
+            r->recent[i].at_ms = ts_ms(m->recent_applies[i]->at);
+        }
+        r->n_recent = r->recent ? n : 0;
+    }
     return oom ? rs_error_set(err, RS_ENOMEM, "out of memory") : RS_OK;
 }
 
 /* Keeps key, region and bytes; zeroes the rest; sets error. */
 static int mark_unreadable(rs_region_report *r, const char *msg)
 {
-    char *key = r->key, *region = r->region;
+    char *key = r->key, *region = r->region, *instance = r->instance;
     size_t bytes = r->bytes;
-    r->key = r->region = NULL;
+    int64_t mtime = r->mtime_ms;
+    char etag[RS_ETAG_MAX];
+    memcpy(etag, r->etag, sizeof etag);
+    r->key = r->region = r->instance = NULL;
     rs_region_report_clear(r);
     r->key = key;
     r->region = region;
+    r->instance = instance;
     r->bytes = bytes;
+    r->mtime_ms = mtime;
+    memcpy(r->etag, etag, sizeof etag);
     r->error = strdup(msg && *msg ? msg : "unreadable");
     if (!r->error)
         return RS_ENOMEM;
@@ -293,6 +335,29 @@ int rs_region_report_encode(const rs_region_report *r, uint8_t **out, size_t *le
     m.state = r->state ? r->state : (char *)"";
     m.agent = r->agent ? r->agent : (char *)"";
     m.log_store = r->log_store ? r->log_store : (char *)"";
+    m.instance = r->instance ? r->instance : (char *)"";
+    m.control = r->control ? r->control : (char *)"";
+    m.format = r->format;
+    m.follows = r->follows;
+    m.publishes = r->publishes;
+    m.error_current = r->error_current;
+    Google__Protobuf__Timestamp t2[3];
+    set_ts(&t2[0], r->written_at_ms, &m.written_at);
+    set_ts(&t2[1], r->started_at_ms, &m.started_at);
+    set_ts(&t2[2], r->last_publish_at_ms, &m.last_publish_at);
+    m.heartbeat_interval_ms = r->heartbeat_interval_ms > 0 ? (uint64_t)r->heartbeat_interval_ms : 0;
+    m.last_published_version = r->last_published_version;
+    Regsync__V1__AppliedAt rec[64], *recp[64];
+    Google__Protobuf__Timestamp rect[64];
+    size_t nrec = r->n_recent < 64 ? r->n_recent : 64;
+    for (size_t i = 0; i < nrec; i++) {
+        regsync__v1__applied_at__init(&rec[i]);
+        rec[i].version = r->recent[i].version;
+        set_ts(&rect[i], r->recent[i].at_ms, &rec[i].at);
+        recp[i] = &rec[i];
+    }
+    m.n_recent_applies = nrec;
+    m.recent_applies = nrec ? recp : NULL;
     f.n_include_projects = r->n_include;
     f.include_projects = r->include_projects;
     f.n_exclude_projects = r->n_exclude;
@@ -326,17 +391,24 @@ done:
 }
 
 /* Sets key, and region from the key when the report names none. */
+/* Sets key, and region and instance from the key when the report names none:
+ * regsync/regions/<region>/<instance> (format 2) or regsync/regions/<region> (format 1). */
 static int name_report(rs_region_report *out, const char *key)
 {
     size_t pl = strlen(RS_PREFIX_REGIONS);
     const char *name = key + (strncmp(key, RS_PREFIX_REGIONS, pl) == 0 ? pl : 0);
+    const char *slash = strchr(name, '/');
     free(out->key);
     out->key = strdup(key);
     if (!out->region || !out->region[0]) {
         free(out->region);
-        out->region = strdup(name);
+        out->region = slash ? strndup(name, (size_t)(slash - name)) : strdup(name);
     }
-    return out->key && out->region ? RS_OK : RS_ENOMEM;
+    if (!out->instance || !out->instance[0]) {
+        free(out->instance);
+        out->instance = strdup(slash ? slash + 1 : "");
+    }
+    return out->key && out->region && out->instance ? RS_OK : RS_ENOMEM;
 }
 
 static int read_one(rs_storage *s, const char *key, rs_region_report *out, rs_error *err)
@@ -370,16 +442,47 @@ static int read_one(rs_storage *s, const char *key, rs_region_report *out, rs_er
     return RS_OK;
 }
 
-int rs_drift_read_report(rs_storage *s, const char *region, rs_region_report *out, rs_error *err)
+static bool name_ok(const char *s, size_t n)
+{
+    if (!n || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+int rs_drift_read_report(rs_storage *s, const char *name, rs_region_report *out, rs_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!region || !*region || strchr(region, '/'))
-        return rs_error_set(err, RS_EINVALID, "region name '%s' is not valid", region ? region : "");
+    const char *slash = name ? strchr(name, '/') : NULL;
+    if (!name || !(slash ? name_ok(name, (size_t)(slash - name)) && name_ok(slash + 1, strlen(slash + 1)) : name_ok(name, strlen(name))))
+        return rs_error_set(err, RS_EINVALID, "'%s' is not a region or region/instance name ([a-z0-9-]+)", name ? name : "");
     char key[512];
-    rs_log_region_key(region, key, sizeof key);
+    if (slash) {
+        snprintf(key, sizeof key, RS_PREFIX_REGIONS "%s", name);
+    } else {
+        /* a region: its most recently written instance report, else the region-layout report */
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, RS_PREFIX_REGIONS "%s/", name);
+        rs_list_entry *e;
+        size_t n;
+        int rc = rs_storage_list(s, prefix, &e, &n, err);
+        if (rc)
+            return rc;
+        size_t best = n;
+        for (size_t i = 0; i < n; i++)
+            if (best == n || e[i].mtime_ms > e[best].mtime_ms)
+                best = i;
+        if (best < n)
+            snprintf(key, sizeof key, "%s", e[best].key);
+        else
+            rs_log_region_key(name, key, sizeof key);
+        rs_storage_list_free(e, n);
+    }
     int rc = read_one(s, key, out, err);
     if (rc == RS_ENOTFOUND)
-        return rs_error_set(err, RS_ENOTFOUND, "no report from region '%s' (%s)", region, key);
+        return rs_error_set(err, RS_ENOTFOUND, "no report from '%s' (%s)", name, key);
     return rc;
 }
 
@@ -399,7 +502,8 @@ int rs_drift_read_reports(rs_storage *s, rs_region_report **out, size_t *nout, r
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (strlen(e[i].key) <= strlen(RS_PREFIX_REGIONS))
+        const char *rest = e[i].key + strlen(RS_PREFIX_REGIONS);
+        if (strlen(e[i].key) <= strlen(RS_PREFIX_REGIONS) || strchr(rest, '/') != strrchr(rest, '/'))
             continue;
         rc = read_one(s, e[i].key, &v[k], err);
         if (rc == RS_ENOTFOUND) { /* deleted between list and get */
@@ -408,6 +512,12 @@ int rs_drift_read_reports(rs_storage *s, rs_region_report **out, size_t *nout, r
         }
         if (rc)
             break;
+        v[k].mtime_ms = e[i].mtime_ms;
+        snprintf(v[k].etag, sizeof v[k].etag, "%s", e[i].etag);
+        /* a format-2 report carries no heartbeat: its last write is the store's modification time
+         * (the store's clock, not the writer's); rs_fleet does better by observing it change */
+        if (!v[k].heartbeat_ms)
+            v[k].heartbeat_ms = e[i].mtime_ms;
         k++;
     }
     rs_storage_list_free(e, n);
@@ -767,6 +877,8 @@ static void key_text(const rs_report_key *k, char *out, size_t n)
 
 static bool publisher_only(const rs_region_report *r)
 {
+    if (r->format >= 2)
+        return !r->follows;
     return r->applied_version == 0 && strcmp(r->state, "publishing") == 0;
 }
 
@@ -1055,7 +1167,7 @@ static const char *check_name(rs_drift_check c)
     }
 }
 
-static json_t *row_json(const rs_drift_row *row)
+json_t *rs_drift_row_json(const rs_drift_row *row)
 {
     const rs_region_report *r = row->report;
     json_t *o = json_object();
@@ -1113,7 +1225,7 @@ json_t *rs_drift_to_json(const rs_drift_row *rows, size_t n, const rs_head *head
     for (size_t s = 0; s < sizeof states / sizeof states[0]; s++)
         json_object_set_new(counts, states[s], json_integer(0));
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(regions, row_json(&rows[i]));
+        json_array_append_new(regions, rs_drift_row_json(&rows[i]));
         json_t *cnt = json_object_get(counts, rows[i].state);
         if (cnt)
             json_integer_set(cnt, json_integer_value(cnt) + 1);

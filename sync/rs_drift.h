@@ -50,6 +50,11 @@ typedef struct rs_report_key {
     char *name;
 } rs_report_key;
 
+typedef struct rs_applied_at {
+    uint64_t version;
+    int64_t at_ms;
+} rs_applied_at;
+
 /* A decoded RegionStatus. Times are wall-clock ms since the epoch, 0 when absent. */
 typedef struct rs_region_report {
     char *key;                    /* the storage key it was read from ("" when decoded from bytes) */
@@ -78,6 +83,22 @@ typedef struct rs_region_report {
     size_t n_modified;
     rs_report_key *regional_meta_objects; /* objects whose regional materialization meta is kept */
     size_t n_regional_meta;
+    /* format 2 (regsync/regions/<region>/<instance>); for a format-1 report (the region layout)
+     * instance is "", follows/publishes are inferred (a publish-only agent says "publishing"
+     * and applied nothing) and the rest is zero */
+    char *instance;
+    uint32_t format;
+    bool follows, publishes;
+    bool error_current;
+    int64_t written_at_ms, started_at_ms, last_publish_at_ms;
+    int64_t heartbeat_interval_ms;
+    uint64_t last_published_version;
+    rs_applied_at *recent;            /* oldest first */
+    size_t n_recent;
+    char *control;                    /* the region-wide control it obeys, "" */
+    /* filled by readers from the store listing, not part of the message */
+    int64_t mtime_ms;                 /* the store's time of the last write (0: unknown) */
+    char etag[RS_ETAG_MAX];
 } rs_region_report;
 
 /* Decodes a RegionStatus into *out (which need not be initialized). On RS_ECORRUPT the report is
@@ -93,9 +114,10 @@ void rs_region_report_clear(rs_region_report *r);
  * or decoded is returned with `error` set, not dropped. An error return means the listing
  * itself failed. */
 int rs_drift_read_reports(rs_storage *s, rs_region_report **out, size_t *n, rs_error *err);
-/* Reads one region's report: RS_ENOTFOUND when there is none; a report that does not decode is
- * returned (RS_OK) with `error` set. */
-int rs_drift_read_report(rs_storage *s, const char *region, rs_region_report *out, rs_error *err);
+/* Reads one report: name is "region/instance", or "region" for that region's most recently
+ * written instance report (or its region-layout report). RS_ENOTFOUND when there is none; a
+ * report that does not decode is returned (RS_OK) with `error` set. */
+int rs_drift_read_report(rs_storage *s, const char *name, rs_region_report *out, rs_error *err);
 void rs_region_reports_free(rs_region_report *v, size_t n);
 
 typedef struct rs_drift_opts {
@@ -146,6 +168,8 @@ int rs_drift_compute(rs_drift_ctx *c, const rs_head *head, rs_region_report *rep
  *  "versions_behind", "lag_seconds", "heartbeat", "heartbeat_age_seconds", "last_error", ...}],
  *  "counts": {"in_sync": n, ...}}; the full shape is in docs/drift.md. */
 json_t *rs_drift_to_json(const rs_drift_row *rows, size_t n, const rs_head *head);
+/* One row as JSON (the region fields of rs_drift_to_json). */
+json_t *rs_drift_row_json(const rs_drift_row *row);
 /* The "head" member alone (also what `regsync-dump head` prints). */
 json_t *rs_drift_head_json(const rs_head *head);
 

@@ -93,21 +93,44 @@ static int filter_state(rs_agent *a, const rs_registry *r, rs_registry **out, rs
     return rs_registry_filter(r, keep_project, a, out, err);
 }
 
+/* The status follows the durable position (applied_*), never the in-memory state: a version
+ * is "applied" only once the target and the journal hold it. */
 static void publish_status(rs_agent *a)
 {
     pthread_mutex_lock(&a->mu);
-    a->st.applied_version = a->state_version;
-    a->st.has_state = a->state != NULL || a->have_written;
-    if (a->state)
-        rs_registry_digest(a->state, a->st.digest);
-    a->st.applied_published_ms = a->state_published_ms;
+    a->st.applied_version = a->applied_version;
+    a->st.has_state = a->applied_version > 0 || a->have_written;
+    memcpy(a->st.digest, a->applied_digest, RS_DIGEST_LEN);
+    a->st.applied_published_ms = a->applied_published_ms;
     a->st.head_version = a->head.version > a->st.head_version ? a->head.version : a->st.head_version;
+    if (a->applied_version > a->st.head_version)
+        a->st.head_version = a->applied_version;
     a->st.head_updated_ms = a->head.updated_ms;
     memcpy(a->st.written_digest, a->written_digest, RS_DIGEST_LEN);
     a->st.n_modified = a->modified.n;
     a->st.n_regional_meta = a->regional.n;
     a->st.target_modified = a->modified.n > 0;
     pthread_mutex_unlock(&a->mu);
+}
+
+/* The failure backoff: the next retry of a failed write, refused entry or failed bootstrap
+ * waits poll_interval, then twice that, ... up to one minute (or the poll interval when it is
+ * longer), with +-10% jitter. A new HEAD or an explicit sync retries at once. */
+static void schedule_retry(rs_agent *a)
+{
+    int64_t cap = a->cfg.poll_interval_ms > 60000 ? a->cfg.poll_interval_ms : 60000;
+    int64_t d = a->retry_delay_ms ? a->retry_delay_ms * 2 : a->cfg.poll_interval_ms;
+    if (d > cap)
+        d = cap;
+    a->retry_delay_ms = d;
+    int64_t j = d / 10 ? (int64_t)((uint64_t)rs_mono_ns() % (uint64_t)(d / 5 + 1)) - d / 10 : 0;
+    a->retry_at_mono = rs_mono_ms() + d + j;
+}
+
+static void clear_retry(rs_agent *a)
+{
+    a->retry_at_mono = 0;
+    a->retry_delay_ms = 0;
 }
 
 /* ------------------------------------------------------------ fetching */
@@ -262,8 +285,14 @@ int rs_follow_check_target(rs_agent *a, bool force, rs_error *err)
         pthread_mutex_lock(&a->mu);
         a->st.target_known = false;
         pthread_mutex_unlock(&a->mu);
-        if (a->have_written)
-            RS_LOGW("follow", "target missing path=\"%s\"", rs_target_describe(a->target));
+        if (a->have_written && a->state && !a->write_pending) {
+            /* deleted under us: write the current version again at this step */
+            RS_LOGW("follow", "target missing, rewriting it path=\"%s\" version=%" PRIu64, rs_target_describe(a->target),
+                    a->state_version);
+            rs_journal_event(a->journal, RS_LOG_WARN, "drift", a->state_version, "the target was deleted; rewriting version %" PRIu64,
+                             a->state_version);
+            a->write_pending = true;
+        }
         return RS_OK;
     }
     uint8_t *data;
@@ -364,7 +393,7 @@ int rs_follow_check_target(rs_agent *a, bool force, rs_error *err)
 
 /* ------------------------------------------------------------ writing */
 
-typedef struct apply_info {
+typedef struct rs_apply_info {
     rs_journal_kind kind;
     int64_t published_ms;
     uint8_t parent[RS_DIGEST_LEN];
@@ -398,44 +427,80 @@ static char *counts_json(const size_t per_kind[64])
     return (char *)rs_buf_take(&b, NULL);
 }
 
-/* Writes the regional copy for the current state, then records it in the journal. */
-static int write_version(rs_agent *a, const apply_info *info, bool *written_now, rs_error *err)
+/* A write that failed is retried with what it was about, merged with whatever was applied in
+ * memory meanwhile: the journal entry of the retry covers every version since the durable one. */
+static void merge_pending(apply_info *p, const apply_info *info)
+{
+    if (info->kind != RS_JOURNAL_APPLY) {
+        *p = *info; /* rebuilt from a snapshot: the previous target is not its parent */
+        return;
+    }
+    p->puts += info->puts;
+    p->deletes += info->deletes;
+    for (int k = 0; k < 64; k++)
+        p->per_kind[k] += info->per_kind[k];
+    p->published_ms = info->published_ms;
+    memcpy(p->source_etag, info->source_etag, sizeof p->source_etag);
+    memcpy(p->publisher, info->publisher, sizeof p->publisher);
+}
+
+static void keep_pending(rs_agent *a, const apply_info *info)
+{
+    if (a->pending_info == info)
+        return;
+    if (a->pending_info) {
+        merge_pending(a->pending_info, info);
+        return;
+    }
+    a->pending_info = malloc(sizeof *a->pending_info);
+    if (a->pending_info)
+        *a->pending_info = *info;
+}
+
+/* Writes the regional copy for the current state, then records it in the journal. Only when
+ * both are durable does the durable position (applied_*) move; on any failure the previous
+ * position stays, the write is remembered as pending and retried (schedule_retry). */
+static int write_version(rs_agent *a, const apply_info *info_in, bool *written_now, rs_error *err)
 {
     *written_now = false;
+    if (a->pending_info && info_in != a->pending_info)
+        merge_pending(a->pending_info, info_in);
+    const apply_info *info = a->pending_info ? a->pending_info : info_in;
     rs_registry *base = a->state;
     bool base_owned = false;
+    rs_registry *out = NULL;
+    bool out_owned = false;
+    uint8_t *bytes = NULL;
+    rs_journal_entry e = {0};
     int rc;
+    int fk = EK_OTHER; /* what failed, for the error counters */
     if (filtered(a)) {
         rc = filter_state(a, a->state, &base, err);
         if (rc)
-            return rc;
+            goto fail;
         base_owned = true;
     }
     uint8_t fd[RS_DIGEST_LEN];
     rs_registry_digest(base, fd);
-    pthread_mutex_lock(&a->mu);
-    memcpy(a->st.filtered_digest, fd, RS_DIGEST_LEN);
-    pthread_mutex_unlock(&a->mu);
     if (a->modified.n && a->cfg.on_local_change == RS_POLICY_STOP) {
         if (base_owned)
             rs_registry_free(base);
         rs_agent_set_state(a, "stopped");
+        a->fail_kind = EK_LOCAL;
+        a->write_pending = true;
+        keep_pending(a, info);
         return rs_error_set(err, RS_ECONFLICT,
                             "version %" PRIu64 " not written: the target has %zu local change(s) and on_local_change is stop",
                             a->state_version, a->modified.n);
     }
-    rs_registry *out;
-    bool out_owned;
     rc = compose(a, base, base_owned, &out, &out_owned, err);
-    if (rc) {
-        if (base_owned)
-            rs_registry_free(base);
-        return rc;
-    }
+    if (rc)
+        goto fail; /* out is base then, owned as base was */
     uint8_t od[RS_DIGEST_LEN];
     rs_registry_digest(out, od);
     /* persist the global state when the target cannot stand for it */
     bool state_is_target = out == a->state;
+    fk = EK_JOURNAL;
     if (!state_is_target) {
         rc = write_state_file(a, "state.db", a->state, err);
         if (rc)
@@ -443,12 +508,11 @@ static int write_version(rs_agent *a, const apply_info *info, bool *written_now,
     } else {
         remove_state_file(a, "state.db");
     }
-    uint8_t *bytes;
     size_t len;
+    fk = EK_OTHER;
     rc = rs_registry_encode(out, &bytes, &len, err);
     if (rc)
         goto fail;
-    rs_journal_entry e = {0};
     e.version = a->state_version;
     e.kind = info->kind;
     e.published_at_ms = info->published_ms;
@@ -465,18 +529,17 @@ static int write_version(rs_agent *a, const apply_info *info, bool *written_now,
     e.counts_by_kind = counts_json(info->per_kind);
     e.source_etag = info->source_etag[0] ? (char *)info->source_etag : NULL;
     e.publisher = info->publisher[0] ? (char *)info->publisher : NULL;
+    fk = EK_JOURNAL;
     rc = rs_journal_pending_set(a->journal, &e, err);
-    if (rc) {
-        free(bytes);
-        free(e.counts_by_kind);
+    if (rc)
         goto fail;
-    }
     rs_target_stamp stamp;
+    fk = EK_TARGET;
     rc = rs_target_write(a->target, bytes, len, &stamp, err);
     free(bytes);
+    bytes = NULL;
     if (rc) {
         rs_journal_pending_clear(a->journal, NULL);
-        free(e.counts_by_kind);
         goto fail;
     }
     e.duration_ms = rs_mono_ms() - info->started_mono;
@@ -484,6 +547,7 @@ static int write_version(rs_agent *a, const apply_info *info, bool *written_now,
     if (a->written && a->written != out)
         rs_registry_free(a->written);
     a->written = state_is_target ? NULL : out;
+    out_owned = false;
     a->written_stamp = stamp;
     memcpy(a->written_digest, od, RS_DIGEST_LEN);
     a->have_written = true;
@@ -493,23 +557,52 @@ static int write_version(rs_agent *a, const apply_info *info, bool *written_now,
     pthread_mutex_lock(&a->mu);
     memcpy(a->st.target_digest, od, RS_DIGEST_LEN);
     a->st.target_known = true;
-    a->st.last_apply_ms = rs_wall_ms();
-    snprintf(a->st.source_etag, sizeof a->st.source_etag, "%s", info->source_etag);
     pthread_mutex_unlock(&a->mu);
     *written_now = true;
     rs_journal_target jt = {.has_digest = true, .mtime_ns = stamp.mtime_ns, .size = stamp.size, .inode = stamp.inode};
     memcpy(jt.digest, od, RS_DIGEST_LEN);
+    fk = EK_JOURNAL;
     rc = rs_journal_record_apply_ex(a->journal, &e, &jt, err);
+    if (rc)
+        goto fail; /* the target holds it but the journal does not: not applied; retried (and a
+                      restart settles it through the pending entry) */
+    /* durable: the target and the journal hold state_version */
+    if (a->applied_version != a->state_version) {
+        size_t cap = sizeof a->recent / sizeof a->recent[0];
+        if (a->n_recent == cap) {
+            memmove(a->recent, a->recent + 1, (cap - 1) * sizeof a->recent[0]);
+            a->n_recent--;
+        }
+        a->recent[a->n_recent++] = (rs_applied_at_t){a->state_version, rs_wall_ms()};
+    }
+    a->applied_version = a->state_version;
+    a->applied_published_ms = a->state_published_ms;
+    rs_registry_digest(a->state, a->applied_digest);
+    memcpy(a->applied_filtered, fd, RS_DIGEST_LEN);
+    a->write_pending = false;
+    pthread_mutex_lock(&a->mu);
+    memcpy(a->st.filtered_digest, fd, RS_DIGEST_LEN);
+    a->st.last_apply_ms = rs_wall_ms();
+    snprintf(a->st.source_etag, sizeof a->st.source_etag, "%s", info->source_etag);
+    pthread_mutex_unlock(&a->mu);
+    free(a->pending_info); /* info may be it: not used below */
+    a->pending_info = NULL;
+    info = NULL;
     free(e.counts_by_kind);
     if (overwritten)
         rs_journal_event(a->journal, RS_LOG_WARN, "drift", a->state_version,
                          "overwrote %zu locally changed object(s) (policy %s)", overwritten,
                          rs_local_policy_name(a->cfg.on_local_change));
-    /* a journal failure here is settled by rs_journal_recover at the next start */
-    return rc;
+    return RS_OK;
 fail:
+    free(bytes);
+    free(e.counts_by_kind);
     if (out_owned && out != a->state)
         rs_registry_free(out);
+    a->write_pending = true;
+    a->fail_kind = fk;
+    keep_pending(a, info);
+    rs_agent_set_state(a, "error");
     return rc;
 }
 
@@ -519,19 +612,6 @@ static int bootstrap(rs_agent *a, uint64_t want, rs_change **extra, size_t nextr
                      rs_error *err)
 {
     uint64_t upto = want < a->head.version ? want : a->head.version;
-    if (a->bad_version) {
-        bool ok = false;
-        for (size_t i = 0; i < a->head.n_snapshots; i++)
-            if (a->head.snapshots[i] >= a->bad_version && a->head.snapshots[i] <= upto)
-                ok = true;
-        if (!ok) {
-            rs_agent_set_state(a, "diverged");
-            return rs_error_set(err, RS_ECORRUPT,
-                                "log entry %" PRIu64 " could not be applied; keeping version %" PRIu64
-                                " and waiting for a snapshot at or after %" PRIu64,
-                                a->bad_version, a->state_version, a->bad_version);
-        }
-    }
     int64_t t0 = rs_mono_ms();
     rs_registry *r;
     int rc = rs_log_materialize(a->store, &a->head, upto, &r, err);
@@ -670,15 +750,72 @@ static int apply_entries(rs_agent *a, uint64_t want, rs_change **extra, size_t n
     return rc;
 }
 
+/* true when a snapshot at or after version (and at or before upto) is listed in HEAD */
+static bool snapshot_after(const rs_head *h, uint64_t version, uint64_t upto)
+{
+    for (size_t i = 0; i < h->n_snapshots; i++)
+        if (h->snapshots[i] >= version && h->snapshots[i] <= upto)
+            return true;
+    return false;
+}
+
+/* HEAD says less than this region holds. The log is the truth: when it still holds our version
+ * (with our digest), HEAD merely lags (a publisher died between appending and moving HEAD, or
+ * HEAD was restored from an old copy) and we keep our version; *latest is the newest entry.
+ * When the log does not hold our version, the store was reset or rolled back behind us: never
+ * follow it backwards on our own (only a pin or rollback does that). */
+static int check_lagging_head(rs_agent *a, uint64_t *latest, rs_error *err)
+{
+    rs_change *c = NULL;
+    rs_error e2 = {0};
+    int rc = rs_log_read_entry(a->store, a->state_version, &c, NULL, &e2);
+    if (rc == RS_OK) {
+        uint8_t d[RS_DIGEST_LEN];
+        rs_registry_digest(a->state, d);
+        bool same = memcmp(d, c->result_digest, RS_DIGEST_LEN) == 0;
+        rs_change_free(c);
+        if (same) {
+            *latest = a->state_version;
+            RS_LOGW("follow", "HEAD lags the log head_version=%" PRIu64 " log_version=%" PRIu64 ": keeping version %" PRIu64,
+                    a->head.version, a->state_version, a->state_version);
+            return RS_OK;
+        }
+        return rs_error_set(err, RS_ECONFLICT,
+                            "the global log's version %" PRIu64 " is not the one this region holds (HEAD says %" PRIu64
+                            "): the store was reset or rewritten; keeping version %" PRIu64
+                            " (pin or roll back to follow the store's history)",
+                            a->state_version, a->head.version, a->state_version);
+    }
+    if (rc != RS_ENOTFOUND) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    return rs_error_set(err, RS_ECONFLICT,
+                        "HEAD says version %" PRIu64 " and the log has no version %" PRIu64
+                        ", which this region holds: the store was reset or rolled back; keeping version %" PRIu64
+                        " (pin or roll back to follow it)",
+                        a->head.version, a->state_version, a->state_version);
+}
+
 int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
 {
     *changed = false;
     rs_error te = {0};
     if (rs_follow_check_target(a, false, &te))
         RS_LOGW("follow", "cannot check the target error=\"%s\"", te.msg);
+    pthread_mutex_lock(&a->mu);
+    bool sync_req = a->sync_req;
+    a->sync_req = false;
+    pthread_mutex_unlock(&a->mu);
+    bool failing = a->bad_version || a->write_pending || a->retry_at_mono;
+    uint64_t want = 0;
+    a->fail_kind = -1;
+    bool due = !a->retry_at_mono || rs_mono_ms() >= a->retry_at_mono || sync_req;
     rs_head h;
     char etag[RS_ETAG_MAX] = "";
-    const char *inm = (a->state && a->head_etag[0] && !a->bad_version) ? a->head_etag : NULL;
+    /* a retry re-reads HEAD in full: whatever failed may have been repaired in the store */
+    const char *inm = (a->state && a->head_etag[0] && !(failing && due)) ? a->head_etag : NULL;
     int rc = rs_log_read_head(a->store, inm, &h, etag, err);
     pthread_mutex_lock(&a->mu);
     a->st.polls++;
@@ -708,17 +845,29 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
         rs_agent_record_error(a, EK_STORE, 0, err);
         return rc;
     } else {
+        head_changed = !a->head_etag[0] || strcmp(etag, a->head_etag) != 0 || h.version != a->head.version;
         rs_head_clear(&a->head);
         a->head = h;
         snprintf(a->head_etag, sizeof a->head_etag, "%s", etag);
-        head_changed = true;
     }
+    if (head_changed)
+        due = true; /* something new in the store: try at once */
+    bool retrying = failing && due;
     uint64_t latest = a->head.version;
     rs_change **extra = NULL;
     size_t nextra = 0;
-    if (head_changed && !pinned) {
+    if (a->state && a->head.version < a->state_version && (!pinned || pinned >= a->state_version) &&
+        (head_changed || retrying)) {
+        /* never backwards on our own: HEAD lags (or the store went back in time) */
+        rc = check_lagging_head(a, &latest, err);
+        if (rc)
+            goto failed;
+    }
+    if (a->state && latest < a->state_version)
+        latest = a->state_version;
+    if ((head_changed || retrying) && !pinned) {
         rs_error pe = {0};
-        if (rs_log_probe_beyond(a->store, a->head.version, &extra, &nextra, &pe) == RS_OK && nextra)
+        if (rs_log_probe_beyond(a->store, latest, &extra, &nextra, &pe) == RS_OK && nextra)
             latest = extra[nextra - 1]->version;
     }
     pthread_mutex_lock(&a->mu);
@@ -726,41 +875,89 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
         a->st.head_version = latest;
     a->st.head_updated_ms = a->head.updated_ms;
     pthread_mutex_unlock(&a->mu);
-    uint64_t want = pinned && pinned < latest ? pinned : latest;
+    want = pinned && pinned < latest ? pinned : latest;
+    if (failing && !due) {
+        /* backing off after a failure: nothing new in the store, not time to retry yet. Still
+         * failing (not a success: readiness and the current error stay), nothing new to record */
+        rs_changes_free(extra, nextra);
+        publish_status(a);
+        pthread_mutex_lock(&a->mu);
+        rc = rs_error_set(err, a->last_fail_rc ? a->last_fail_rc : RS_EIO, "%s (next retry in %lld ms)",
+                          a->st.last_error, (long long)(a->retry_at_mono - rs_mono_ms()));
+        pthread_mutex_unlock(&a->mu);
+        return rc;
+    }
     if (a->state && a->state_version == want && !a->bad_version) {
-        if (!a->have_written) {
-            apply_info info = {.kind = RS_JOURNAL_BOOTSTRAP, .published_ms = a->state_published_ms, .started_mono = rs_mono_ms()};
+        if (!a->have_written || a->write_pending) {
+            /* the target lacks the current version: a failed write (retried with what it was
+             * about), a deleted target (the same version again: the journal keeps its entry), or
+             * a first write after a restart with a new filter */
+            apply_info info = {.kind = a->have_written ? RS_JOURNAL_APPLY : RS_JOURNAL_BOOTSTRAP,
+                               .published_ms = a->state_published_ms,
+                               .started_mono = rs_mono_ms()};
             bool written;
-            rc = write_version(a, &info, &written, err);
+            rc = write_version(a, a->pending_info ? a->pending_info : &info, &written, err);
             *changed = written;
         }
     } else if (want == 0) {
         rc = RS_OK;
-    } else if (!a->state || want < a->state_version || a->state_version + 1 < a->head.oldest_version || a->bad_version) {
+    } else if (!a->state || want < a->state_version || a->state_version + 1 < a->head.oldest_version) {
         rs_journal_kind kind = !a->state ? RS_JOURNAL_BOOTSTRAP
                                : want < a->state_version ? (pinned ? RS_JOURNAL_ROLLBACK : RS_JOURNAL_BOOTSTRAP)
                                                          : RS_JOURNAL_BOOTSTRAP;
         rc = bootstrap(a, want, extra, nextra, kind, changed, err);
     } else {
+        /* also the retry of a refused entry: it may have been repaired in the store */
+        uint64_t was_bad = a->bad_version;
+        a->bad_version = 0;
         rc = apply_entries(a, want, extra, nextra, changed, err);
+        if (rc && a->bad_version && a->state && snapshot_after(&a->head, a->bad_version, want)) {
+            /* a snapshot covers the refused entry: recover from it now */
+            rs_error be = {0};
+            int brc = bootstrap(a, want, extra, nextra, RS_JOURNAL_BOOTSTRAP, changed, &be);
+            if (brc == RS_OK) {
+                a->bad_version = 0;
+                rc = RS_OK;
+            }
+        }
+        if (rc && !a->bad_version && was_bad && a->state_version < was_bad)
+            a->bad_version = was_bad;
     }
     rs_changes_free(extra, nextra);
-    if (rc) {
-        int kind = rc == RS_ECORRUPT || rc == RS_ENOTFOUND ? EK_CORRUPT
-                   : rc == RS_ECONFLICT && a->modified.n ? EK_LOCAL
-                   : rc == RS_ECONFLICT                  ? EK_CONFLICT
-                   : err && strstr(err->msg, "target")   ? EK_TARGET
-                                                         : EK_STORE;
-        rs_agent_record_error(a, kind, want, err);
-    } else {
-        pthread_mutex_lock(&a->mu);
-        a->st.last_success_ms = rs_wall_ms();
-        a->st.attempted_version = 0;
-        pthread_mutex_unlock(&a->mu);
-        if (!a->bad_version)
-            rs_agent_set_state(a, a->modified.n && a->cfg.on_local_change == RS_POLICY_STOP ? "stopped"
-                                  : pinned                                                   ? "pinned"
-                                                                                             : "following");
+    if (rc)
+        goto failed;
+    clear_retry(a);
+    a->fail_kind = -1;
+    pthread_mutex_lock(&a->mu);
+    a->st.last_success_ms = rs_wall_ms();
+    a->st.attempted_version = 0;
+    pthread_mutex_unlock(&a->mu);
+    rs_agent_set_state(a, a->modified.n && a->cfg.on_local_change == RS_POLICY_STOP ? "stopped"
+                          : pinned                                                   ? "pinned"
+                                                                                     : "following");
+    publish_status(a);
+    return rc;
+failed:
+    {
+        /* a failed write says what failed; otherwise the error code does */
+        int kind = a->fail_kind;
+        if (kind < 0)
+            kind = rc == RS_ECORRUPT || rc == RS_ENOTFOUND ? EK_CORRUPT
+                   : rc == RS_ECONFLICT                     ? (a->modified.n ? EK_LOCAL : EK_CONFLICT)
+                   : rc == RS_ENOMEM || rc == RS_EINVALID   ? EK_OTHER
+                                                            : EK_STORE;
+        rs_agent_record_error(a, kind, want > a->applied_version ? want : 0, err);
+        a->last_fail_rc = rc;
+        if (kind == EK_LOCAL && a->cfg.on_local_change == RS_POLICY_STOP)
+            rs_agent_set_state(a, "stopped");
+        else if (a->bad_version || kind == EK_CONFLICT || kind == EK_CORRUPT)
+            rs_agent_set_state(a, "diverged");
+        else if (kind != EK_STORE)
+            rs_agent_set_state(a, "error");
+        /* store errors (unreachable, timeouts) keep the state and are paced by the poll
+         * interval; everything else backs off */
+        if (kind != EK_STORE)
+            schedule_retry(a);
     }
     publish_status(a);
     return rc;
@@ -824,6 +1021,10 @@ int rs_follow_load_local(rs_agent *a, rs_error *err)
         a->state = st;
         a->state_version = last.version;
         a->state_published_ms = last.published_at_ms;
+        /* the journal's last entry, which recovery just checked against the target */
+        a->applied_version = last.version;
+        a->applied_published_ms = last.published_at_ms;
+        memcpy(a->applied_digest, last.result_digest, RS_DIGEST_LEN);
         /* what we wrote: recompute it */
         rs_registry *base = a->state;
         bool base_owned = false;

@@ -293,31 +293,32 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-/* Rejects a file that is not SQLite at all before SQLite gets to it, with a clear message. */
-static int check_header(rs_journal *j, bool *exists, rs_error *err)
+/* Whether the journal file exists and is a regular file. Only stat(2): this process may already
+ * hold the journal through SQLite (the agent and the admin API share a process), and any open()
+ * and close() of the file outside SQLite would drop every POSIX lock the process holds on it,
+ * SQLite's included (fcntl locks belong to the process, not to the descriptor). A reader that
+ * then believed itself alone would checkpoint and delete the WAL under the writer. Content that
+ * is not SQLite is reported by SQLite itself (SQLITE_NOTADB, see not_sqlite). */
+static int check_file(rs_journal *j, bool *exists, rs_error *err)
 {
     *exists = false;
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    struct stat st;
+    if (stat(j->path, &st) != 0) {
         if (errno == ENOENT)
             return RS_OK;
-        return jerr(j, err, RS_EIO, "cannot open: %s", strerror(errno));
+        return jerr(j, err, RS_EIO, "stat: %s", strerror(errno));
     }
     *exists = true;
-    struct stat st;
-    char hdr[16];
-    int rc = RS_OK;
-    if (fstat(fd, &st) != 0) {
-        rc = jerr(j, err, RS_EIO, "stat: %s", strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = jerr(j, err, RS_EINVALID, "not a regular file");
-    } else if (st.st_size > 0) {
-        ssize_t n = pread(fd, hdr, sizeof hdr, 0);
-        if (n != (ssize_t)sizeof hdr || memcmp(hdr, "SQLite format 3", 16) != 0)
-            rc = jerr(j, err, RS_ECORRUPT, "not an SQLite database (damaged or not a journal); move it aside to start a new journal");
-    }
-    close(fd);
-    return rc;
+    if (!S_ISREG(st.st_mode))
+        return jerr(j, err, RS_EINVALID, "not a regular file");
+    return RS_OK;
+}
+
+/* SQLite's answer for a file that is not a database: a clear message instead of "file is not a
+ * database" on some statement. */
+static int not_sqlite(rs_journal *j, rs_error *err)
+{
+    return jerr(j, err, RS_ECORRUPT, "not an SQLite database (damaged or not a journal); move it aside to start a new journal");
 }
 
 static int integrity_check(rs_journal *j, rs_error *err)
@@ -387,7 +388,7 @@ int rs_journal_open(const char *state_dir, const rs_journal_opts *opts, rs_journ
         free(lp);
     }
     bool exists;
-    if ((rc = check_header(j, &exists, err)))
+    if ((rc = check_file(j, &exists, err)))
         goto fail;
     if (o.readonly && !exists) {
         rc = jerr(j, err, RS_ENOTFOUND, "does not exist");
@@ -403,6 +404,27 @@ int rs_journal_open(const char *state_dir, const rs_journal_opts *opts, rs_journ
     }
     sqlite3_extended_result_codes(j->db, 1);
     sqlite3_busy_timeout(j->db, o.busy_timeout_ms > 0 ? o.busy_timeout_ms : 5000);
+    if (o.readonly) {
+        /* a reader never checkpoints or deletes the WAL when it closes: the writer may be running
+           (SQLite's own locks say so too; this holds even if something dropped them) */
+        s = sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+        if (s != SQLITE_OK) {
+            rc = dberr(j, err, s, "no checkpoint on close");
+            goto fail;
+        }
+    }
+    /* the first read of the file: its header */
+    {
+        int64_t sv;
+        rs_error pe = {0};
+        if ((rc = query_i64(j, "PRAGMA schema_version", &sv, &pe))) {
+            if ((sqlite3_extended_errcode(j->db) & 0xff) == SQLITE_NOTADB)
+                rc = not_sqlite(j, err);
+            else if (err)
+                *err = pe;
+            goto fail;
+        }
+    }
     if (o.readonly) {
         if ((rc = exec(j, "PRAGMA query_only = ON", err)))
             goto fail;

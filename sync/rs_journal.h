@@ -15,7 +15,10 @@
  *
  * Concurrency: one read-write handle per state_dir at a time (an flock on
  * <state_dir>/journal.lock; a second one gets RS_ECONFLICT); any number of read-only handles
- * (admin API, regsync-dump) read while it writes. A handle is used by one thread at a time.
+ * (admin API, regsync-dump) read while it writes, in the writer's process or another: journal.db
+ * is only ever opened through SQLite (an open()/close() beside it would drop the process's POSIX
+ * locks), and a read-only handle never checkpoints or deletes the WAL when it closes. A handle is
+ * used by one thread at a time.
  *
  * Ownership: the caller owns the handle (rs_journal_close, NULL ok). Entries, events and strings
  * returned through out-parameters are malloc'd and owned by the caller: rs_journal_entry_clear,

@@ -34,6 +34,11 @@ int rs_head_copy(rs_head *dst, const rs_head *src)
 void rs_log_entry_key(uint64_t version, char *out) { snprintf(out, 64, RS_PREFIX_LOG "%020" PRIu64, version); }
 void rs_log_snapshot_key(uint64_t version, char *out) { snprintf(out, 64, RS_PREFIX_SNAPSHOTS "%020" PRIu64 ".db", version); }
 void rs_log_region_key(const char *region, char *out, size_t n) { snprintf(out, n, RS_PREFIX_REGIONS "%s", region); }
+void rs_log_instance_key(const char *region, const char *instance, char *out, size_t n)
+{
+    snprintf(out, n, RS_PREFIX_REGIONS "%s/%s", region, instance);
+}
+void rs_log_control_key(const char *region, char *out, size_t n) { snprintf(out, n, RS_PREFIX_CONTROL "%s", region); }
 
 int rs_head_encode(const rs_head *h, uint8_t **out, size_t *len, rs_error *err)
 {
@@ -62,11 +67,20 @@ int rs_head_encode(const rs_head *h, uint8_t **out, size_t *len, rs_error *err)
 int rs_head_decode(const uint8_t *p, size_t n, rs_head *out, rs_error *err)
 {
     memset(out, 0, sizeof *out);
+    /* A publisher writes HEAD only after a version exists, so an empty object (protobuf would
+       decode it as "version 0": nothing published) is a damaged store, never a fresh one. */
+    if (n == 0)
+        return rs_error_set(err, RS_ECORRUPT,
+                            "%s is empty (0 bytes): the store's HEAD object was truncated or overwritten; agents keep "
+                            "their copies and publishing stops until it is restored (docs/operations.md, \"A damaged HEAD\")",
+                            RS_KEY_HEAD);
     Regsync__V1__Head *m = regsync__v1__head__unpack(NULL, n, p);
     if (!m)
         return rs_error_set(err, RS_ECORRUPT, "%s: not a regsync.v1.Head message", RS_KEY_HEAD);
     int rc = RS_OK;
-    if (m->format > RS_LOG_FORMAT)
+    if (m->version == 0)
+        rc = rs_error_set(err, RS_ECORRUPT, "%s names no version (%zu bytes without a version field): damaged (docs/operations.md, \"A damaged HEAD\")", RS_KEY_HEAD, n);
+    else if (m->format > RS_LOG_FORMAT)
         rc = rs_error_set(err, RS_EUNSUPPORTED, "%s: log format %u is newer than this build's (%d); upgrade regsync",
                           RS_KEY_HEAD, m->format, RS_LOG_FORMAT);
     else if (m->version && (m->digest.len != RS_DIGEST_LEN || (m->content_digest.len && m->content_digest.len != RS_DIGEST_LEN)))
@@ -238,29 +252,59 @@ int rs_log_probe_beyond(rs_storage *s, uint64_t from, rs_change ***extra, size_t
     }
 }
 
-int rs_log_materialize(rs_storage *s, const rs_head *h, uint64_t version, rs_registry **out, rs_error *err)
+/* What a snapshot at `base` must digest to, when the store can tell without reading much: HEAD's
+ * digest when base is HEAD's version, else the parent digest of entry base+1 or the result digest
+ * of entry base (entries are usually small; the first one holds everything, so it is the last
+ * resort). false when nothing retained can tell. */
+static bool snapshot_expected(rs_storage *s, const rs_head *h, uint64_t base, uint8_t out[RS_DIGEST_LEN])
 {
-    *out = NULL;
-    if (version > h->version)
-        return rs_error_set(err, RS_ENOTFOUND, "version %" PRIu64 " is newer than HEAD (%" PRIu64 ")", version, h->version);
-    uint64_t base = 0;
-    for (size_t i = 0; i < h->n_snapshots; i++)
-        if (h->snapshots[i] <= version && h->snapshots[i] > base)
-            base = h->snapshots[i];
-    if (base == 0 && h->oldest_version > 1)
-        return rs_error_set(err, RS_ENOTFOUND,
-                            "version %" PRIu64 " cannot be rebuilt: no snapshot at or before it and the log starts at %" PRIu64,
-                            version, h->oldest_version);
-    if (base + 1 < h->oldest_version && base < version)
-        return rs_error_set(err, RS_ENOTFOUND,
-                            "version %" PRIu64 " cannot be rebuilt: entries after snapshot %" PRIu64 " were compacted (log starts at %" PRIu64 ")",
-                            version, base, h->oldest_version);
+    if (base == h->version) {
+        memcpy(out, h->digest, RS_DIGEST_LEN);
+        return true;
+    }
+    rs_change *c;
+    if (rs_log_read_entry(s, base + 1, &c, NULL, NULL) == RS_OK) {
+        memcpy(out, c->parent_digest, RS_DIGEST_LEN);
+        rs_change_free(c);
+        return true;
+    }
+    if (base >= h->oldest_version && rs_log_read_entry(s, base, &c, NULL, NULL) == RS_OK) {
+        memcpy(out, c->result_digest, RS_DIGEST_LEN);
+        rs_change_free(c);
+        return true;
+    }
+    return false;
+}
+
+/* Rebuilds `version` from the snapshot at base (0: the empty registry) and the entries after
+ * it. *snapshot_bad: the failure is the snapshot's (it does not decode, or it is not the
+ * registry the log says it is), so an older snapshot may do. */
+static int materialize_from(rs_storage *s, const rs_head *h, uint64_t base, uint64_t version, rs_registry **out,
+                            bool *snapshot_bad, rs_error *err)
+{
+    *snapshot_bad = false;
     rs_registry *r;
     int rc;
     if (base) {
         rc = rs_log_read_snapshot(s, base, &r, NULL, err);
-        if (rc)
+        if (rc) {
+            *snapshot_bad = rc == RS_ECORRUPT;
             return rc;
+        }
+        uint8_t want[RS_DIGEST_LEN], got[RS_DIGEST_LEN];
+        if (base < version) {
+            /* checked against entry base+1's parent digest below, when it is applied */
+        } else if (snapshot_expected(s, h, base, want)) {
+            rs_registry_digest(r, got);
+            if (memcmp(got, want, RS_DIGEST_LEN) != 0) {
+                rs_registry_free(r);
+                *snapshot_bad = true;
+                char key[64];
+                rs_log_snapshot_key(base, key);
+                return rs_error_set(err, RS_ECORRUPT, "%s is not version %" PRIu64 " (its digest differs from the log's)", key,
+                                    base);
+            }
+        }
     } else {
         r = rs_registry_new();
         if (!r)
@@ -269,6 +313,19 @@ int rs_log_materialize(rs_storage *s, const rs_head *h, uint64_t version, rs_reg
     for (uint64_t v = base + 1; v <= version; v++) {
         rs_change *c;
         rc = rs_log_read_entry(s, v, &c, NULL, err);
+        if (!rc && v == base + 1 && base) {
+            uint8_t got[RS_DIGEST_LEN];
+            rs_registry_digest(r, got);
+            if (memcmp(got, c->parent_digest, RS_DIGEST_LEN) != 0) {
+                rs_change_free(c);
+                rs_registry_free(r);
+                *snapshot_bad = true;
+                char key[64];
+                rs_log_snapshot_key(base, key);
+                return rs_error_set(err, RS_ECORRUPT,
+                                    "%s is not version %" PRIu64 " (entry %" PRIu64 " does not apply to it)", key, base, v);
+            }
+        }
         if (!rc) {
             rc = rs_change_apply(r, c, RS_APPLY_CHECK_PARENT | RS_APPLY_CHECK_RESULT, err);
             rs_change_free(c);
@@ -288,6 +345,69 @@ int rs_log_materialize(rs_storage *s, const rs_head *h, uint64_t version, rs_reg
     }
     *out = r;
     return RS_OK;
+}
+
+int rs_log_materialize(rs_storage *s, const rs_head *h, uint64_t version, rs_registry **out, rs_error *err)
+{
+    *out = NULL;
+    if (version > h->version)
+        return rs_error_set(err, RS_ENOTFOUND, "version %" PRIu64 " is newer than HEAD (%" PRIu64 ")", version, h->version);
+    /* candidate bases, newest first: every listed snapshot at or before version, then the empty
+     * registry when the log still starts at 1. A bad snapshot falls back to the next one. */
+    uint64_t tried_below = UINT64_MAX;
+    int first_rc = RS_OK;
+    rs_error first = {0};
+    size_t attempts = 0;
+    for (;;) {
+        uint64_t base = 0;
+        bool found = false;
+        for (size_t i = 0; i < h->n_snapshots; i++)
+            if (h->snapshots[i] <= version && h->snapshots[i] < tried_below && (!found || h->snapshots[i] > base)) {
+                base = h->snapshots[i];
+                found = true;
+            }
+        if (!found) {
+            if (tried_below == 0)
+                break;
+            base = 0;
+        }
+        tried_below = base;
+        if (base == 0 && h->oldest_version > 1) {
+            if (!attempts)
+                return rs_error_set(err, RS_ENOTFOUND,
+                                    "version %" PRIu64 " cannot be rebuilt: no snapshot at or before it and the log starts at %" PRIu64,
+                                    version, h->oldest_version);
+            break;
+        }
+        if (base + 1 < h->oldest_version && base < version) {
+            if (!attempts)
+                return rs_error_set(err, RS_ENOTFOUND,
+                                    "version %" PRIu64 " cannot be rebuilt: entries after snapshot %" PRIu64
+                                    " were compacted (log starts at %" PRIu64 ")",
+                                    version, base, h->oldest_version);
+            break; /* older snapshots are further behind the compacted log */
+        }
+        attempts++;
+        bool bad;
+        rs_error e = {0};
+        int rc = materialize_from(s, h, base, version, out, &bad, &e);
+        if (rc == RS_OK) {
+            if (first_rc)
+                RS_LOGW("log", "rebuilt version %" PRIu64 " from snapshot %" PRIu64 " because a newer one is unusable: %s", version,
+                        base, first.msg);
+            return RS_OK;
+        }
+        if (!first_rc) {
+            first_rc = rc;
+            first = e;
+        }
+        if (!bad || base == 0)
+            break;
+        RS_LOGW("log", "snapshot %" PRIu64 " unusable, trying an older one error=\"%s\"", base, e.msg);
+    }
+    if (err)
+        *err = first;
+    return first_rc ? first_rc : rs_error_set(err, RS_ENOTFOUND, "version %" PRIu64 " cannot be rebuilt", version);
 }
 
 static uint64_t parse_version_key(const char *key, const char *prefix)

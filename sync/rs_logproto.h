@@ -3,7 +3,9 @@
  *   regsync/HEAD                               Head (protobuf regsync.v1.Head)
  *   regsync/log/<20-digit version>             Change (regsync.v1.Change), immutable
  *   regsync/snapshots/<20-digit version>.db    a plain Feast registry.db at that version
- *   regsync/regions/<region>                   RegionStatus of one agent
+ *   regsync/regions/<region>/<instance>        RegionStatus of one agent (the fleet: rs_fleet.h)
+ *   regsync/regions/<region>                   the same, written by regsync before instances
+ *   regsync/control/<region>                   RegionControl: a region-wide pause/pin (rs_control.h)
  *
  * Appending version N+1: create log/N+1 only if absent (the commit point), then replace HEAD only
  * if it is still the one read. A reader that finds log/N+1 while HEAD says N treats the log as
@@ -24,6 +26,7 @@
 #define RS_PREFIX_LOG "regsync/log/"
 #define RS_PREFIX_SNAPSHOTS "regsync/snapshots/"
 #define RS_PREFIX_REGIONS "regsync/regions/"
+#define RS_PREFIX_CONTROL "regsync/control/"
 
 typedef struct rs_head {
     uint64_t version;                     /* 0: empty log */
@@ -44,7 +47,9 @@ int rs_head_copy(rs_head *dst, const rs_head *src);
 /* Key helpers: out must hold 64 bytes. */
 void rs_log_entry_key(uint64_t version, char *out);
 void rs_log_snapshot_key(uint64_t version, char *out);
-void rs_log_region_key(const char *region, char *out, size_t n);
+void rs_log_region_key(const char *region, char *out, size_t n);   /* the region layout (format 1) */
+void rs_log_instance_key(const char *region, const char *instance, char *out, size_t n);
+void rs_log_control_key(const char *region, char *out, size_t n);
 
 int rs_head_encode(const rs_head *h, uint8_t **out, size_t *len, rs_error *err);
 int rs_head_decode(const uint8_t *p, size_t n, rs_head *out, rs_error *err);

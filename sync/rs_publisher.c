@@ -16,7 +16,81 @@ struct rs_publisher {
     char id[128];
     rs_registry *state;      /* the registry at state_version (NULL: not loaded) */
     uint64_t state_version;
+    bool allow_once;         /* the next publish may be destructive */
 };
+
+void rs_publisher_allow_destructive_once(rs_publisher *p) { p->allow_once = true; }
+
+static bool allowed_destructive(const rs_publisher *p) { return p->opts.allow_destructive || p->allow_once; }
+
+/* Objects that are a registry's content: every keyed kind (not the singletons). */
+static size_t keyed_count(const rs_registry *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rs_registry_count(r); i++)
+        if (!rs_kind_is_singleton(rs_registry_at(r, i)->kind))
+            n++;
+    return n;
+}
+
+int rs_publisher_check_source(const rs_registry *r, rs_error *err)
+{
+    size_t idx[64] = {0};
+    for (size_t i = 0; i < rs_registry_count(r); i++) {
+        const rs_object *o = rs_registry_at(r, i);
+        if (rs_kind_is_singleton(o->kind))
+            continue;
+        size_t at = o->kind < 64 ? idx[o->kind]++ : 0;
+        const char *kn = rs_kind_field_name(o->kind);
+        char unk[24];
+        if (!kn || !*kn) {
+            snprintf(unk, sizeof unk, "field %u", o->kind);
+            kn = unk;
+        }
+        /* project_metadata has no name of its own: its key is the project */
+        if (!o->name[0] && o->kind != RS_KIND_PROJECT_METADATA)
+            return rs_error_set(err, RS_EINVALID, "%s[%zu] has an empty name (project \"%s\"): Feast never writes one",
+                                kn, at, o->project);
+        if (!o->project[0])
+            return rs_error_set(err, RS_EINVALID, "%s[%zu] \"%s\" has an empty project: Feast never writes one", kn, at,
+                                o->name);
+        if (o->ordinal)
+            return rs_error_set(err, RS_EINVALID,
+                                "%s[%zu]: a second object with the key (project \"%s\", name \"%s\"): Feast never writes "
+                                "two (a file concatenated with itself?)",
+                                kn, at, o->project, o->name);
+    }
+    return RS_OK;
+}
+
+/* Refuses a change that would delete more than the allowed fraction of the objects, or all of
+ * them. before: the latest version; c: the change to it. */
+static int guard_destructive(const rs_publisher *p, const rs_registry *before, const rs_registry *after,
+                             const rs_change *c, rs_error *err)
+{
+    if (allowed_destructive(p))
+        return RS_OK;
+    size_t nb = keyed_count(before), na = keyed_count(after), dels = 0;
+    for (size_t i = 0; i < c->n_ops; i++)
+        if (c->ops[i].type == RS_OP_DELETE && !rs_kind_is_singleton(c->ops[i].kind))
+            dels++;
+    if (nb == 0 || dels == 0)
+        return RS_OK;
+    double frac = p->opts.max_delete_fraction > 0 ? p->opts.max_delete_fraction : 0.5;
+    if (na == 0)
+        return rs_error_set(err, RS_EINVALID,
+                            "refusing to publish: the source deletes all %zu objects of version %" PRIu64
+                            " (an empty registry); pass --allow-destructive (or POST /v1/publish with "
+                            "{\"allow_destructive\": true}) if that is meant",
+                            nb, p->state_version);
+    if ((double)dels > frac * (double)nb)
+        return rs_error_set(err, RS_EINVALID,
+                            "refusing to publish: the source deletes %zu of the %zu objects of version %" PRIu64
+                            " (%.0f%%, more than max_delete_fraction %.2f); pass --allow-destructive (or POST "
+                            "/v1/publish with {\"allow_destructive\": true}) if that is meant",
+                            dels, nb, p->state_version, 100.0 * (double)dels / (double)nb, frac);
+    return RS_OK;
+}
 
 int rs_publisher_open(rs_storage *store, const char *source, const rs_storage_opts *store_opts,
                       const rs_publisher_opts *opts, rs_publisher **out, rs_error *err)
@@ -166,12 +240,26 @@ static int advance_head(rs_publisher *p, rs_head *h, char etag[RS_ETAG_MAX], boo
     return rs_error_set(err, RS_ECONFLICT, "could not move HEAD to version %" PRIu64 " after 50 attempts", p->state_version);
 }
 
+static int publish_registry(rs_publisher *p, const rs_registry *src, const char *source_tag, rs_publish_result *res,
+                            rs_error *err);
+
 int rs_publisher_publish_registry(rs_publisher *p, const rs_registry *src, const char *source_tag, rs_publish_result *res,
                                   rs_error *err)
+{
+    int rc = publish_registry(p, src, source_tag, res, err);
+    p->allow_once = false; /* one publish only, whatever its outcome */
+    return rc;
+}
+
+static int publish_registry(rs_publisher *p, const rs_registry *src, const char *source_tag, rs_publish_result *res,
+                            rs_error *err)
 {
     memset(res, 0, sizeof *res);
     if (source_tag)
         snprintf(res->source_tag, sizeof res->source_tag, "%s", source_tag);
+    int crc = rs_publisher_check_source(src, err);
+    if (crc)
+        return rs_error_prefix(err, "not published");
     for (int attempt = 0; attempt < 100; attempt++) {
         rs_head h;
         char etag[RS_ETAG_MAX];
@@ -211,6 +299,12 @@ int rs_publisher_publish_registry(rs_publisher *p, const rs_registry *src, const
         rs_change *c;
         rc = rs_change_between(p->state, src, &c, err);
         if (rc) {
+            rs_head_clear(&h);
+            return rc;
+        }
+        rc = guard_destructive(p, p->state, src, c, err);
+        if (rc) {
+            rs_change_free(c);
             rs_head_clear(&h);
             return rc;
         }
@@ -291,17 +385,36 @@ int rs_publisher_publish(rs_publisher *p, bool force, rs_publish_result *res, rs
         res->version = p->state_version;
         return RS_OK;
     }
-    if (rc)
+    if (rc) {
+        res->source_failed = true;
         return rs_error_prefix(err, "source %s", rs_source_describe(p->source));
+    }
+    bool allow = allowed_destructive(p);
+    if (len == 0 && !allow) {
+        p->allow_once = false; /* one publish only, whatever its outcome */
+        res->source_failed = true;
+        free(data);
+        rs_source_reset(p->source);
+        return rs_error_set(err, RS_EINVALID,
+                            "source %s is empty (0 bytes): refusing to publish a registry without objects (a truncated "
+                            "write?); pass --allow-destructive if that is meant",
+                            rs_source_describe(p->source));
+    }
     rs_registry *r;
     rc = rs_registry_decode_take(data, len, NULL, &r, err);
     if (rc) {
         /* do not remember the tag: the same bad bytes are reported again next time */
         rs_source_reset(p->source);
+        p->allow_once = false;
+        res->source_failed = true;
         return rs_error_prefix(err, "source %s", rs_source_describe(p->source));
     }
-    rc = rs_publisher_publish_registry(p, r, tag, res, err);
+    rc = rs_publisher_publish_registry(p, r, tag, res, err); /* consumes allow_once */
     rs_registry_free(r);
+    if (rc == RS_EINVALID) { /* the source's content was refused */
+        res->source_failed = true;
+        rs_error_prefix(err, "source %s", rs_source_describe(p->source));
+    }
     if (rc)
         rs_source_reset(p->source); /* retry the same content next time */
     return rc;

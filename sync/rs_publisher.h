@@ -18,6 +18,13 @@ typedef struct rs_publisher_opts {
     rs_retention retention;
     bool compare_full;          /* true: a new version_id/last_updated alone is a change */
     bool compact;               /* run compaction after each snapshot (default on via the daemon) */
+    /* The destructive-change guard: a publish is refused (RS_EINVALID, nothing written) when it
+     * would delete more than this fraction of the latest version's objects, or all of them (an
+     * empty registry), and a source of 0 bytes is refused; unless allow_destructive, or
+     * rs_publisher_allow_destructive_once for the next publish. 0: 0.5; 1: only emptying the
+     * registry is refused. */
+    double max_delete_fraction;
+    bool allow_destructive;
 } rs_publisher_opts;
 
 typedef struct rs_publish_result {
@@ -28,6 +35,7 @@ typedef struct rs_publish_result {
     int conflicts;              /* lost compare-and-swaps retried */
     bool repaired_head;         /* HEAD lagged the log and was moved forward */
     char source_tag[RS_ETAG_MAX];
+    bool source_failed;         /* on error: the source could not be read or was refused */
 } rs_publish_result;
 
 int rs_publisher_open(rs_storage *store, const char *source, const rs_storage_opts *store_opts,
@@ -35,10 +43,21 @@ int rs_publisher_open(rs_storage *store, const char *source, const rs_storage_op
 void rs_publisher_close(rs_publisher *p);
 
 /* Reads the source (conditionally unless force) and publishes it when its content differs from
- * the latest version. A source that does not decode is an error and publishes nothing. */
+ * the latest version. A source that does not decode, or that holds an object without a name or
+ * project, or two objects with one key, is refused (RS_EINVALID / RS_ECORRUPT, nothing written),
+ * as is a destructive change (see rs_publisher_opts). */
 int rs_publisher_publish(rs_publisher *p, bool force, rs_publish_result *res, rs_error *err);
 
-/* Publishes the given registry as the next version (used by tests and `regsyncd publish`). */
+/* Lets the next publish (only) past the destructive-change guard: `publish --once
+ * --allow-destructive`, POST /v1/publish {"allow_destructive": true}. */
+void rs_publisher_allow_destructive_once(rs_publisher *p);
+
+/* Checks that every keyed object of r has a name and a project, and that no two objects share a
+ * key (Feast never writes either; a bad source does). RS_EINVALID naming the first offender. */
+int rs_publisher_check_source(const rs_registry *r, rs_error *err);
+
+/* Publishes the given registry as the next version (used by tests and `regsyncd publish`).
+ * The same checks and guard as rs_publisher_publish apply. */
 int rs_publisher_publish_registry(rs_publisher *p, const rs_registry *r, const char *source_tag,
                                   rs_publish_result *res, rs_error *err);
 

@@ -4,9 +4,11 @@
  *   file:///path/registry.db, /abs/path/registry.db, s3://bucket/key?...   one object
  *   postgresql://...            a Feast SQL registry (assembled from its tables)
  *   mysql://... (mariadb://)    a Feast SQL registry on MySQL
+ *   http://..., https://...     a file served over HTTP(S) (read-only, conditional GET)
  *
  * rs_source_read returns RS_ENOTMODIFIED when the source is unchanged since the last successful
- * read (ETag for objects, a per-table stamp for Feast SQL). Ownership: the caller owns the
+ * read (ETag for objects, a per-table stamp for Feast SQL, the ETag or Last-Modified of an
+ * http(s) answer sent back as If-None-Match / If-Modified-Since). Ownership: the caller owns the
  * handle and *data. The store handle passed to rs_source_open is borrowed.
  */
 #ifndef RS_SOURCE_H

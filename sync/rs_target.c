@@ -10,12 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct rs_target {
     char *path;          /* file target */
     char *dir, *base;
+    char *lock_path;     /* <dir>/.<base>.regsync.lock */
+    int lock_fd;         /* -1: the lock is not held */
+    char *owner;         /* what the lock file says about us */
     rs_storage *store;   /* storage target */
     char *key;
     char *desc;
@@ -48,6 +53,7 @@ int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **
     rs_target *t = calloc(1, sizeof *t);
     if (!t)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
+    t->lock_fd = -1;
     int rc = RS_OK;
     const char *path = NULL;
     if (strncmp(target, "file://", 7) == 0)
@@ -66,11 +72,16 @@ int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **
         free(a);
         free(b);
         t->desc = strdup(t->path);
+        size_t ln = strlen(t->dir) + strlen(t->base) + 32;
+        t->lock_path = malloc(ln);
+        if (!t->dir || !t->base || !t->desc || !t->lock_path) {
+            rs_target_close(t);
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        }
+        snprintf(t->lock_path, ln, "%s/.%s.regsync.lock", t->dir, t->base);
         struct stat st;
         if (stat(t->dir, &st) != 0 || !S_ISDIR(st.st_mode))
             rc = rs_error_set(err, RS_ENOTFOUND, "target %s: directory %s does not exist", target, t->dir);
-        else
-            remove_stale_temps(t);
     } else {
         char *store_url = NULL;
         rc = rs_storage_split_url(target, &store_url, &t->key, err);
@@ -96,6 +107,10 @@ void rs_target_close(rs_target *t)
 {
     if (!t)
         return;
+    if (t->lock_fd >= 0)
+        close(t->lock_fd); /* releases the flock; the file stays (unlinking it would race) */
+    free(t->lock_path);
+    free(t->owner);
     rs_storage_close(t->store);
     free(t->path);
     free(t->dir);
@@ -104,6 +119,57 @@ void rs_target_close(rs_target *t)
     free(t->desc);
     free(t);
 }
+
+/* ------------------------------------------------------------ the lock */
+
+int rs_target_lock(rs_target *t, const char *owner, rs_error *err)
+{
+    if (!t->path || t->lock_fd >= 0)
+        return RS_OK;
+    if (owner && (!t->owner || strcmp(owner, t->owner) != 0)) {
+        char *o = strdup(owner);
+        if (!o)
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        free(t->owner);
+        t->owner = o;
+    }
+    /* held through a read-only descriptor: an open writable file would keep the filesystem from
+     * being remounted read-only (and the lock says nothing about the data) */
+    int fd = open(t->lock_path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return rs_error_set(err, RS_EIO, "target %s: cannot create its lock file %s: %s", t->path, t->lock_path,
+                            strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char holder[512] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return rs_error_set(err, RS_ECONFLICT,
+                                "target %s is already written by another regsync agent (%s; lock %s): one target, one agent",
+                                t->path, holder[0] ? holder : "holder unknown", t->lock_path);
+        return rs_error_set(err, RS_EIO, "target %s: cannot lock %s: %s", t->path, t->lock_path, strerror(e));
+    }
+    /* who holds it, for the error another agent will print */
+    char line[600];
+    char host[128] = "?";
+    gethostname(host, sizeof host - 1);
+    int len = snprintf(line, sizeof line, "pid %d on %s, %s, since %lld\n", (int)getpid(), host,
+                       t->owner ? t->owner : "regsync", (long long)time(NULL));
+    int wfd = open(t->lock_path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (wfd < 0 || write(wfd, line, (size_t)len) != len)
+        RS_LOGW("target", "cannot record the lock holder path=\"%s\" error=\"%s\"", t->lock_path, strerror(errno));
+    if (wfd >= 0)
+        close(wfd);
+    t->lock_fd = fd;
+    /* only the holder may remove temp files: another agent's may be in flight otherwise */
+    remove_stale_temps(t);
+    return RS_OK;
+}
+
+bool rs_target_locked(const rs_target *t) { return !t->path || t->lock_fd >= 0; }
 
 const char *rs_target_describe(const rs_target *t) { return t->desc ? t->desc : ""; }
 bool rs_target_is_file(const rs_target *t) { return t->path != NULL; }
@@ -181,6 +247,11 @@ int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_sta
         }
         return rc;
     }
+    if (t->lock_fd < 0) {
+        int lrc = rs_target_lock(t, NULL, err);
+        if (lrc)
+            return lrc;
+    }
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s/.%s.regsync-XXXXXX", t->dir, t->base);
     int fd = mkostemp(tmp, O_CLOEXEC);
@@ -215,11 +286,15 @@ int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_sta
         rc = rs_error_set(err, RS_EIO, "target %s: rename: %s", t->path, strerror(errno));
         goto fail;
     }
+    /* the rename is durable only once the directory is */
     int dfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return rs_error_set(err, RS_EIO, "target %s: fsync of directory %s: %s", t->path, t->dir, strerror(e));
     }
+    close(dfd);
     if (stamp_out) {
         struct stat st;
         if (stat(t->path, &st) == 0)

@@ -43,12 +43,19 @@ static const char USAGE[] =
     "        one log entry: header and the plan of its change (--all: meta and registry-level too);\n"
     "        --json: the entry with its operations (type, kind, project, name, bytes, hash) and digests\n"
     "  regions [--json] [--stale-after DURATION] STORE_URL\n"
-    "        the drift table: REGION STATE APPLIED BEHIND LAG HEARTBEAT REASON, one row per region report;\n"
-    "        states in_sync, behind, modified, diverged, paused, stale (stale after 2m unless set).\n"
-    "        Exit 0 = every region in sync, 1 = some region is not, 2 = error.\n"
-    "  regions [--json] --pair REGION OTHER STORE_URL\n"
-    "        the object-level differences between two regions' copies at their versions; filtered\n"
-    "        projects and kept regional meta are expected. Exit 1 when anything unexpected differs.\n"
+    "        the fleet as a tree: each region (its state over its live instances, e.g. paused 1/3), then\n"
+    "        each instance: STATE APPLIED BEHIND LAG HEARTBEAT REASON; publish-only agents apart.\n"
+    "        States in_sync, behind, modified, diverged, paused, stale (stale after 2m unless set; ages\n"
+    "        from the store's clock). Exit 0 = every region in sync, 1 = some region is not, 2 = error.\n"
+    "  regions [--json] --pair A B STORE_URL\n"
+    "        the object-level differences between two copies at their versions (A, B: region/instance,\n"
+    "        or a region: its most recently written instance); filtered projects and kept regional meta\n"
+    "        are expected. Exit 1 when anything unexpected differs.\n"
+    "  control [--json] STORE_URL [REGION]\n"
+    "        region-wide control records (regsync/control/<region>): pause and pin in force, by whom, when\n"
+    "  control --set REGION ACTION [VERSION] --by NAME STORE_URL\n"
+    "        sets one: ACTION is pause, resume, pin VERSION, unpin or rollback VERSION; every instance of\n"
+    "        the region obeys it within one poll (compare-and-swap; nothing else is changed)\n"
     "  journal [--json] [--limit N] STATE_DIR\n"
     "        applied versions from an agent's journal (read-only), newest first (default 50)\n"
     "  diff [--json] [--all] --versions A B STORE_URL\n"
@@ -413,6 +420,8 @@ int main(int argc, char **argv)
         return dump_cmd_log(argc, argv);
     if (strcmp(cmd, "regions") == 0)
         return dump_cmd_regions(argc, argv);
+    if (strcmp(cmd, "control") == 0)
+        return dump_cmd_control(argc, argv);
     if (strcmp(cmd, "journal") == 0)
         return dump_cmd_journal(argc, argv);
     fprintf(stderr, "regsync-dump: unknown command '%s'\n%s", cmd, USAGE);

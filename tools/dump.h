@@ -27,6 +27,7 @@ int dump_fail(const char *what, const rs_error *err);
 int dump_cmd_head(int argc, char **argv);
 int dump_cmd_log(int argc, char **argv);
 int dump_cmd_regions(int argc, char **argv);
+int dump_cmd_control(int argc, char **argv);
 int dump_cmd_journal(int argc, char **argv);
 int dump_cmd_diff_versions(int argc, char **argv);   /* diff --versions A B STORE_URL */
 

@@ -5,8 +5,10 @@
  * directory and the reason). */
 #include "dump.h"
 #include "rs_buf.h"
+#include "rs_control.h"
 #include "rs_diff.h"
 #include "rs_drift.h"
+#include "rs_fleet.h"
 #include "rs_journal.h"
 #include "rs_json.h"
 #include "rs_logproto.h"
@@ -14,6 +16,7 @@
 #include "rs_time.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -488,21 +491,23 @@ int dump_cmd_regions(int argc, char **argv)
         rs_region_report_clear(&y);
         goto done;
     }
-    rs_region_report *reps = NULL;
-    size_t n = 0;
-    rs_drift_row *rows = NULL;
-    rs_drift_opts o = {.stale_after_ms = stale_after};
-    if (rs_drift_read_reports(s, &reps, &n, &err) || rs_drift_compute(ctx, &h, reps, n, &o, &rows, &err)) {
-        rs_region_reports_free(reps, n);
+    /* the fleet view, read once: ages from the store's clock (nothing observed over time) */
+    rs_fleet_opts fo = {.stale_after_ms = stale_after};
+    rs_fleet *fl = rs_fleet_new(s, &fo);
+    if (!fl || rs_fleet_refresh(fl, &err)) {
+        if (!fl)
+            rs_error_set(&err, RS_ENOMEM, "out of memory");
+        rs_fleet_free(fl);
         out = dump_fail(url, &err);
         goto done;
     }
+    const rs_fleet_snap *fs = rs_fleet_snapshot(fl);
     bool all_in_sync = true;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(rows[i].state, RS_DRIFT_IN_SYNC) != 0)
+    for (size_t i = 0; i < fs->n_regions; i++)
+        if (strcmp(fs->regions[i].state, RS_DRIFT_IN_SYNC) != 0)
             all_in_sync = false;
     if (as_json) {
-        out = emit_json(rs_drift_to_json(rows, n, &h));
+        out = emit_json(rs_fleet_to_json(fs));
     } else {
         if (h.version) {
             char d[13], t[48] = "-";
@@ -513,28 +518,173 @@ int dump_cmd_regions(int argc, char **argv)
         } else {
             printf("HEAD none (nothing published yet)\n\n");
         }
-        printf("%-20s %-9s %8s %7s %7s %10s  %s\n", "REGION", "STATE", "APPLIED", "BEHIND", "LAG", "HEARTBEAT", "REASON");
-        for (size_t i = 0; i < n; i++) {
-            char lag[24], age[24];
-            fmt_lag(rows[i].lag_seconds, lag, sizeof lag);
-            fmt_age(rows[i].heartbeat_age_ms, age, sizeof age);
-            printf("%-20s %-9s %8" PRIu64 " %7" PRIu64 " %7s %10s  %s\n", rows[i].report->region, rows[i].state,
-                   rows[i].report->applied_version, rows[i].versions_behind, lag, age, rows[i].reason);
+        /* a tree: each region with its state over its live instances, then every instance */
+        printf("%-28s %-9s %8s %7s %7s %10s  %s\n", "REGION / INSTANCE", "STATE", "APPLIED", "BEHIND", "LAG", "HEARTBEAT",
+               "REASON");
+        for (size_t g = 0; g < fs->n_regions; g++) {
+            const rs_fleet_region *rg = &fs->regions[g];
+            printf("%-28s %-9s %8" PRIu64 " %7s %7s %10s  %s (%zu of %zu instance(s) live)\n", rg->region, rg->state,
+                   rg->min_applied, "", "", "", rg->summary, rg->n_live, rg->n_instances);
+            for (size_t k = rg->first; k < rg->first + rg->n_instances; k++) {
+                const rs_fleet_instance *in = &fs->instances[k];
+                char name[80], lag[24], age[24], skew[64] = "";
+                snprintf(name, sizeof name, "  %s %s", k + 1 == rg->first + rg->n_instances ? "`-" : "|-",
+                         in->report->instance[0] ? in->report->instance : "(region layout)");
+                fmt_lag(in->row.lag_seconds, lag, sizeof lag);
+                fmt_age(in->age_ms, age, sizeof age);
+                if (in->skew_warning)
+                    snprintf(skew, sizeof skew, " [clock %+.0f s off the store's]", (double)in->skew_ms / 1000.0);
+                printf("%-28s %-9s %8" PRIu64 " %7" PRIu64 " %7s %10s  %s%s\n", name,
+                       in->superseded ? "superseded" : in->state, in->report->applied_version, in->row.versions_behind, lag, age,
+                       in->row.reason, skew);
+            }
         }
-        if (!n)
+        if (fs->n_publishers) {
+            printf("\n%-28s %-9s %8s %10s  %s\n", "PUBLISHER", "STATE", "LAST", "HEARTBEAT", "LAST ERROR");
+            for (size_t k = 0; k < fs->n_publishers; k++) {
+                const rs_fleet_instance *in = &fs->publishers[k];
+                char name[160], age[24];
+                snprintf(name, sizeof name, "%s/%s", in->report->region, in->report->instance[0] ? in->report->instance : "-");
+                fmt_age(in->age_ms, age, sizeof age);
+                printf("%-28s %-9s %8" PRIu64 " %10s  %s\n", name, in->state, in->report->last_published_version, age,
+                       in->report->last_error[0] ? in->report->last_error : "-");
+            }
+        }
+        if (!fs->n_regions && !fs->n_publishers)
             printf("(no region reports under %s)\n", RS_PREFIX_REGIONS);
         if (fflush(stdout))
             out = DUMP_ERROR;
     }
     if (out == DUMP_OK && !all_in_sync)
         out = DUMP_DIFFERENT;
-    free(rows);
-    rs_region_reports_free(reps, n);
+    rs_fleet_snap_release(fs);
+    rs_fleet_free(fl);
 done:
     rs_drift_ctx_free(ctx);
     rs_head_clear(&h);
     rs_storage_close(s);
     return out;
+}
+
+/* --------------------------------------------------------------- control */
+
+static json_t *control_json(const rs_region_control *c)
+{
+    char d[256];
+    rs_control_describe(c, d, sizeof d);
+    json_t *o = json_object();
+    json_object_set_new(o, "region", json_string(c->region));
+    json_object_set_new(o, "paused", json_boolean(c->paused));
+    json_object_set_new(o, "pinned_version", c->pinned_version ? json_integer((json_int_t)c->pinned_version) : json_null());
+    json_object_set_new(o, "rollback", json_boolean(c->rollback));
+    json_object_set_new(o, "action", json_string(c->action));
+    json_object_set_new(o, "by", json_string(c->by));
+    json_object_set_new(o, "at", time_json(c->at_ms));
+    json_object_set_new(o, "serial", json_integer((json_int_t)c->serial));
+    json_object_set_new(o, "in_force", json_string(d));
+    return o;
+}
+
+int dump_cmd_control(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, 0, 'j'}, {"set", required_argument, 0, 's'}, {"by", required_argument, 0, 'b'}, {0, 0, 0, 0}};
+    bool as_json = false;
+    const char *set_region = NULL, *by = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': as_json = true; break;
+        case 's': set_region = optarg; break;
+        case 'b': by = optarg; break;
+        default: return live_usage("control: bad option");
+        }
+    }
+    rs_error err = {0};
+    if (set_region) {
+        /* control --set REGION ACTION [VERSION] --by NAME STORE_URL */
+        int left = argc - optind;
+        if (left < 2 || left > 3)
+            return live_usage("control --set: expected REGION ACTION [VERSION] --by NAME STORE_URL");
+        const char *action = argv[optind];
+        int a = rs_control_action_parse(action);
+        if (a < 0)
+            return live_usage("control --set: ACTION is pause, resume, pin, unpin or rollback");
+        uint64_t v = 0;
+        if (left == 3) {
+            char *end;
+            errno = 0;
+            unsigned long long x = strtoull(argv[optind + 1], &end, 10);
+            if (errno || *end || !x || argv[optind + 1][0] == '-')
+                return live_usage("control --set: VERSION must be a positive integer");
+            v = x;
+        }
+        if ((a == RS_CONTROL_PIN || a == RS_CONTROL_ROLLBACK) != (left == 3))
+            return live_usage("control --set: pin and rollback take a VERSION, the other actions none");
+        if (!by || !*by)
+            return live_usage("control --set: --by NAME says who sets it (it is recorded)");
+        const char *url = argv[argc - 1];
+        rs_storage *s;
+        if (open_store(url, &s))
+            return DUMP_ERROR;
+        rs_region_control out;
+        int rc = rs_control_apply(s, set_region, (rs_control_action)a, v, by, &out, &err);
+        rs_storage_close(s);
+        if (rc)
+            return dump_fail(url, &err);
+        if (as_json)
+            return emit_json(control_json(&out));
+        char d[256];
+        rs_control_describe(&out, d, sizeof d);
+        printf("%s: %s (serial %" PRIu64 ")\n", set_region, d, out.serial);
+        return fflush(stdout) ? DUMP_ERROR : DUMP_OK;
+    }
+    if (argc - optind < 1 || argc - optind > 2)
+        return live_usage("control: expected STORE_URL [REGION]");
+    const char *url = argv[optind], *only = argc - optind == 2 ? argv[optind + 1] : NULL;
+    rs_storage *s;
+    if (open_store(url, &s))
+        return DUMP_ERROR;
+    rs_list_entry *e = NULL;
+    size_t n = 0;
+    int out = DUMP_OK;
+    if (rs_storage_list(s, RS_PREFIX_CONTROL, &e, &n, &err)) {
+        rs_storage_close(s);
+        return dump_fail(url, &err);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *region = e[i].key + strlen(RS_PREFIX_CONTROL);
+        if (only && strcmp(region, only) != 0)
+            continue;
+        rs_region_control rc;
+        rs_error re = {0};
+        if (rs_control_read(s, region, NULL, &rc, NULL, &re) != RS_OK) {
+            fprintf(stderr, "regsync-dump: %s: %s\n", e[i].key, re.msg);
+            out = DUMP_ERROR;
+            continue;
+        }
+        json_array_append_new(arr, control_json(&rc));
+    }
+    rs_storage_list_free(e, n);
+    rs_storage_close(s);
+    if (as_json) {
+        int r = emit_json(arr);
+        return out ? out : r;
+    }
+    if (!json_array_size(arr))
+        printf("(no region-wide control records%s%s)\n", only ? " for " : "", only ? only : "");
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o)
+    {
+        printf("%-20s %s (last: %s by %s, serial %" JSON_INTEGER_FORMAT ")\n", json_string_value(json_object_get(o, "region")),
+               json_string_value(json_object_get(o, "in_force")), json_string_value(json_object_get(o, "action")),
+               json_string_value(json_object_get(o, "by")), json_integer_value(json_object_get(o, "serial")));
+    }
+    json_decref(arr);
+    return fflush(stdout) ? DUMP_ERROR : out;
 }
 
 /* --------------------------------------------------------------- journal */

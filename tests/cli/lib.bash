@@ -129,14 +129,22 @@ ours() { [[ -r /proc/$1/stat && $(awk '{ print $4 }' "/proc/$1/stat" 2>/dev/null
 exec {E2E_NAP_FD}<> <(:)
 nap() { read -r -t "$1" -u "$E2E_NAP_FD" _ 2>/dev/null || true; }
 
-# stop_pid PID [SIGNAL]: signal (default TERM), wait up to 5 s, then SIGKILL; reaps it
+# stop_pid PID [SIGNAL]: signal (default TERM), wait up to 5 s, then SIGKILL; reaps it. A process
+# that crashed (SIGSEGV, SIGABRT, SIGBUS, SIGFPE: exit 139, 134, 135, 136) fails the test, outside
+# the cleanup: a crash at shutdown is a bug even when everything before it passed.
 stop_pid() {
-  local pid=$1 sig=${2:-TERM} i
-  alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
-  kill -s "$sig" "$pid" 2>/dev/null
-  for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
-  alive "$pid" && kill -s KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  local pid=$1 sig=${2:-TERM} i rc
+  if ! alive "$pid"; then
+    wait "$pid" 2>/dev/null; rc=$?
+  else
+    kill -s "$sig" "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
+    alive "$pid" && kill -s KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null; rc=$?
+  fi
+  if [[ ${E2E_CLEANING:-0} != 1 ]] && ((rc == 134 || rc == 135 || rc == 136 || rc == 139)); then
+    fail "process $pid crashed (exit $rc, signal $((rc - 128)))"
+  fi
   return 0
 }
 
@@ -155,6 +163,7 @@ wait_exit() {
 
 e2e_cleanup() {
   local rc=$?
+  E2E_CLEANING=1
   trap - EXIT INT TERM
   [[ -n ${E2E_WATCHDOG:-} ]] && { kill "$E2E_WATCHDOG" 2>/dev/null; wait "$E2E_WATCHDOG" 2>/dev/null; }
   local p

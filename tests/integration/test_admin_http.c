@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -39,6 +40,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -1308,6 +1310,225 @@ static void test_wait(void)
     atomic_store(&g_tp.applied, 7);
 }
 
+/* A sample of the current server's /metrics ("name" or "name{labels}"); -1 when absent. */
+static double metric(const char *name)
+{
+    resp r;
+    http("GET", "/metrics", NULL, NULL, &r);
+    char pat[256];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *m = strstr(body_of(&r), pat);
+    double v = m ? atof(m + strlen(pat)) : -1;
+    resp_free(&r);
+    return v;
+}
+
+static bool metric_becomes(const char *name, double want, int ms)
+{
+    int64_t end = rs_mono_ms() + ms;
+    do {
+        if (metric(name) == want)
+            return true;
+        usleep(20000);
+    } while (rs_mono_ms() < end);
+    fprintf(stderr, "%s is %g, expected %g\n", name, metric(name), want);
+    return false;
+}
+
+/* issue 9, item 8: a client that closes its /v1/wait frees the slot at once */
+static void test_wait_client_gone(void)
+{
+    use_default();
+    const char *bound = rs_admin_bound_address(g_srv);
+    static const char req[] = "GET /v1/wait?version=99&timeout=60s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    enum { N = 300 };
+    int fds[N];
+    int opened = 0;
+    double abandoned0 = metric("regsync_admin_waits_abandoned_total");
+    for (int i = 0; i < N; i++) {
+        fds[i] = raw_connect(bound);
+        if (fds[i] >= 0 && send(fds[i], req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1))
+            opened++;
+    }
+    CU_ASSERT_EQUAL_FATAL(opened, N);
+    CU_ASSERT_TRUE(metric_becomes("regsync_admin_waiters", N, 5000));
+    int64_t t0 = rs_mono_ms();
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 1) { /* a third reset the connection instead of closing it */
+            struct linger lg = {1, 0};
+            setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(fds[i]);
+    }
+    CU_ASSERT_TRUE(metric_becomes("regsync_admin_waiters", 0, 2000));
+    printf("\n  %d open /v1/wait closed by their clients: slots free after %lld ms\n", N, (long long)(rs_mono_ms() - t0));
+    CU_ASSERT_EQUAL(metric("regsync_admin_waits_abandoned_total") - abandoned0, N);
+
+    /* bytes after the request (a pipelined request), then the close: found by the waiter tick */
+    int p1 = raw_connect(bound);
+    send(p1, req, sizeof req - 1, MSG_NOSIGNAL);
+    CU_ASSERT_TRUE(metric_becomes("regsync_admin_waiters", 1, 2000));
+    static const char more[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    send(p1, more, sizeof more - 1, MSG_NOSIGNAL);
+    usleep(100000);
+    close(p1);
+    CU_ASSERT_TRUE(metric_becomes("regsync_admin_waiters", 0, 2000));
+
+    /* a client that stays is still answered (here: 408 at its timeout), on the same connection */
+    static const char short_req[] = "GET /v1/wait?version=99&timeout=300ms HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    char *ans = raw_exchange(bound, short_req, sizeof short_req - 1, 1500);
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 408", 12) == 0);
+    free(ans);
+    /* and new waits are served, not refused */
+    resp r;
+    CU_ASSERT_EQUAL(http("GET", "/v1/wait?version=3&timeout=2s", NULL, NULL, &r), 200);
+    resp_free(&r);
+}
+
+/* issue 9, item 10: requests that libevent's parser would take are refused with 400 by the
+ * framing check, before any route sees them */
+static void test_strict_framing(void)
+{
+    use_default();
+    const char *bound = rs_admin_bound_address(g_srv);
+    int controls0 = atomic_load(&g_tp.controls);
+    double bad0 = metric("regsync_admin_requests_total{route=\"other\",code=\"400\"}");
+    if (bad0 < 0)
+        bad0 = 0;
+    static const struct {
+        const char *req;
+        size_t len;
+        const char *why;
+    } cases[] = {
+#define C(lit, w) {lit, sizeof(lit) - 1, w}
+        /* the token followed by a NUL byte and junk: libevent kept "Bearer <token>" */
+        C("POST /v1/pause HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN "\0junk\r\nContent-Length: 0\r\n\r\n",
+          "NUL byte"),
+        /* two Content-Length headers that differ: libevent took the first */
+        C("POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+          "\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+          "two Content-Length headers that differ"),
+        C("POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+          "\r\nContent-Length: 40\r\nContent-Length: 2\r\n\r\n{}",
+          "two Content-Length headers that differ"),
+        /* a bad chunk size: libevent answered 413 */
+        C("POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+          "\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+          "bad chunk size"),
+        C("POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+          "\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+          "both Transfer-Encoding and Content-Length"),
+        C("POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN "\r\nContent-Length : 2\r\n\r\n{}",
+          "header name"),
+        C("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: b\r\n c\r\n\r\n", "folding"),
+        C("HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello", "body on a request method"),
+#undef C
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++) {
+        char *ans = raw_exchange(bound, cases[i].req, cases[i].len, 1500);
+        bool ok = strncmp(ans, "HTTP/1.1 400", 12) == 0 && strstr(ans, "\"bad_request\"") && strstr(ans, cases[i].why) &&
+                  strstr(ans, "Connection: close");
+        CU_ASSERT_TRUE(ok);
+        if (!ok)
+            fprintf(stderr, "framing case %zu: expected 400 naming \"%s\", got:\n%.300s\n", i, cases[i].why, ans);
+        free(ans);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&g_tp.controls), controls0); /* no action ran */
+
+    /* the same, arriving in pieces: the head already taken by libevent when the bad line comes */
+    int fd = raw_connect(bound);
+    static const char p1[] = "POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+                             "\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n";
+    send(fd, p1, sizeof p1 - 1, MSG_NOSIGNAL);
+    usleep(100000);
+    send(fd, "q\r\n", 3, MSG_NOSIGNAL);
+    char buf[2048];
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    ssize_t got = poll(&pf, 1, 1500) == 1 ? recv(fd, buf, sizeof buf - 1, 0) : -1;
+    buf[got > 0 ? got : 0] = '\0';
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400", 12) == 0 && strstr(buf, "bad chunk size"));
+    CU_ASSERT(closed_within(fd, 1500));
+    close(fd);
+
+    /* a bad request pipelined behind a good one: the good one is answered and the connection
+       closed; the bad one never reaches a route */
+    static const char pipe2[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                "POST /v1/pause HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+                                "\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n";
+    char *ans = raw_exchange(bound, pipe2, sizeof pipe2 - 1, 1500);
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 200", 12) == 0 && strstr(ans, "Connection: close") &&
+              !strstr(ans + 12, "HTTP/1.1 "));
+    free(ans);
+    CU_ASSERT_EQUAL(atomic_load(&g_tp.controls), controls0);
+
+    /* what is well formed still works: chunked, duplicate equal Content-Length, LF line ends */
+    static const char good[] = "POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+                               "\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+    ans = raw_exchange(bound, good, sizeof good - 1, 1000);
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 200", 12) == 0);
+    free(ans);
+    static const char good2[] = "POST /v1/sync HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer " TOKEN
+                                "\nContent-Length: 2\nContent-Length: 2\n\n{}";
+    ans = raw_exchange(bound, good2, sizeof good2 - 1, 1000);
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 200", 12) == 0);
+    free(ans);
+    CU_ASSERT_EQUAL(atomic_load(&g_tp.controls), controls0 + 2);
+    double bad1 = metric("regsync_admin_requests_total{route=\"other\",code=\"400\"}");
+    printf("\n  %zu malformed requests refused with 400 (and 2 more in pieces); counted %g\n", n, bad1 - bad0);
+    CU_ASSERT_EQUAL(bad1 - bad0, (double)n + 1); /* the pipelined one was cut, not answered */
+}
+
+/* issue 9, item 9: a reload hands the listening socket to the next server: a client that
+ * connects between the two is queued by the kernel, not refused, and served by the next one */
+static void test_keep_listener(void)
+{
+    tprov t;
+    memset(&t, 0, sizeof t);
+    pthread_mutex_init(&t.mu, NULL);
+    tp_reset(&t);
+    rs_admin_config c = {.token = TOKEN};
+    rs_admin *a = start_with(c, &t);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    char bound[80];
+    snprintf(bound, sizeof bound, "%s", rs_admin_bound_address(a));
+    int fd = rs_admin_stop_keep_listener(a);
+    CU_ASSERT_FATAL(fd >= 0);
+    /* no server now: the connection is accepted by the kernel (backlog) */
+    int cl = raw_connect(bound);
+    CU_ASSERT_FATAL(cl >= 0);
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    CU_ASSERT_EQUAL(send(cl, req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
+    /* a token is required to take over a non-loopback socket; here loopback: fine without */
+    rs_admin_config c2 = {.use_listen_fd = true, .listen_fd = fd};
+    rs_admin *b = start_with(c2, &t);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_STRING_EQUAL(rs_admin_bound_address(b), bound); /* the same port, port 0 included */
+    char buf[1024];
+    struct pollfd pf = {.fd = cl, .events = POLLIN};
+    ssize_t got = poll(&pf, 1, 2000) == 1 ? recv(cl, buf, sizeof buf - 1, 0) : -1;
+    buf[got > 0 ? got : 0] = '\0';
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+    close(cl);
+    /* a socket that is not listening is refused, and stays the caller's */
+    int notl = socket(AF_INET, SOCK_STREAM, 0);
+    rs_admin_config c3 = {.use_listen_fd = true, .listen_fd = notl};
+    rs_admin *x = NULL;
+    rs_error e = {0};
+    rs_admin_provider p = provider_of(&t);
+    CU_ASSERT_EQUAL(rs_admin_start(&c3, &p, &x, &e), RS_EINVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not a listening socket"));
+    CU_ASSERT(fcntl(notl, F_GETFD) >= 0); /* still open */
+    close(notl);
+    /* a plain stop closes the socket: the port refuses again */
+    rs_admin_stop(b);
+    int again = raw_connect(bound);
+    CU_ASSERT(again < 0);
+    if (again >= 0)
+        close(again);
+    pthread_mutex_destroy(&t.mu);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* slow provider calls                                                                        */
 
@@ -1450,6 +1671,39 @@ out:
     return ok;
 }
 
+/* A raw TLS client (no certificate check: the test's self-signed one). Sends data, reads the
+ * answer until the server closes or ms pass (close_after: SSL_shutdown + close right after
+ * sending, reading nothing). Returns the answer (malloc'd). */
+static char *tls_exchange(const char *bound, const char *data, size_t len, int ms, bool close_after)
+{
+    rs_buf b = {0};
+    int fd = raw_connect(bound);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    if (fd < 0 || !ssl || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1)
+        goto out;
+    SSL_write(ssl, data, (int)len);
+    if (close_after) {
+        SSL_shutdown(ssl);
+        goto out;
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char tmp[4096];
+    int n;
+    while ((n = SSL_read(ssl, tmp, sizeof tmp)) > 0)
+        rs_buf_append(&b, tmp, (size_t)n);
+out:
+    if (ssl)
+        SSL_free(ssl);
+    if (ctx)
+        SSL_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+    rs_buf_cstr(&b);
+    return b.data ? (char *)b.data : strdup("");
+}
+
 static void test_tls_and_auth_reads(void)
 {
     char *dir = rs_test_tmpdir("admin-tls");
@@ -1492,6 +1746,28 @@ static void test_tls_and_auth_reads(void)
     /* and the server is still fine */
     CU_ASSERT_EQUAL(http_ex(NULL, "GET", "/healthz", NULL, 0, NULL, true, &r), 200);
     resp_free(&r);
+    /* the framing check and the waiters' close watch work over TLS too */
+    const char *bound = rs_admin_bound_address(a);
+    static const char two_cl[] = "POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+                                 "\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}";
+    char *ans = tls_exchange(bound, two_cl, sizeof two_cl - 1, 2000, false);
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 400", 12) == 0 && strstr(ans, "differ"));
+    free(ans);
+    static const char wreq[] = "GET /v1/wait?version=99&timeout=60s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+                               "\r\n\r\n";
+    for (int i = 0; i < 5; i++)
+        free(tls_exchange(bound, wreq, sizeof wreq - 1, 0, true)); /* close_notify, then FIN */
+    int64_t t0 = rs_mono_ms();
+    bool freed = false;
+    while (!freed && rs_mono_ms() - t0 < 3000) {
+        http_ex(NULL, "GET", "/metrics", NULL, 0, NULL, true, &r);
+        freed = strstr(body_of(&r), "\nregsync_admin_waiters 0\n") && strstr(body_of(&r), "\nregsync_admin_waits_abandoned_total 5\n");
+        resp_free(&r);
+        if (!freed)
+            usleep(50000);
+    }
+    CU_ASSERT_TRUE(freed);
+    printf("\n  TLS: 5 waits closed (close_notify + FIN): slots free after %lld ms\n", (long long)(rs_mono_ms() - t0));
     rs_admin_stop(a);
 
     /* a key that does not match the certificate */
@@ -1656,6 +1932,9 @@ int main(void)
     CU_add_test(s, "bind rules (non-loopback needs a token)", test_bind_rules);
     CU_add_test(s, "a provider with missing callbacks", test_sparse_provider);
     CU_add_test(s, "/v1/wait long poll", test_wait);
+    CU_add_test(s, "/v1/wait slots freed when clients go", test_wait_client_gone);
+    CU_add_test(s, "strict request framing (400)", test_strict_framing);
+    CU_add_test(s, "a reload keeps the listening socket", test_keep_listener);
     CU_add_test(s, "hung provider calls do not delay /healthz", test_slow_calls_do_not_block_fast_routes);
     CU_add_test(s, "provider timeouts and shutdown", test_provider_timeout_and_shutdown);
     CU_add_test(s, "TLS and auth_reads", test_tls_and_auth_reads);

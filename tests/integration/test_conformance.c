@@ -483,6 +483,56 @@ static void t_delete(void)
     rs_storage_delete(B.s, "del/b", NULL);
 }
 
+/* delete only while the ETag matches: what pruning forgotten reports relies on */
+static void t_delete_if(void)
+{
+    if (skip_here())
+        return;
+    rs_error err = {0};
+    char e1[RS_ETAG_MAX], e2[RS_ETAG_MAX];
+    CU_ASSERT_EQUAL_FATAL(put_str("delif/a", "first", RS_PUT_ALWAYS, NULL, e1, &err), RS_OK);
+    CU_ASSERT_EQUAL_FATAL(put_str("delif/a", "second", RS_PUT_ALWAYS, NULL, e2, &err), RS_OK);
+    /* a stale ETag: refused, the object stays */
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e1, 0, &err), RS_ECONFLICT);
+    int rc = 0;
+    char *s = get_str(B.s, "delif/a", NULL, &rc);
+    CU_ASSERT_EQUAL(rc, RS_OK);
+    if (s)
+        CU_ASSERT_STRING_EQUAL(s, "second");
+    free(s);
+    /* the current one: deleted */
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e2, 0, &err), RS_OK);
+    s = get_str(B.s, "delif/a", NULL, &rc);
+    CU_ASSERT_EQUAL(rc, RS_ENOTFOUND);
+    free(s);
+    /* gone already: fine */
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/a", e2, 0, &err), RS_OK);
+    /* the ETag a listing gives works too */
+    CU_ASSERT_EQUAL_FATAL(put_str("delif/b", "listed", RS_PUT_ALWAYS, NULL, NULL, &err), RS_OK);
+    rs_list_entry *le = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(rs_storage_list(B.s, "delif/", &le, &n, &err), RS_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    /* rewritten with the same bytes after the listing: same ETag, a later time: kept */
+    char kept_etag[RS_ETAG_MAX];
+    int64_t kept_mtime = le[0].mtime_ms;
+    snprintf(kept_etag, sizeof kept_etag, "%s", le[0].etag);
+    rs_storage_list_free(le, n);
+    usleep(1100000); /* S3 Last-Modified has whole seconds */
+    CU_ASSERT_EQUAL_FATAL(put_str("delif/b", "listed", RS_PUT_ALWAYS, NULL, NULL, &err), RS_OK);
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/b", kept_etag, kept_mtime, &err), RS_ECONFLICT);
+    s = get_str(B.s, "delif/b", NULL, &rc);
+    CU_ASSERT_EQUAL(rc, RS_OK);
+    free(s);
+    CU_ASSERT_EQUAL_FATAL(rs_storage_list(B.s, "delif/", &le, &n, &err), RS_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(rs_storage_delete_if(B.s, "delif/b", le[0].etag, le[0].mtime_ms, &err), RS_OK);
+    rs_storage_list_free(le, n);
+    s = get_str(B.s, "delif/b", NULL, &rc);
+    CU_ASSERT_EQUAL(rc, RS_ENOTFOUND);
+    free(s);
+}
+
 static const char *const ODD_KEYS[] = {
     "odd/with space",          "odd/two  spaces and trailing ", "odd/ünïcødé/日本語/файл",
     "odd/()!*'",               "odd/a+b=c&d;e,f$g@h:i",         "odd/percent%20not-escaped%2F",
@@ -1059,6 +1109,7 @@ static void add_suite(const char *name, CU_InitializeFunc init)
     CU_add_test(s, "ETag and conditional get", t_etag);
     CU_add_test(s, "missing key", t_missing);
     CU_add_test(s, "delete", t_delete);
+    CU_add_test(s, "delete if the ETag matches", t_delete_if);
     CU_add_test(s, "odd keys", t_odd_keys);
     CU_add_test(s, "list 2,500 keys", t_list_pages);
     CU_add_test(s, "if-absent race, 8 processes", t_race_if_absent);

@@ -285,10 +285,13 @@ static void test_regions(void)
     const char *eu = strstr(out, "\neu-central-1 "), *us = strstr(out, "\nus-west-2 ");
     CU_ASSERT_PTR_NOT_NULL(eu);
     CU_ASSERT_PTR_NOT_NULL(us);
+    /* region rows: name (28 wide), then the state over its live instances */
     if (eu)
-        CU_ASSERT_EQUAL(strncmp(eu + 22, "in_sync", 7), 0);
+        CU_ASSERT_EQUAL(strncmp(eu + 30, "in_sync", 7), 0);
     if (us)
-        CU_ASSERT_EQUAL(strncmp(us + 22, "behind", 6), 0);
+        CU_ASSERT_EQUAL(strncmp(us + 30, "behind", 6), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "in_sync 1/1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "behind 1/1"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "pinned at version 2"));
     free(out);
     free(err);
@@ -305,15 +308,21 @@ static void test_regions(void)
     {
         const char *name = json_string_value(json_object_get(r, "region"));
         const char *st = json_string_value(json_object_get(r, "state"));
+        json_t *insts = json_object_get(r, "instances");
+        CU_ASSERT_EQUAL_FATAL(json_array_size(insts), 1);
+        json_t *in = json_array_get(insts, 0);
         if (strcmp(name, "us-west-2") == 0) {
             CU_ASSERT_STRING_EQUAL(st, "behind");
             CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "versions_behind")), 2);
             CU_ASSERT(json_real_value(json_object_get(r, "lag_seconds")) > 0);
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(in, "state")), "behind");
         } else {
             CU_ASSERT_STRING_EQUAL(st, "in_sync");
-            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "digest_check")), "ok");
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(in, "digest_check")), "ok");
         }
-        CU_ASSERT(json_is_string(json_object_get(r, "heartbeat")));
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "summary")), strcmp(name, "us-west-2") == 0 ? "behind 1/1" : "in_sync 1/1");
+        CU_ASSERT(json_is_string(json_object_get(in, "heartbeat")));
+        CU_ASSERT(json_is_string(json_object_get(in, "instance")));
     }
     json_decref(j);
     free(out);

@@ -261,6 +261,113 @@ static void test_start_refusals(void)
     rs_admin_notify(NULL);
 }
 
+/* ---- request framing (rs_admin_frame.c) ---- */
+
+/* Feeds s in one piece, then byte by byte (the verdict and the offsets must not depend on how the
+ * bytes arrive); returns 0 or -1 and the reason and the bad request's start offset. */
+static int frame_run(const char *s, size_t n, const char **why, uint64_t *start)
+{
+    rs_frame a, b;
+    rs_frame_init(&a, 16384);
+    rs_frame_init(&b, 16384);
+    int ra = rs_frame_feed(&a, (const uint8_t *)s, n);
+    int rb = 0;
+    for (size_t i = 0; i < n && rb == 0; i++)
+        rb = rs_frame_feed(&b, (const uint8_t *)s + i, 1);
+    CU_ASSERT_EQUAL(ra, rb);
+    CU_ASSERT_EQUAL(a.req_start, b.req_start);
+    CU_ASSERT_EQUAL(rs_frame_off(&a), rs_frame_off(&b));
+    if (why)
+        *why = a.why;
+    if (start)
+        *start = a.req_start;
+    return ra;
+}
+#define FRAME(lit, why, start) frame_run(lit, sizeof(lit) - 1, why, start)
+
+static void test_frame(void)
+{
+    const char *why = NULL;
+    uint64_t start = 0;
+    /* accepted: the framing libevent reads, for every body framing */
+    static const char ok[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                             "POST /v1/pin HTTP/1.1\r\nContent-Length: 14\r\ncontent-length:  14 \r\n\r\n{\"version\": 3}"
+                             "POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n"
+                             "GET /metrics HTTP/1.0\n\n"
+                             "HEAD /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+                             "DELETE /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                             "GET /v1/status HTTP/1.1\r\nAuthorization: Bearer a.b-c_d~e+f/g=\r\n\r\n";
+    CU_ASSERT_EQUAL(FRAME(ok, &why, &start), 0);
+    CU_ASSERT_EQUAL(start, sizeof ok - 1); /* at the end: every request was complete */
+
+    /* refused, each with its reason, and where the refused request began */
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *why;
+    } bad[] = {
+#define B(lit, w) {lit, sizeof(lit) - 1, w}
+        B("POST /v1/pause HTTP/1.1\r\nAuthorization: Bearer tok\0junk\r\n\r\n", "NUL"),
+        B("GET /healthz\0 HTTP/1.1\r\n\r\n", "NUL"),
+        B("POST /v1/sync HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}", "differ"),
+        B("POST /v1/sync HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}", "Content-Length"),
+        B("POST /v1/sync HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n{}", "Content-Length"),
+        B("POST /v1/sync HTTP/1.1\r\nContent-Length: \r\n\r\n", "Content-Length"),
+        B("POST /v1/sync HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n", "Content-Length"),
+        B("POST /v1/sync HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}", "header name"),
+        B("POST /v1/sync HTTP/1.1\r\nX-A: b\r\n c\r\n\r\n", "folding"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "other than chunked"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "more than one"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n", "both"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", "chunk size"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2;ext=1\r\n{}\r\n0\r\n\r\n", "chunk size"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\n", "chunk size"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\n", "chunk size"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", "chunk size"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", "chunk size"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}X\r\n", "CRLF"),
+        B("POST /v1/sync HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n", "trailer"),
+        B("HEAD /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", "body"),
+        B("TRACE / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "body"),
+        B("GET /healthz HTTP/1.1\r\nHost: a\rb\r\n\r\n", "CR"),
+        B("GET /healthz HTTP/1.1\r\nNoColon\r\n\r\n", "without ':'"),
+#undef B
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        int rc = frame_run(bad[i].in, bad[i].len, &why, &start);
+        CU_ASSERT_EQUAL(rc, -1);
+        CU_ASSERT(why && strstr(why, bad[i].why));
+        CU_ASSERT_EQUAL(start, 0);
+        if (rc != -1 || !why || !strstr(why, bad[i].why))
+            fprintf(stderr, "frame case %zu: rc %d, why %s\n", i, rc, why ? why : "(none)");
+    }
+    /* a refused request behind complete ones: its start is the offset after them */
+    static const char two[] = "GET /healthz HTTP/1.1\r\n\r\nPOST /v1/sync HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"
+                              "POST /v1/sync HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+    CU_ASSERT_EQUAL(FRAME(two, &why, &start), -1);
+    CU_ASSERT_EQUAL(start, strlen("GET /healthz HTTP/1.1\r\n\r\nPOST /v1/sync HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"));
+    /* not a request line, or a head over the limit: left to libevent (it answers 400) */
+    CU_ASSERT_EQUAL(FRAME("HELLO\r\n\r\n\0\0", &why, &start), 0);
+    rs_frame f;
+    rs_frame_init(&f, 100);
+    char big[2000];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "GET / HTTP/1.1\r\nX-Big: ", 23);
+    CU_ASSERT_EQUAL(rs_frame_feed(&f, (const uint8_t *)big, sizeof big), 0);
+    CU_ASSERT_TRUE(rs_frame_off(&f));
+    CU_ASSERT_FALSE(rs_frame_bad(&f));
+    /* a large body passes without being looked at */
+    rs_frame_init(&f, 16384);
+    static const char hdr[] = "POST /v1/sync HTTP/1.1\r\nContent-Length: 100000\r\n\r\n";
+    CU_ASSERT_EQUAL(rs_frame_feed(&f, (const uint8_t *)hdr, sizeof hdr - 1), 0);
+    char *body = calloc(1, 100000); /* NUL bytes in a body are the body's business */
+    CU_ASSERT_EQUAL(rs_frame_feed(&f, (const uint8_t *)body, 100000), 0);
+    free(body);
+    CU_ASSERT_EQUAL(f.req_start, sizeof hdr - 1 + 100000);
+    CU_ASSERT_FALSE(rs_frame_off(&f));
+}
+
 int main(void)
 {
     rs_log_configure(RS_LOG_ERROR, false, 2);
@@ -276,5 +383,6 @@ int main(void)
     CU_add_test(s, "region lists and bearer tokens", test_regions_and_bearer);
     CU_add_test(s, "rs_error to HTTP status, error bodies", test_status_mapping);
     CU_add_test(s, "rs_admin_start refusals", test_start_refusals);
+    CU_add_test(s, "request framing check", test_frame);
     return rs_test_run();
 }

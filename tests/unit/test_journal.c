@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -562,6 +563,110 @@ static void test_concurrent_reader(void)
     free(tmp);
 }
 
+/* ---- readers beside the writer keep its locks and its WAL (issue 9, item 3) ---- */
+
+/* In a child process: is some other process holding a lock on any byte of path? (F_GETLK reports
+ * another process's conflicting lock; SQLite locks bytes at 1 GiB, PENDING_BYTE and after.) */
+static int locked_by_other(const char *path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDWR);
+        if (fd < 0)
+            _exit(2);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        if (fcntl(fd, F_GETLK, &fl) != 0)
+            _exit(3);
+        _exit(fl.l_type == F_UNLCK ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 4;
+}
+
+/* A reader in a process of its own (what regsync-dump does): this test program run again with
+ * "--reader DIR" (a fork alone would share the parent's SQLite state). It opens the journal
+ * read-only, reads the last version, closes and exits with it (0: none or error). */
+static int reader_main(const char *dir)
+{
+    rs_journal_opts ro = {.readonly = true};
+    rs_journal *r = NULL;
+    int v = 0;
+    rs_journal_entry e;
+    if (rs_journal_open(dir, &ro, &r, NULL) == RS_OK && rs_journal_last(r, &e, NULL) == RS_OK) {
+        v = e.version < 100 ? (int)e.version : 0;
+        rs_journal_entry_clear(&e);
+    }
+    rs_journal_close(r);
+    return v;
+}
+
+static uint64_t child_reader_last(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_journal", "--reader", dir, (char *)NULL);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? (uint64_t)WEXITSTATUS(st) : 0;
+}
+
+static void test_readers_keep_locks(void)
+{
+    char *tmp = rs_test_tmpdir("journal");
+    char path[4300], wal[4400];
+    snprintf(path, sizeof path, "%s/journal.db", tmp);
+    snprintf(wal, sizeof wal, "%s/journal.db-wal", tmp);
+    rs_journal *j = open_rw(tmp);
+    for (uint64_t v = 1; v <= 3; v++)
+        CU_ASSERT_EQUAL_FATAL(record(j, v), RS_OK);
+    CU_ASSERT_EQUAL(locked_by_other(path), 1); /* the writer's SQLite holds its shared lock */
+
+    /* a read-only handle opened and closed in the writer's process (the admin API's /v1/versions)
+       must not drop the writer's locks */
+    rs_journal_opts ro = {.readonly = true, .skip_integrity_check = true};
+    for (int i = 0; i < 2; i++) {
+        rs_journal *r = NULL;
+        CU_ASSERT_EQUAL_FATAL(rs_journal_open(tmp, &ro, &r, NULL), RS_OK);
+        rs_journal_entry e;
+        CU_ASSERT_EQUAL(rs_journal_last(r, &e, NULL), RS_OK);
+        CU_ASSERT_EQUAL(e.version, 3);
+        rs_journal_entry_clear(&e);
+        rs_journal_close(r);
+        CU_ASSERT_EQUAL(locked_by_other(path), 1);
+    }
+    /* a reader process beside the writer (regsync-dump journal) leaves the WAL alone, and the
+       writer's next commits are seen by the next reader */
+    CU_ASSERT_EQUAL(child_reader_last(tmp), 3);
+    CU_ASSERT_EQUAL(access(wal, F_OK), 0);
+    CU_ASSERT_EQUAL_FATAL(record(j, 4), RS_OK);
+    CU_ASSERT_EQUAL(child_reader_last(tmp), 4);
+
+    /* even if something in the writer's process did drop its locks (an open()/close() of the
+       file outside SQLite), a reader never checkpoints or deletes the WAL on close */
+    int fd = open(path, O_RDONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd); /* drops every POSIX lock this process holds on journal.db */
+    CU_ASSERT_EQUAL(locked_by_other(path), 0);
+    CU_ASSERT_EQUAL(child_reader_last(tmp), 4);
+    CU_ASSERT_EQUAL(access(wal, F_OK), 0);
+    CU_ASSERT_EQUAL_FATAL(record(j, 5), RS_OK);
+    CU_ASSERT_EQUAL(child_reader_last(tmp), 5);
+    rs_journal_close(j);
+    rs_journal *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(rs_journal_open(tmp, &ro, &r, NULL), RS_OK);
+    rs_journal_entry *list;
+    size_t n = 0;
+    CU_ASSERT_EQUAL(rs_journal_list(r, 0, 10, &list, &n, NULL), RS_OK);
+    CU_ASSERT_EQUAL(n, 5);
+    rs_journal_entries_free(list, n);
+    rs_journal_close(r);
+    rs_test_rmrf(tmp);
+    free(tmp);
+}
+
 /* ---- damaged files ---- */
 
 static void test_corrupt(void)
@@ -771,8 +876,10 @@ static void test_kill9(void)
     free(tmp);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--reader") == 0)
+        return reader_main(argv[2]);
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("journal", NULL, NULL);
@@ -784,6 +891,7 @@ int main(void)
     CU_add_test(s, "state and target facts", test_state);
     CU_add_test(s, "pending and recovery", test_pending_recovery);
     CU_add_test(s, "reader while writing", test_concurrent_reader);
+    CU_add_test(s, "readers keep the writer's locks and WAL", test_readers_keep_locks);
     CU_add_test(s, "corrupt journal", test_corrupt);
     CU_add_test(s, "kill -9 during writes", test_kill9);
     return rs_test_run();
