@@ -672,7 +672,7 @@ int rs_my_connect(const rs_my_target *t, const char *app, const rs_storage_opts 
 
 /* ---------------------------------------------------------------- the backend */
 
-enum { ST_GET, ST_PUT_ALWAYS, ST_PUT_ABSENT, ST_PUT_MATCH, ST_LIST, ST_DEL, ST_ETAG, ST_COUNT };
+enum { ST_GET, ST_PUT_ALWAYS, ST_PUT_ABSENT, ST_PUT_MATCH, ST_LIST, ST_DEL, ST_DEL_IF, ST_ETAG, ST_COUNT };
 
 typedef struct my_store {
     rs_my_target t;
@@ -803,6 +803,10 @@ static const char *stmt_sql(my_store *ms, int which, char *buf, size_t cap)
         break;
     case ST_DEL:
         snprintf(buf, cap, "DELETE FROM `%s` WHERE `key` = ?", o);
+        break;
+    case ST_DEL_IF:
+        /* the time as rs_storage_list gives it: a rewrite with the same bytes moves it */
+        snprintf(buf, cap, "DELETE FROM `%s` WHERE `key` = ? AND etag = ? AND (? = 0 OR updated_ms = ?)", o);
         break;
     case ST_ETAG:
     default:
@@ -1459,6 +1463,42 @@ static int my_del(void *impl, const char *key, rs_error *err)
     return RS_OK;
 }
 
+static int my_del_if(void *impl, const char *key, const char *if_match, int64_t if_mtime_ms, rs_error *err)
+{
+    my_store *ms = impl;
+    char im[RS_ETAG_MAX];
+    if (!etag_bare(if_match, im, sizeof im))
+        return rs_error_set(err, RS_EINVALID, "%s: delete key %s: ETag '%s' is not valid", ms->t.display, key,
+                            if_match);
+    long long mt = if_mtime_ms;
+    MYSQL_BIND p[4];
+    unsigned long l0, l1;
+    bind_blob(&p[0], key, strlen(key), &l0);
+    bind_str(&p[1], im, &l1);
+    bind_i64(&p[2], &mt);
+    bind_i64(&p[3], &mt);
+    MYSQL_STMT *st = NULL;
+    /* one statement: the row goes only while it holds that ETag (and time); run again after a
+     * broken connection, it deletes nothing more */
+    int rc = exec_stmt(ms, ST_DEL_IF, "delete if match", p, true, &st, NULL, err);
+    if (rc) {
+        if (err)
+            rs_error_prefix(err, "key %s", key);
+        return rc;
+    }
+    bool deleted = mysql_stmt_affected_rows(st) > 0;
+    mysql_stmt_free_result(st);
+    if (deleted)
+        return RS_OK;
+    char cur[RS_ETAG_MAX] = "";
+    if ((rc = current_etag(ms, key, cur, sizeof cur, err)) != RS_OK)
+        return rc;
+    if (!*cur)
+        return RS_OK; /* gone already */
+    return rs_error_set(err, RS_ECONFLICT, "%s: key %s: changed since it was listed (ETag %s, wanted %s)",
+                        ms->t.display, key, cur, im);
+}
+
 const rs_storage_vtable rs_mysql_backend = {
     .scheme = "mysql",
     .caps = 0,
@@ -1468,5 +1508,6 @@ const rs_storage_vtable rs_mysql_backend = {
     .put = my_put,
     .list = my_list,
     .del = my_del,
+    .del_if = my_del_if,
     .watch = NULL,
 };

@@ -88,7 +88,7 @@ int rs_storage_delete(rs_storage *s, const char *key, rs_error *err);
 /* Deletes key only while it is unchanged: its ETag is if_match and, when if_mtime_ms is not 0,
  * its modification time is still if_mtime_ms (as rs_storage_list gave it: a rewrite with the same
  * bytes keeps the ETag but not the time). RS_ECONFLICT when it changed, RS_OK when it is gone
- * already. Atomic on file:// (under the store's lock) and PostgreSQL (one statement). On S3 the
+ * already. Atomic on file:// (under the store's lock), PostgreSQL and MySQL (one statement). On S3 the
  * current ETag and Last-Modified (seconds) are checked, then DELETE is sent with If-Match: AWS
  * refuses it when the object changed in between; a server that ignores If-Match on DELETE (Ceph
  * RGW 16) leaves a window of one round trip. Used to prune reports that stopped changing
