@@ -19,7 +19,8 @@
 static const char USAGE[] =
     "usage: regsync-dump COMMAND [options] ARGS\n"
     "\n"
-    "Registries (REGISTRY is a path, file:///path, s3://bucket/key or postgresql://... for a Feast SQL registry):\n"
+    "Registries (REGISTRY is a path, file:///path, s3://bucket/key, or postgresql://... / mysql://... for a Feast\n"
+    "SQL registry):\n"
     "  json [--full] [--project P] [--kind K] [--name N] REGISTRY\n"
     "        JSON shaped like `feast registry-dump` (an array of per-project dicts; one dict with --project);\n"
     "        --full: the whole Registry message as proto3 JSON, unknown fields by number.\n"
@@ -35,7 +36,7 @@ static const char USAGE[] =
     "        exactly the registry part of what `feast plan` prints for project P (the only project when\n"
     "        there is one): data sources and the __dummy entity left out, Feast's property names and values.\n"
     "\n"
-    "Storage (URL is file:///dir, s3://bucket/prefix?..., postgresql://...):\n"
+    "Storage (URL is file:///dir, s3://bucket/prefix?..., postgresql://..., mysql://...):\n"
     "  cat URL               raw bytes of one object to stdout\n"
     "  ls URL                keys, sizes and ETags under a store URL\n"
     "\n"
