@@ -260,6 +260,29 @@ int main(int argc, char **argv)
             moved += c.ch->ops[i].len;
         printf("\n%zu MB registry: %zu bytes, %zu objects (generated in %.0f ms); change: %zu ops, %zu object bytes (%.4f%% of the registry)\n",
                sizes[s], c.al, rs_registry_count(c.ra), tg * 1e3, ops, moved, 100.0 * (double)moved / (double)c.al);
+        {
+            /* the order information in the log entry (Operation.position, Change.moves) */
+            uint8_t *w;
+            size_t with = 0, without = 0, nm = c.ch->n_moves;
+            uint32_t *pos = calloc(c.ch->n_ops + 1, sizeof *pos);
+            if (pos && rs_change_encode(c.ch, &w, &with, NULL) == RS_OK) {
+                free(w);
+                for (size_t i = 0; i < c.ch->n_ops; i++) {
+                    pos[i] = c.ch->ops[i].position;
+                    c.ch->ops[i].position = 0;
+                }
+                c.ch->n_moves = 0;
+                if (rs_change_encode(c.ch, &w, &without, NULL) == RS_OK)
+                    free(w);
+                for (size_t i = 0; i < c.ch->n_ops; i++)
+                    c.ch->ops[i].position = pos[i];
+                c.ch->n_moves = nm;
+                printf("  log entry of the change: %zu bytes; without the order information %zu bytes (+%zu bytes, "
+                       "+%.2f%%)\n",
+                       with, without, with - without, without ? 100.0 * (double)(with - without) / (double)without : 0.0);
+            }
+            free(pos);
+        }
         double raw_unpack = best_of(reps, t_raw_unpack, &c);
         double raw_pack = best_of(reps, t_raw_pack, &c);
         double dd = best_of(reps, t_decode_digest, &c);

@@ -4,13 +4,16 @@
  *
  *   bench_storage [--quick]
  *
- * Backends: a file:// temp dir (always), Postgres from RS_TEST_PG_URL, S3 from RS_TEST_S3_URL
- * (scripts/pg-server.sh env, scripts/s3-server.sh env). Baselines: psql (\copy in, COPY ... TO
- * STDOUT out) for Postgres, /usr/bin/aws s3 cp for S3, cp for files. Sizes 1 KB, 1 MB, 50 MB.
- * Poll cost: a conditional GET of an unchanged 1 MB object (requests, payload bytes, ms) via
- * rs_storage_get_stats; for Postgres also watch latency and the Feast SQL source's change check.
+ * Backends: a file:// temp dir (always), Postgres from RS_TEST_PG_URL, MySQL from
+ * RS_TEST_MYSQL_URL, S3 from RS_TEST_S3_URL (scripts/pg-server.sh env, scripts/mysql-server.sh env,
+ * scripts/s3-server.sh env). Baselines: psql (\copy in, COPY ... TO STDOUT out) for Postgres, the
+ * mariadb client (an INSERT of a hex literal in, SELECT --raw out) for MySQL, /usr/bin/aws s3 cp
+ * for S3, cp for files. Sizes 1 KB, 1 MB, 50 MB. Poll cost: a conditional GET of an unchanged
+ * 1 MB object (requests, payload bytes, ms) via rs_storage_get_stats; for Postgres also watch
+ * latency; the Feast SQL source's change check and full read on Postgres and MySQL.
  */
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "feast_sql.h"
+#include "mysql_internal.h"
 #include "rs_buf.h"
 #include "rs_storage.h"
 #include "rs_time.h"
@@ -419,6 +423,181 @@ static void bench_feast_sql(const char *url)
     free(u);
 }
 
+/* ---------------------------------------------------------------- MySQL */
+
+/* A plain Connector/C connection for set-up and clean-up (not the code under test). */
+static MYSQL *my_plain(const char *url)
+{
+    rs_my_target t;
+    if (rs_my_parse_url(url, true, false, &t, NULL) != RS_OK)
+        return NULL;
+    MYSQL *m = mysql_init(NULL);
+    unsigned proto = t.socket ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
+    mysql_optionsv(m, MYSQL_OPT_PROTOCOL, &proto);
+    if (!mysql_real_connect(m, t.host, t.user, t.password, t.db, t.port, t.socket, 0)) {
+        mysql_close(m);
+        m = NULL;
+    }
+    rs_my_target_free(&t);
+    return m;
+}
+
+/* The mariadb command line client as the URL's account (password through MYSQL_PWD). */
+static void my_cli_env(const char *url)
+{
+    rs_my_target t;
+    if (rs_my_parse_url(url, true, false, &t, NULL) != RS_OK)
+        return;
+    char port[16];
+    snprintf(port, sizeof port, "%u", t.port);
+    setenv("MYSQL_PWD", t.password ? t.password : "", 1);
+    setenv("RS_BENCH_MY_USER", t.user, 1);
+    setenv("RS_BENCH_MY_HOST", t.host ? t.host : "127.0.0.1", 1);
+    setenv("RS_BENCH_MY_PORT", port, 1);
+    setenv("RS_BENCH_MY_DB", t.db, 1);
+    rs_my_target_free(&t);
+}
+#define MY_CLI "mariadb --protocol=TCP -h \"$RS_BENCH_MY_HOST\" -P \"$RS_BENCH_MY_PORT\" -u \"$RS_BENCH_MY_USER\" " \
+               "--max-allowed-packet=256M \"$RS_BENCH_MY_DB\""
+
+static void my_drop(const char *url, const char *prefix)
+{
+    MYSQL *m = my_plain(url);
+    if (!m)
+        return;
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS `%1$sobjects`, `%1$sschema_version`", prefix);
+    mysql_query(m, sql);
+    mysql_close(m);
+}
+
+static void bench_mysql_cli(const char *url, const char *dir)
+{
+    /* our own table, written by the client the documented way (etag and size in the statement) */
+    char tbl[64];
+    snprintf(tbl, sizeof tbl, "benchcli%ld_", (long)getpid());
+    char *u = malloc(strlen(url) + 64);
+    sprintf(u, "%s%ctable_prefix=%s", url, strchr(url, '?') ? '&' : '?', tbl);
+    rs_storage *s = NULL;
+    if (rs_storage_open(u, NULL, &s, NULL) != RS_OK) {
+        free(u);
+        return;
+    }
+    rs_storage_close(s);
+    my_cli_env(url);
+    for (size_t i = 0; i < sizeof SIZES / sizeof SIZES[0]; i++) {
+        int n = quick ? SIZES[i].quick_iters : SIZES[i].iters;
+        if (n > 30)
+            n = 30; /* each is a mariadb process */
+        size_t sz = SIZES[i].size;
+        uint8_t *data = malloc(sz);
+        fill(data, sz);
+        char path[4200], cmd[9000];
+        snprintf(path, sizeof path, "%s/insert-%zu.sql", dir, sz);
+        FILE *f = fopen(path, "w");
+        fprintf(f, "SET @d = X'");
+        for (size_t k = 0; k < sz; k++)
+            fprintf(f, "%02x", data[k]);
+        fprintf(f, "';\nREPLACE INTO `%sobjects` (`key`, data, etag, size, updated_ms) VALUES ('bench/cli-%zu', @d, "
+                   "LEFT(SHA2(@d, 256), 32), LENGTH(@d), 0);\n",
+                tbl, sz);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, MY_CLI " < '%s' >/dev/null", path);
+        bench_cmd("mysql", "mariadb", "PUT", SIZES[i].label, sz, n, cmd);
+        snprintf(cmd, sizeof cmd,
+                 MY_CLI " -N -B --raw -e \"SELECT data FROM \\`%sobjects\\` WHERE \\`key\\` = 'bench/cli-%zu'\" >/dev/null",
+                 tbl, sz);
+        bench_cmd("mysql", "mariadb", "GET", SIZES[i].label, sz, n, cmd);
+        unlink(path);
+        free(data);
+    }
+    my_drop(url, tbl);
+    free(u);
+}
+
+static void bench_feast_sql_mysql(const char *url)
+{
+    MYSQL *m = my_plain(getenv("RS_TEST_MYSQL_ADMIN_URL") ? getenv("RS_TEST_MYSQL_ADMIN_URL") : url);
+    if (!m) {
+        printf("feast-sql  mysql: no admin connection (RS_TEST_MYSQL_ADMIN_URL)\n");
+        return;
+    }
+    char db[64];
+    snprintf(db, sizeof db, "bench_feast%ld", (long)getpid());
+    const char *tables[][2] = {{"entities", "entity"},          {"feature_views", "feature_view"},
+                               {"data_sources", "data_source"}, {"feature_services", "feature_service"},
+                               {"on_demand_feature_views", "feature_view"}, {"projects", "project"}};
+    const int rows[] = {50, 200, 200, 30, 20, 1};
+    char sql[1024];
+    snprintf(sql, sizeof sql, "CREATE DATABASE `%s`", db);
+    bool ok = mysql_query(m, sql) == 0;
+    snprintf(sql, sizeof sql, "GRANT SELECT ON `%s`.* TO 'regsync'@'%%'", db);
+    ok = ok && mysql_query(m, sql) == 0;
+    for (size_t i = 0; ok && i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE `%1$s`.%2$s (%3$s_name VARCHAR(255) NOT NULL, project_id VARCHAR(255) NOT NULL, "
+                 "last_updated_timestamp BIGINT NOT NULL, %3$s_proto LONGBLOB NOT NULL, PRIMARY KEY (%3$s_name, "
+                 "project_id))",
+                 db, tables[i][0], tables[i][1]);
+        ok = mysql_query(m, sql) == 0;
+        /* 2 KB of pseudo-random bytes per row */
+        for (int r = 1; ok && r <= rows[i]; r++) {
+            /* 2 KB: 32 x the 64 bytes of SHA-512 of a random number */
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO `%1$s`.%2$s VALUES ('o%3$d', 'bench', %4$d, UNHEX(REPEAT(SHA2(RAND(), 512), 32)))",
+                     db, tables[i][0], r, 1700000000 + r);
+            ok = mysql_query(m, sql) == 0;
+        }
+    }
+    if (!ok) {
+        printf("feast-sql  mysql setup failed: %s\n", mysql_error(m));
+    } else {
+        /* the source's URL: the test account on the new database */
+        rs_my_target t;
+        char *u = NULL;
+        if (rs_my_parse_url(url, true, false, &t, NULL) == RS_OK) {
+            if (asprintf(&u, "mysql://%s:%s@%s:%u/%s?ssl-mode=DISABLED", t.user, t.password ? t.password : "",
+                         t.host ? t.host : "127.0.0.1", t.port, db) < 0)
+                u = NULL;
+            rs_my_target_free(&t);
+        }
+        rs_feast_sql *h = NULL;
+        rs_error err = {0};
+        if (u && rs_feast_sql_open(u, NULL, &h, &err) == RS_OK) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            char *stamp = NULL;
+            int64_t t0 = rs_mono_ns();
+            rs_feast_sql_read(h, &data, &len, &stamp, &err);
+            double read_ms = (double)(rs_mono_ns() - t0) / 1e6;
+            int reps = quick ? 20 : 100;
+            double *lat = calloc((size_t)reps, sizeof *lat);
+            rs_storage_stats a, b;
+            rs_feast_sql_get_stats(h, &a);
+            for (int k = 0; k < reps; k++) {
+                t0 = rs_mono_ns();
+                rs_feast_sql_changed(h, stamp, NULL, NULL);
+                lat[k] = (double)(rs_mono_ns() - t0) / 1e6;
+            }
+            rs_feast_sql_get_stats(h, &b);
+            printf("feast-sql  mysql: full read of 501 rows (%zu bytes): %.2f ms; unchanged poll: %.2f requests, %.0f "
+                   "result bytes, median %.3f ms\n",
+                   len, read_ms, (double)(b.requests - a.requests) / reps, (double)(b.bytes_in - a.bytes_in) / reps,
+                   median(lat, reps));
+            free(lat);
+            free(data);
+            free(stamp);
+        } else {
+            printf("feast-sql  mysql open failed: %s\n", err.msg);
+        }
+        rs_feast_sql_close(h);
+        free(u);
+    }
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS `%s`", db);
+    mysql_query(m, sql);
+    mysql_close(m);
+}
+
 int main(int argc, char **argv)
 {
     quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -452,6 +631,20 @@ int main(int argc, char **argv)
         bench_feast_sql(pg);
     } else {
         printf("postgresql skipped: RS_TEST_PG_URL not set\n");
+    }
+    const char *my = getenv("RS_TEST_MYSQL_URL");
+    if (my && *my) {
+        char *u = malloc(strlen(my) + 64);
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "bench%ld_", (long)getpid());
+        sprintf(u, "%s%ctable_prefix=%s", my, strchr(my, '?') ? '&' : '?', prefix);
+        bench_backend("mysql", u);
+        bench_mysql_cli(my, dir);
+        my_drop(my, prefix);
+        free(u);
+        bench_feast_sql_mysql(my);
+    } else {
+        printf("mysql skipped: RS_TEST_MYSQL_URL not set\n");
     }
     const char *s3 = getenv("RS_TEST_S3_URL");
     if (s3 && *s3) {

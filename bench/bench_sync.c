@@ -2,14 +2,15 @@
  * figure beside its target or baseline; never fails on a timing (exit 1 only when nothing could
  * be set up).
  *
- *   bench_sync [--backends file,s3,pg] [--agents 2,8,32] [--changes 30] [--prop-mb 1]
+ *   bench_sync [--backends file,s3,pg,mysql] [--agents 2,8,32] [--changes 30] [--prop-mb 1]
  *              [--sizes 1,10,100] [--big-backends file,s3] [--idle-s 30] [--poll-ms 1000]
  *              [--per-change 3] [--baseline-gets 3] [--idle-agents 2] [--pg-modes push]
  *              [--no-rss] [--keep] [--quick]
  *
  * Backends: a file:// directory under /tmp (always), S3 from RS_TEST_S3_URL, Postgres from
- * RS_TEST_PG_URL (scripts/s3-server.sh env, scripts/pg-server.sh env); every case gets its own
- * prefix (S3) or table_prefix (Postgres), removed at the end. Agents are in-process, one thread
+ * RS_TEST_PG_URL, MySQL from RS_TEST_MYSQL_URL (scripts/s3-server.sh env, scripts/pg-server.sh
+ * env, scripts/mysql-server.sh env); every case gets its own prefix (S3) or table_prefix
+ * (Postgres, MySQL), removed at the end. MySQL has no push: its agents poll. Agents are in-process, one thread
  * each (rs_agent_run), each with its own target file and state_dir.
  *
  * 1. Propagation: a registry of --prop-mb is published, N agents follow it with a --poll-ms poll;
@@ -37,6 +38,7 @@
  * Reads the agent's private state (rs_agent_impl.h) only to add up the counters of all its
  * storage handles (the status reports the main handle's) and to drop the watch handle.
  */
+#include "mysql_internal.h"
 #include "rs_agent_impl.h"
 #include "rs_generate.h"
 #include "rs_log.h"
@@ -52,6 +54,7 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <mysql.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -80,7 +83,7 @@ static struct {
     int idle_s, poll_ms, per_change, baseline_gets, idle_agents;
     char pg_modes[32];
     bool rss, keep;
-} O = {.backends = "file,s3,pg",
+} O = {.backends = "file,s3,pg,mysql",
        .agents = {2, 8, 32},
        .nagents = 3,
        .changes = 30,
@@ -401,7 +404,7 @@ static char *store_url(const char *be, const char *tag)
         if (asprintf(&u, "%.*s/bench-sync-%d-%s%s", bl, b, (int)getpid(), tag, q ? q : "") < 0)
             return NULL;
     } else {
-        const char *b = getenv("RS_TEST_PG_URL");
+        const char *b = getenv(strcmp(be, "mysql") == 0 ? "RS_TEST_MYSQL_URL" : "RS_TEST_PG_URL");
         if (asprintf(&u, "%s%ctable_prefix=bs%d_%s_", b, strchr(b, '?') ? '&' : '?', (int)getpid(), tag) < 0)
             return NULL;
     }
@@ -436,6 +439,21 @@ static void drop_store(const char *be, const char *url, const char *tag)
             PQclear(PQexec(c, sql));
         }
         PQfinish(c);
+    } else if (strcmp(be, "mysql") == 0) {
+        MYSQL *m = mysql_init(NULL);
+        rs_my_target t;
+        if (m && rs_my_parse_url(url, true, false, &t, NULL) == RS_OK) {
+            unsigned proto = MYSQL_PROTOCOL_TCP;
+            mysql_optionsv(m, MYSQL_OPT_PROTOCOL, &proto);
+            if (mysql_real_connect(m, t.host, t.user, t.password, t.db, t.port, t.socket, 0)) {
+                char sql[256];
+                snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS `%1$sobjects`, `%1$sschema_version`",
+                         t.table_prefix ? t.table_prefix : "regsync_");
+                mysql_query(m, sql);
+            }
+            rs_my_target_free(&t);
+        }
+        mysql_close(m);
     }
 }
 
@@ -1301,7 +1319,7 @@ static void print_summary(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_sync [--backends file,s3,pg] [--agents 2,8,32] [--changes 30] [--prop-mb 1]\n"
+    fprintf(stderr, "usage: bench_sync [--backends file,s3,pg,mysql] [--agents 2,8,32] [--changes 30] [--prop-mb 1]\n"
                     "                  [--sizes 1,10,100] [--big-backends file,s3] [--idle-s 30] [--poll-ms 1000]\n"
                     "                  [--per-change 3] [--baseline-gets 3] [--idle-agents 2] [--pg-modes push]\n"
                     "                  [--no-rss] [--keep] [--quick]\n");
@@ -1372,9 +1390,9 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    const char *names[3] = {"file", "s3", "pg"};
-    const char *envs[3] = {NULL, "RS_TEST_S3_URL", "RS_TEST_PG_URL"};
-    bool run[3];
+    const char *names[4] = {"file", "s3", "pg", "mysql"};
+    const char *envs[4] = {NULL, "RS_TEST_S3_URL", "RS_TEST_PG_URL", "RS_TEST_MYSQL_URL"};
+    bool run[4];
     printf("bench_sync: in-process agents (one thread each, own target file and state_dir), poll %d ms, %ld cores; "
            "work dir %s\n",
            O.poll_ms, sysconf(_SC_NPROCESSORS_ONLN), workdir);
@@ -1386,12 +1404,12 @@ int main(int argc, char **argv)
         printf(" %zu", O.sizes[i]);
     printf(" MB (above 10 MB only on %s); idle window %d s\n", O.big, O.idle_s);
     int ran = 0;
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < 4; b++) {
         run[b] = in_list(O.backends, names[b]) && (!envs[b] || (getenv(envs[b]) && *getenv(envs[b])));
         if (in_list(O.backends, names[b]) && !run[b])
             printf("  %s: skipped (%s is not set)\n", names[b], envs[b]);
     }
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < 4; b++) {
         if (!run[b])
             continue;
         ran++;
@@ -1415,7 +1433,7 @@ int main(int argc, char **argv)
         printf("-- %s: %.1f s\n", be, (now_ms() - t0) / 1000);
         fflush(stdout);
     }
-    for (int b = 0; b < 3; b++)
+    for (int b = 0; b < 4; b++)
         if (run[b])
             print_backend(names[b]);
     print_summary();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/bench_sync.sh: builds bench_sync and runs it on every backend that is available here
-# (file:// always; S3 and Postgres when scripts/s3-server.sh / scripts/pg-server.sh are running),
+# (file:// always; S3, Postgres and MySQL when scripts/s3-server.sh / pg-server.sh / mysql-server.sh
+# are running),
 # printing one report. Not a test: it prints figures beside targets and baselines, never fails on
 # a timing. About 8-10 minutes on 2 cores with the defaults; docs/benchmarks.md explains the output.
 #
@@ -37,6 +38,7 @@ server() { # server NAME SCRIPT: adds NAME when its test server answers (or was 
 }
 server s3 s3-server.sh
 server pg pg-server.sh
+server mysql mysql-server.sh
 
 # RGW frees deleted objects only at its garbage collection (hours later by default); the test
 # server keeps everything in a 2 GiB memstore shared by every test, and one run here writes and

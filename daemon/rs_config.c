@@ -1083,16 +1083,16 @@ static void scheme_of(const char *url, char *out, size_t n)
     out[l] = '\0';
 }
 
-/* a store URL: file:///abs, s3://bucket[/prefix], postgresql://... */
+/* a store URL: file:///abs, s3://bucket[/prefix], postgresql://..., mysql://... */
 static const char *store_url_problem(const char *url)
 {
     if (scheme_is(url, "file"))
         return url[7] == '/' && url[8] ? NULL : "a file:// URL needs an absolute path (file:///var/lib/regsync/global)";
     if (scheme_is(url, "s3"))
         return url[5] && url[5] != '/' && url[5] != '?' ? NULL : "an s3:// URL needs a bucket (s3://bucket/prefix)";
-    if (scheme_is(url, "postgresql") || scheme_is(url, "postgres"))
+    if (scheme_is(url, "postgresql") || scheme_is(url, "postgres") || scheme_is(url, "mysql") || scheme_is(url, "mariadb"))
         return NULL;
-    return "has an unsupported scheme (use file://, s3:// or postgresql://)";
+    return "has an unsupported scheme (use file://, s3://, postgresql:// or mysql://)";
 }
 
 int rs_config_split_listen(const char *listen, char *host, size_t host_len, int *port)
@@ -1276,7 +1276,7 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
     if (!BAD("forget_after") && !BAD("stale_after") && cfg->forget_after_ms <= cfg->stale_after_ms)
         kproblem(ps, pv, K("forget_after"), "must be longer than stale_after (an instance is stale before it is forgotten)");
     if (!*cfg->store) {
-        kproblem(ps, pv, K("store"), "required: the global store URL (file://, s3:// or postgresql://)");
+        kproblem(ps, pv, K("store"), "required: the global store URL (file://, s3://, postgresql:// or mysql://)");
     } else {
         char *red = rs_config_redact_url(cfg->store);
         const char *p = store_url_problem(cfg->store);
@@ -1284,7 +1284,7 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
             kproblem(ps, pv, K("store"), "%s %s", q(red ? red : "", qb, sizeof qb), p);
         if (pv->o[K("store")].src == SRC_FILE && rs_url_has_secret(cfg->store))
             kproblem(ps, pv, K("store"), "the URL holds a password or secret; secrets are not accepted in the configuration file "
-                                         "(set REGSYNC_STORE, PGPASSWORD or ~/.pgpass, AWS_* variables)");
+                                         "(set REGSYNC_STORE, PGPASSWORD or ~/.pgpass, MYSQL_PWD, AWS_* variables)");
         free(red);
     }
     if (cfg->publish && !*cfg->source)
@@ -1292,13 +1292,13 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
     if (*cfg->source && has_scheme(cfg->source)) {
         char sch[32];
         scheme_of(cfg->source, sch, sizeof sch);
-        static const char *const ok[] = {"file", "s3", "postgresql", "postgres", "http", "https", NULL};
+        static const char *const ok[] = {"file", "s3", "postgresql", "postgres", "mysql", "mariadb", "http", "https", NULL};
         bool good = false;
         for (int i = 0; ok[i]; i++)
             if (!strcasecmp(sch, ok[i]))
                 good = true;
         if (!good)
-            kproblem(ps, pv, K("source"), "scheme %s is not supported (a key in the store, or file://, s3://, postgresql://, http(s)://)",
+            kproblem(ps, pv, K("source"), "scheme %s is not supported (a key in the store, or file://, s3://, postgresql://, mysql://, http(s)://)",
                      q(sch, qb, sizeof qb));
         if (pv->o[K("source")].src == SRC_FILE && rs_url_has_secret(cfg->source))
             kproblem(ps, pv, K("source"), "the URL holds a password or secret; secrets are not accepted in the configuration file");
@@ -1828,8 +1828,9 @@ const char *rs_config_default_yaml(void)
            "# This agent within its region ([a-z0-9-]+): its report is regsync/regions/<region>/<instance>.\n"
            "# \"\": $POD_NAME, else the host name (lower-cased, other characters made '-').\n"
            "instance: \"\"\n"
-           "# The global store: file:///dir, s3://bucket/prefix?region=..., postgresql://user@host/db.\n"
-           "# Credentials come from the environment (AWS_*, PGPASSWORD, ~/.pgpass), never from here.\n"
+           "# The global store: file:///dir, s3://bucket/prefix?region=..., postgresql://user@host/db,\n"
+           "# mysql://user@host/db.\n"
+           "# Credentials come from the environment (AWS_*, PGPASSWORD, ~/.pgpass, MYSQL_PWD), never from here.\n"
            "store: file:///var/lib/regsync/global\n"
            "# What Feast writes (used by publishers): a key in the store or a URL.\n"
            "source: registry.db\n"

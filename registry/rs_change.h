@@ -20,7 +20,17 @@ typedef struct rs_op {
     uint8_t *data;                  /* PUT: the object bytes */
     size_t len;
     uint8_t hash[RS_DIGEST_LEN];    /* PUT: SHA-256 of the canonical form */
+    uint32_t position;              /* PUT: 1-based place in the result's order; 0: not given */
 } rs_op;
+
+/* An unchanged object that moves to a new place (1-based) in the result's order. */
+typedef struct rs_move {
+    uint32_t kind;
+    uint32_t ordinal;
+    char *project;
+    char *name;
+    uint32_t position;
+} rs_move;
 
 typedef struct rs_change {
     uint64_t version;
@@ -34,18 +44,25 @@ typedef struct rs_change {
     char *source;
     rs_op *ops;
     size_t n_ops;
+    rs_move *moves;
+    size_t n_moves;
 } rs_change;
 
 /* The change from a to b (every object-level difference, registry-level fields included), with
- * both registries' digests. version/publisher/... are left for the caller to fill. */
+ * both registries' digests. version/publisher/... are left for the caller to fill. An object whose
+ * bytes differ but whose canonical form (hash) is the same is PUT too, and every PUT carries its
+ * position in b, plus moves for unchanged objects b reordered: applying the change to a gives
+ * b's objects in b's order with b's bytes (rs_registry_encode of the result == of b). */
 int rs_change_between(const rs_registry *a, const rs_registry *b, rs_change **out, rs_error *err);
 
 enum {
     RS_APPLY_CHECK_PARENT = 1u << 0,  /* refuse unless r's digest == parent_digest */
     RS_APPLY_CHECK_RESULT = 1u << 1,  /* after applying, r's digest must == result_digest */
 };
-/* Applies c to r. Every operation is validated first (keys, hashes, presence of what is deleted);
- * a change that fails validation leaves r untouched (RS_ECORRUPT / RS_ECONFLICT). With
+/* Applies c to r. Every operation is validated first (keys, hashes, presence of what is deleted,
+ * positions and moves); a change that fails validation leaves r untouched (RS_ECORRUPT /
+ * RS_ECONFLICT). Deletes, then puts, then the PUT positions and moves are applied (a PUT without
+ * a position: a new object goes after the last of its kind, a replaced one keeps its place). With
  * RS_APPLY_CHECK_RESULT a mismatch after applying returns RS_ECORRUPT and r holds the applied
  * state: callers apply to a clone or keep the bytes of the last good state. */
 int rs_change_apply(rs_registry *r, const rs_change *c, unsigned flags, rs_error *err);

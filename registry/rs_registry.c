@@ -130,31 +130,60 @@ void rs_registry_free(rs_registry *r)
     free(r);
 }
 
-static int cmp_obj_order(const void *a, const void *b)
-{
-    const obj *x = *(obj *const *)a, *y = *(obj *const *)b;
-    if (x->pub.kind != y->pub.kind)
-        return x->pub.kind < y->pub.kind ? -1 : 1;
-    return x->seq < y->seq ? -1 : (x->seq > y->seq);
-}
-
-static void order(const rs_registry *cr)
+/* Sets every object's idx to its position in objs, when some mutation left them stale. */
+static void renumber(const rs_registry *cr)
 {
     rs_registry *r = (rs_registry *)cr;
-    if (r->order_dirty) {
-        if (r->n > 1)
-            qsort(r->objs, r->n, sizeof *r->objs, cmp_obj_order);
-        r->order_dirty = false;
+    if (!r->idx_dirty)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        r->objs[i]->idx = i;
+    r->idx_dirty = false;
+}
+
+/* The place of o in objs by pointer comparison alone: the O(n) loops of a change touch only the
+ * contiguous array, never the objects (a cache miss each on a large registry). */
+static size_t find_slot(const rs_registry *r, const obj *o)
+{
+    if (!r->idx_dirty && o->idx < r->n && r->objs[o->idx] == o)
+        return o->idx;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->objs[i] == o)
+            return i;
+    return r->n;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* membership in a sorted array of pointers */
+static bool in_set(obj *const *set, size_t k, const obj *o)
+{
+    size_t lo = 0, hi = k;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((uintptr_t)set[mid] < (uintptr_t)o)
+            lo = mid + 1;
+        else if (set[mid] == o)
+            return true;
+        else
+            hi = mid;
     }
+    return false;
+}
+
+size_t rs_reg_index_of(const rs_registry *r, const rs_object *o)
+{
+    renumber(r);
+    return ((const obj *)o)->idx;
 }
 
 size_t rs_registry_count(const rs_registry *r) { return r->n; }
 
-const rs_object *rs_registry_at(const rs_registry *r, size_t i)
-{
-    order(r);
-    return i < r->n ? &r->objs[i]->pub : NULL;
-}
+const rs_object *rs_registry_at(const rs_registry *r, size_t i) { return i < r->n ? &r->objs[i]->pub : NULL; }
 
 const rs_object *rs_registry_find(const rs_registry *r, uint32_t kind, const char *project, const char *name,
                                   uint32_t ordinal)
@@ -168,8 +197,9 @@ const rs_object *rs_registry_find(const rs_registry *r, uint32_t kind, const cha
     return s ? &(*s)->pub : NULL;
 }
 
-/* Links a new object into the registry (takes ownership of o). */
-static int link_obj(rs_registry *r, obj *o)
+/* Links a new object into the registry at index `at` of the order (r->n: the end); takes
+ * ownership of o. */
+static int link_obj(rs_registry *r, obj *o, size_t at)
 {
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 64;
@@ -185,9 +215,15 @@ static int link_obj(rs_registry *r, obj *o)
     rc = rs_reg_bucket_add(r, o);
     if (rc)
         return rc; /* left in the table: the caller frees the registry on ENOMEM */
-    r->objs[r->n++] = o;
-    if (r->n > 1 && cmp_obj_order(&r->objs[r->n - 2], &r->objs[r->n - 1]) > 0)
-        r->order_dirty = true;
+    if (at > r->n)
+        at = r->n;
+    if (at < r->n) {
+        memmove(r->objs + at + 1, r->objs + at, (r->n - at) * sizeof *r->objs);
+        r->idx_dirty = true;
+    }
+    r->objs[at] = o;
+    o->idx = at;
+    r->n++;
     return RS_OK;
 }
 
@@ -197,12 +233,29 @@ static void unlink_obj(rs_registry *r, obj *o)
     if (s)
         *s = TOMB;
     rs_reg_bucket_remove(r, o);
-    for (size_t i = 0; i < r->n; i++)
-        if (r->objs[i] == o) {
-            memmove(r->objs + i, r->objs + i + 1, (r->n - i - 1) * sizeof *r->objs);
-            r->n--;
+    size_t i = find_slot(r, o);
+    if (i < r->n) {
+        memmove(r->objs + i, r->objs + i + 1, (r->n - i - 1) * sizeof *r->objs);
+        r->n--;
+        if (i < r->n)
+            r->idx_dirty = true;
+    }
+}
+
+/* Where a new object of `kind` goes when no position is given: after the last object of the same
+ * or a lower kind (Feast's field order; objects of fields this build does not know are passed
+ * over, since Python writes those last). */
+static size_t kind_end(const rs_registry *r, uint32_t kind)
+{
+    bool known = rs_kind_is_known(kind);
+    size_t i = r->n;
+    while (i > 0) {
+        uint32_t k = r->objs[i - 1]->pub.kind;
+        if (k <= kind && (rs_kind_is_known(k) || !known))
             break;
-        }
+        i--;
+    }
+    return i;
 }
 
 /* ------------------------------------------------------------ validation */
@@ -347,8 +400,8 @@ static int make_obj(uint32_t kind, const uint8_t *data, size_t len, uint8_t *own
     return RS_OK;
 }
 
-/* Gives o its key with the lowest free ordinal (or the requested one) and links it. */
-static int place(rs_registry *r, obj *o, long want_ordinal, rs_error *err)
+/* Gives o its key with the lowest free ordinal (or the requested one). */
+static int give_key(rs_registry *r, obj *o, long want_ordinal, rs_error *err)
 {
     for (uint32_t ord = want_ordinal >= 0 ? (uint32_t)want_ordinal : 0;; ord++) {
         free(o->key);
@@ -358,13 +411,40 @@ static int place(rs_registry *r, obj *o, long want_ordinal, rs_error *err)
         o->key_hash = fnv1a(o->key, o->key_len);
         o->pub.ordinal = ord;
         if (!table_slot(r, o->key, o->key_len, o->key_hash))
-            break;
+            return RS_OK;
         if (want_ordinal >= 0)
             return rs_error_set(err, RS_ECONFLICT, "object exists");
     }
-    o->seq = r->next_seq++;
-    int rc = link_obj(r, o);
+}
+
+/* Gives o its key with the lowest free ordinal (or the requested one) and links it at index
+ * `at` of the order. */
+static int place(rs_registry *r, obj *o, long want_ordinal, size_t at, rs_error *err)
+{
+    int rc = give_key(r, o, want_ordinal, err);
+    if (rc)
+        return rc;
+    rc = link_obj(r, o, at);
     return rc ? rs_error_set(err, rc, "out of memory") : RS_OK;
+}
+
+/* Puts o where old is (same key), in O(1): old leaves the index and is freed. */
+static int replace_in_slot(rs_registry *r, obj *old, obj *o, rs_error *err)
+{
+    size_t at = find_slot(r, old);
+    obj **s = table_slot(r, old->key, old->key_len, old->key_hash);
+    if (s)
+        *s = TOMB;
+    rs_reg_bucket_remove(r, old);
+    int rc = give_key(r, o, (long)old->pub.ordinal, err);
+    if (!rc && (table_insert(r, o) || rs_reg_bucket_add(r, o)))
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory"); /* the caller frees the registry on ENOMEM */
+    if (rc)
+        return rc;
+    r->objs[at] = o;
+    o->idx = at;
+    obj_free(old);
+    return RS_OK;
 }
 
 /* ---------------------------------------------------------------- decode */
@@ -385,12 +465,34 @@ static void limits_or_default(const rs_limits *in, rs_limits *out)
     *out = d;
 }
 
+static bool has_bytes(const uint8_t *p, size_t n, const char *s)
+{
+    size_t l = strlen(s);
+    for (size_t i = 0; l && i + l <= n; i++)
+        if (p[i] == (uint8_t)s[0] && memcmp(p + i, s, l) == 0)
+            return true;
+    return false;
+}
+
+/* An SQLite file keeps its schema (the CREATE TABLE text) in sqlite_master, stored as plain text:
+ * Feast's SQL registry (registry_type: sql) has the tables feast_metadata, feature_views and
+ * managed_infra among others. */
+static bool sqlite_has_feast_tables(const uint8_t *p, size_t n)
+{
+    return has_bytes(p, n, "CREATE TABLE") && has_bytes(p, n, "feast_metadata") && has_bytes(p, n, "feature_views") &&
+           has_bytes(p, n, "managed_infra");
+}
+
 /* Names what a file that is not a registry looks like, for a friendlier error. */
 static const char *sniff(const uint8_t *p, size_t n)
 {
-    if (n >= 16 && memcmp(p, "SQLite format 3", 16) == 0)
-        return "an SQLite database, not a Feast registry.db (Feast's SQL registry keeps objects in tables: "
-               "read it with a postgresql:// URL instead)";
+    if (n >= 16 && memcmp(p, "SQLite format 3", 16) == 0) {
+        if (sqlite_has_feast_tables(p, n))
+            return "an SQLite database holding Feast's SQL registry tables (registry_type: sql), not a registry.db "
+                   "file; regsync reads a SQL registry from PostgreSQL only (a postgresql:// URL), so publish from "
+                   "the PostgreSQL registry or from a file registry";
+        return "an SQLite database without Feast's SQL registry tables: not a Feast registry in any form";
+    }
     if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
         return "gzip-compressed data; decompress it first";
     if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0)
@@ -420,6 +522,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
     /* singular fields gather their occurrences first */
     struct pend {
         uint32_t kind;
+        size_t before; /* objects placed before its first occurrence: where it goes in the order */
         rs_buf b;
     } pend[24];
     size_t npend = 0;
@@ -474,7 +577,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
                     rs_error_prefix(err, "not a Feast registry");
                 goto out;
             }
-            rc = place(r, o, -1, err);
+            rc = place(r, o, -1, r->n, err);
             if (rc) {
                 obj_free(o);
                 goto out;
@@ -492,6 +595,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
                 goto out;
             }
             pend[npend].kind = f.num;
+            pend[npend].before = r->n;
             memset(&pend[npend].b, 0, sizeof pend[npend].b);
             npend++;
         }
@@ -510,6 +614,8 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
             goto out;
         }
     }
+    /* pend is in the order of first occurrence, so each singleton goes where it first appeared */
+    size_t placed = 0;
     for (size_t j = 0; j < npend; j++) {
         const rs_kind_info *ki = rs_kind_info_get(pend[j].kind);
         /* an empty string singleton is the proto3 default: absent */
@@ -528,11 +634,12 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
             rs_error_prefix(err, "not a Feast registry");
             goto out;
         }
-        rc = place(r, o, -1, err);
+        rc = place(r, o, -1, pend[j].before + placed, err);
         if (rc) {
             obj_free(o);
             goto out;
         }
+        placed++;
     }
 out:
     for (size_t j = 0; j < npend; j++)
@@ -598,7 +705,6 @@ static int append_obj(rs_buf *b, const rs_object *o, const uint8_t *data, size_t
 
 int rs_registry_encode(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err)
 {
-    order(r);
     rs_buf b = {0};
     size_t total = 0;
     for (size_t i = 0; i < r->n; i++)
@@ -645,8 +751,8 @@ int rs_registry_canonical(const rs_registry *r, uint8_t **out, size_t *len, rs_e
 
 /* ---------------------------------------------------------------- mutation */
 
-int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
-                    const uint8_t *data, size_t len, rs_error *err)
+int rs_reg_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
+               const uint8_t *data, size_t len, bool append, rs_error *err)
 {
     if (kind == 0 || kind > 0x1fffffff)
         return rs_error_set(err, RS_EINVALID, "put: kind %u is not a field number", kind);
@@ -682,23 +788,65 @@ int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const ch
             }
         }
     }
+    /* an update keeps the object's position, a new object goes at the end of its kind (or of the
+     * registry with append); rs_registry_set_positions moves them where a change says */
     const rs_object *old = rs_registry_find(r, kind, o->pub.project, o->pub.name, ordinal);
-    uint64_t seq = 0;
-    bool had = old != NULL;
-    if (old) {
-        seq = ((obj *)old)->seq;
-        unlink_obj(r, (obj *)old);
-        obj_free((obj *)old);
-    }
-    rc = place(r, o, (long)ordinal, err);
+    rc = old ? replace_in_slot(r, (obj *)old, o, err) : place(r, o, (long)ordinal, append ? r->n : kind_end(r, kind), err);
     if (rc) {
         obj_free(o);
         return rc;
     }
-    if (had) { /* an update keeps the object's position (Feast appends; both are equivalent) */
-        o->seq = seq;
-        r->order_dirty = true;
+    return RS_OK;
+}
+
+int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
+                    const uint8_t *data, size_t len, rs_error *err)
+{
+    return rs_reg_put(r, kind, project, name, ordinal, data, len, false, err);
+}
+
+int rs_reg_delete_many(rs_registry *r, const rs_position *v, size_t k, rs_error *err)
+{
+    obj **dead = malloc((k ? k : 1) * sizeof *dead);
+    if (!dead)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    size_t nd = 0;
+    int rc = RS_OK;
+    for (size_t i = 0; i < k; i++) {
+        obj *o = (obj *)rs_registry_find(r, v[i].kind, v[i].project, v[i].name, v[i].ordinal);
+        if (!o || o->mark) {
+            rc = rs_error_set(err, RS_ENOTFOUND, "delete %s %s/%s: no such object", rs_kind_plan_name(v[i].kind),
+                              v[i].project ? v[i].project : "", v[i].name ? v[i].name : "");
+            break;
+        }
+        o->mark = true;
+        dead[nd++] = o;
     }
+    if (rc) {
+        for (size_t i = 0; i < nd; i++)
+            dead[i]->mark = false;
+        free(dead);
+        return rc;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        obj **s = table_slot(r, dead[i]->key, dead[i]->key_len, dead[i]->key_hash);
+        if (s)
+            *s = TOMB;
+        rs_reg_bucket_remove(r, dead[i]);
+    }
+    for (size_t i = 0; i < nd; i++)
+        dead[i]->mark = false;
+    qsort(dead, nd, sizeof *dead, cmp_ptr);
+    size_t u = 0; /* one pass over the pointers keeps the others in order */
+    for (size_t i = 0; i < r->n; i++)
+        if (!nd || !in_set(dead, nd, r->objs[i]))
+            r->objs[u++] = r->objs[i];
+    if (u != r->n)
+        r->idx_dirty = true;
+    r->n = u;
+    for (size_t i = 0; i < nd; i++)
+        obj_free(dead[i]);
+    free(dead);
     return RS_OK;
 }
 
@@ -745,7 +893,6 @@ static rs_registry *copy_where(const rs_registry *src, bool (*keep)(const char *
     rs_registry *r = rs_registry_new();
     if (!r)
         return NULL;
-    order(src);
     for (size_t i = 0; i < src->n; i++) {
         const obj *s = src->objs[i];
         if (keep && s->pub.project[0] && !keep(s->pub.project, ctx))
@@ -753,8 +900,7 @@ static rs_registry *copy_where(const rs_registry *src, bool (*keep)(const char *
         obj *o = copy_obj(s);
         if (!o)
             goto fail;
-        o->seq = r->next_seq++;
-        if (link_obj(r, o)) {
+        if (link_obj(r, o, r->n)) {
             obj_free(o);
             goto fail;
         }
@@ -794,4 +940,70 @@ int rs_registry_filter(const rs_registry *src, bool (*keep)(const char *project,
 {
     *out = copy_where(src, keep, ctx);
     return *out ? RS_OK : rs_error_set(err, RS_ENOMEM, "out of memory");
+}
+
+typedef struct placed {
+    uint32_t position;
+    obj *o;
+} placed;
+
+static int cmp_placed(const void *a, const void *b)
+{
+    const placed *x = a, *y = b;
+    return x->position < y->position ? -1 : x->position > y->position;
+}
+
+int rs_registry_set_positions(rs_registry *r, const rs_position *v, size_t k, rs_error *err)
+{
+    if (k == 0)
+        return RS_OK;
+    placed *pl = malloc(k * sizeof *pl);
+    obj **moved = malloc(k * sizeof *moved);
+    int rc = RS_OK;
+    if (!pl || !moved) {
+        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const rs_position *p = &v[i];
+        obj *o = (obj *)rs_registry_find(r, p->kind, p->project, p->name, p->ordinal);
+        if (!o) {
+            rc = rs_error_set(err, RS_ECORRUPT, "position of %s %s/%s: no such object", rs_kind_plan_name(p->kind),
+                              p->project ? p->project : "", p->name ? p->name : "");
+            goto out;
+        }
+        if (p->position == 0 || p->position > r->n) {
+            rc = rs_error_set(err, RS_ECORRUPT, "position %u of %s %s/%s is outside 1..%zu", p->position,
+                              rs_kind_plan_name(p->kind), o->pub.project, o->pub.name, r->n);
+            goto out;
+        }
+        pl[i] = (placed){p->position, o};
+        moved[i] = o;
+    }
+    qsort(pl, k, sizeof *pl, cmp_placed);
+    qsort(moved, k, sizeof *moved, cmp_ptr);
+    for (size_t i = 1; i < k; i++)
+        if (pl[i].position == pl[i - 1].position || moved[i] == moved[i - 1]) {
+            rc = rs_error_set(err, RS_ECORRUPT, "positions: %s",
+                              moved[i] == moved[i - 1] ? "an object is placed twice" : "two objects at the same position");
+            goto out;
+        }
+    /* in place and touching only the array: the others close up in their order, then from the
+     * end each place takes its placed object or the last of the others not yet placed */
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (!in_set(moved, k, r->objs[i]))
+            r->objs[kept++] = r->objs[i];
+    size_t pi = k;
+    for (size_t s = r->n; s-- > 0;) {
+        if (pi > 0 && pl[pi - 1].position - 1 == s)
+            r->objs[s] = pl[--pi].o;
+        else
+            r->objs[s] = r->objs[--kept];
+    }
+    r->idx_dirty = true;
+out:
+    free(pl);
+    free(moved);
+    return rc;
 }

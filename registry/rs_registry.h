@@ -83,7 +83,11 @@ rs_registry *rs_registry_new(void);
 rs_registry *rs_registry_clone(const rs_registry *r);
 void rs_registry_free(rs_registry *r);
 
-/* Serializes: objects in Registry field-number order, within a kind in insertion order.
+/* Serializes the objects in the registry's order: the order of the decoded file (a singular or
+ * unknown top-level field where it first occurred), with the changes put and
+ * rs_registry_set_positions made since. Each object is written as its tag, its length and its
+ * bytes exactly as decoded or put, so decoding a file written with minimal length varints and
+ * each singular field once (as protobuf writers do) and encoding it gives the same bytes.
  * *out is malloc'd (caller frees; non-NULL even when empty). */
 int rs_registry_encode(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err);
 
@@ -94,9 +98,25 @@ const rs_object *rs_registry_find(const rs_registry *r, uint32_t kind, const cha
                                   uint32_t ordinal);
 
 /* Inserts or replaces an object (validated and canonicalized like decode). For singletons
- * project and name are "". For opaque kinds data is the tagged occurrences. */
+ * project and name are "". For opaque kinds data is the tagged occurrences. A replaced object
+ * keeps its place in the order; a new one goes after the last object of the same or a lower
+ * kind (fields this build does not know are passed over). */
 int rs_registry_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
                     const uint8_t *data, size_t len, rs_error *err);
+/* Where an object goes in the order: position is 1-based over the whole registry. */
+typedef struct rs_position {
+    uint32_t kind;
+    const char *project;
+    const char *name;
+    uint32_t ordinal;
+    uint32_t position;
+} rs_position;
+
+/* Moves the k listed objects to their positions; every other object keeps its relative order and
+ * fills the remaining places. RS_ECORRUPT (r unchanged) when an object is missing, a position is
+ * outside 1..count, or two entries share a position or an object. O(count + k). */
+int rs_registry_set_positions(rs_registry *r, const rs_position *v, size_t k, rs_error *err);
+
 /* Removes an object; RS_ENOTFOUND when absent. */
 int rs_registry_delete(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
                        rs_error *err);

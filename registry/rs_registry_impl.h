@@ -13,4 +13,16 @@ int rs_obj_canon(uint32_t kind, const uint8_t *data, size_t len, const uint8_t *
 /* The (project, name) of an object from its canonical bytes; caller frees both. */
 int rs_obj_key_from_canon(uint32_t kind, const uint8_t *canon, size_t n, char **project, char **name, rs_error *err);
 
+/* The index of o (an object of r) in r's order (encode order). O(1) after the first call following
+ * a mutation. */
+size_t rs_reg_index_of(const rs_registry *r, const rs_object *o);
+
+/* rs_registry_put; append: a new object goes at the end of the registry (its place is about to be
+ * set by rs_registry_set_positions) instead of after the last object of its kind. */
+int rs_reg_put(rs_registry *r, uint32_t kind, const char *project, const char *name, uint32_t ordinal,
+               const uint8_t *data, size_t len, bool append, rs_error *err);
+/* Deletes k objects (positions ignored) in one pass over the order; RS_ENOTFOUND (nothing
+ * deleted) when one is missing or listed twice. */
+int rs_reg_delete_many(rs_registry *r, const rs_position *v, size_t k, rs_error *err);
+
 #endif

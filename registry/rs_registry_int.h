@@ -13,7 +13,8 @@
 
 typedef struct obj {
     rs_object pub;
-    uint64_t seq;
+    size_t idx;         /* position in objs (valid while the registry's idx_dirty is false) */
+    bool mark;          /* scratch flag for batch operations (always false between calls) */
     uint8_t *owned;     /* data when not pointing into the registry's input buffer */
     char *strs;         /* project NUL name NUL */
     uint8_t *key;       /* key encoding (see docs/digest.md) */
@@ -31,12 +32,11 @@ typedef struct bucket {
 
 struct rs_registry {
     uint8_t *buf;                   /* owned input */
-    obj **objs;                     /* all objects */
+    obj **objs;                     /* all objects, in file (encode) order */
     size_t n, cap;
-    bool order_dirty;
+    bool idx_dirty;                 /* obj.idx needs renumbering */
     obj **table;                    /* open addressing by key_hash; (obj*)1 = tombstone */
     size_t tcap, tused;
-    uint64_t next_seq;
     bucket buckets[NBUCKETS];
     size_t dirty_buckets;
     uint8_t content_root[RS_DIGEST_LEN];

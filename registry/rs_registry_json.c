@@ -1,5 +1,6 @@
 /* rs_registry_json.c: see rs_registry_json.h. */
 #include "rs_registry_json.h"
+#include "rs_feast_dict.h"
 #include "rs_json.h"
 #include "rs_kinds.h"
 
@@ -52,19 +53,22 @@ json_t *rs_registry_to_json_full(const rs_registry *r, rs_error *err)
 }
 
 typedef struct named {
-    const char *name;
-    const rs_object *o;
+    const char *key; /* the name Feast sorts by (borrowed from j) */
+    size_t idx;      /* file order: Python's sort is stable */
+    json_t *j;
 } named;
 
 static int cmp_named(const void *a, const void *b)
 {
     const named *x = a, *y = b;
-    int r = strcmp(x->name, y->name);
+    int r = strcmp(x->key, y->key);
     if (r)
         return r;
-    return x->o->ordinal < y->o->ordinal ? -1 : (x->o->ordinal > y->o->ordinal);
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
+/* One project as Feast's BaseRegistry.to_dict(project) builds it: every rule is in
+ * rs_feast_dict.c; this only selects, converts (unknown fields dropped) and sorts. */
 static json_t *project_dict(const rs_registry *r, const char *project, const rs_dump_filter *f, rs_error *err)
 {
     json_t *d = json_object();
@@ -79,47 +83,61 @@ static json_t *project_dict(const rs_registry *r, const char *project, const rs_
     for (const uint32_t *k = rs_registry_dump_kinds; *k; k++) {
         if (f->kind && f->kind != *k)
             continue;
+        const rs_kind_info *ki = rs_kind_info_get(*k);
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             const rs_object *o = rs_registry_at(r, i);
             if (o->kind != *k)
                 continue;
-            /* singletons (infra) belong to every project */
+            /* infra is not per project: Feast prints all of it for every project */
             if (!rs_kind_is_singleton(o->kind) && strcmp(o->project, project) != 0)
                 continue;
             if (f->name && strcmp(o->name, f->name) != 0)
                 continue;
-            v[m].name = o->kind == RS_KIND_PROJECT_METADATA ? o->project : o->name;
-            v[m].o = o;
+            json_t *stored = rs_json_from_bytes(ki->desc, o->data, o->len, 0, err);
+            if (!stored) {
+                rs_error_prefix(err, "%s %s", rs_kind_plan_name(*k), o->kind == RS_KIND_PROJECT_METADATA ? o->project : o->name);
+                goto fail;
+            }
+            if (*k == RS_KIND_INFRA) {
+                json_t *objs = rs_feast_dict_infra(stored);
+                json_decref(stored);
+                if (!objs)
+                    goto nomem;
+                if (json_array_size(objs))
+                    json_object_set_new(d, "infra", objs);
+                else
+                    json_decref(objs); /* an empty infra: no key, as in Feast */
+                continue;
+            }
+            bool skip = false;
+            json_t *j = rs_feast_dict_object(*k, stored, &skip);
+            json_decref(stored);
+            if (skip)
+                continue;
+            if (!j)
+                goto nomem;
+            v[m].j = j;
+            v[m].key = rs_feast_dict_sort_key(*k, j);
+            v[m].idx = i;
             m++;
         }
-        if (!m)
+        if (*k == RS_KIND_INFRA || !m)
             continue;
         qsort(v, m, sizeof *v, cmp_named);
         json_t *arr = json_array();
-        for (size_t i = 0; i < m; i++) {
-            json_t *j = rs_object_to_json(v[i].o, err);
-            if (!j) {
-                rs_error_prefix(err, "%s %s", rs_kind_plan_name(*k), v[i].name);
-                json_decref(arr);
-                json_decref(d);
-                free(v);
-                return NULL;
-            }
-            if (*k == RS_KIND_INFRA) { /* Feast prints the infra objects themselves */
-                json_t *objs = json_object_get(j, "infraObjects");
-                if (objs) {
-                    json_array_extend(arr, objs);
-                    json_decref(j);
-                    continue;
-                }
-            }
-            json_array_append_new(arr, j);
-        }
-        if (json_array_size(arr))
-            json_object_set_new(d, rs_kind_json_name(*k), arr);
-        else
-            json_decref(arr);
+        for (size_t i = 0; i < m; i++)
+            json_array_append_new(arr, v[i].j);
+        json_object_set_new(d, rs_kind_json_name(*k), arr);
+        continue;
+    nomem:
+        rs_error_set(err, RS_ENOMEM, "out of memory");
+    fail:
+        for (size_t i = 0; i < m; i++)
+            json_decref(v[i].j);
+        json_decref(d);
+        free(v);
+        return NULL;
     }
     free(v);
     return d;

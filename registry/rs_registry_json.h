@@ -20,11 +20,12 @@ typedef struct rs_dump_filter {
     const char *name;      /* NULL: every name */
 } rs_dump_filter;
 
-/* `feast registry-dump` shape: for each project (sorted) a dict with "project" and, when
- * non-empty, dataSources, entities, featureViews, featureServices, onDemandFeatureViews,
- * streamFeatureViews, labelViews, savedDatasets, infra, permissions, projectMetadata; each list
- * sorted by object name. Returns an array of those dicts, or the single dict when f->project is
- * set. */
+/* What `feast registry-dump` prints (BaseRegistry.to_dict): for each project (sorted) a dict with
+ * "project" and, when non-empty, dataSources, entities, featureViews, featureServices,
+ * onDemandFeatureViews, streamFeatureViews, labelViews, savedDatasets, infra, permissions,
+ * projectMetadata; each object as Feast's class writes it back (rs_feast_dict.h, docs/json.md),
+ * each list sorted by name. Returns an array of those dicts, or the single dict when f->project
+ * is set. */
 json_t *rs_registry_dump_json(const rs_registry *r, const rs_dump_filter *f, rs_error *err);
 
 /* The Registry field numbers that `feast registry-dump` prints, in its order; 0-terminated. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/deps.sh [build|test|all]: installs the Debian 12 packages regsync needs, when missing.
 #   build: compiler, CMake, the libraries and protoc-c
-#   test:  build + the test servers (Ceph RGW for S3, PostgreSQL), awscli, clang/libFuzzer,
+#   test:  build + the test servers (Ceph RGW for S3, PostgreSQL, MariaDB), awscli, clang/libFuzzer,
 #          protoc (benchmark baseline), chromium (status page test), wrk, hyperfine, prometheus
 #          (promtool for the alert rules test, the server for the Grafana dashboard test)
 # Needs root (or sudo) only when something is missing.
@@ -9,10 +9,10 @@ set -euo pipefail
 what=${1:-build}
 
 BUILD_PKGS=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libjansson-dev
-  libyaml-dev libcurl4-openssl-dev libssl-dev libpq-dev libsqlite3-dev libevent-dev libcunit1-dev
+  libyaml-dev libcurl4-openssl-dev libssl-dev libpq-dev libmariadb-dev libsqlite3-dev libevent-dev libcunit1-dev
   ca-certificates python3)
 TEST_PKGS=(clang libclang-rt-14-dev libfuzzer-14-dev protobuf-compiler radosgw ceph-mon ceph-osd
-  uuid-runtime curl awscli postgresql postgresql-client sqlite3 python3-yaml procps iproute2 psmisc
+  uuid-runtime curl awscli postgresql postgresql-client mariadb-server mariadb-client sqlite3 python3-yaml procps iproute2 psmisc
   chromium wrk hyperfine python3-protobuf jq faketime prometheus)
 
 pkgs=("${BUILD_PKGS[@]}")

@@ -4,8 +4,10 @@
 # Ceph RADOS Gateway from Debian 12 (radosgw 16.2) over a one-node cluster: one monitor, one OSD
 # that keeps its data in RAM (memstore), cephx on, no manager. Everything lives in $RS_S3_DIR and is
 # gone after `stop`. It verifies SigV4 like AWS (signature, x-amz-content-sha256, clock skew), answers
-# 304 to If-None-Match on GET and 412 to If-None-Match: * on PUT. STS (GetSessionToken) is enabled
-# so that tests can use real temporary credentials with a session token.
+# 304 to If-None-Match on GET and 412 to If-None-Match: * on PUT. STS is enabled so that tests can
+# use real temporary credentials with a session token: GetSessionToken, AssumeRole of the role
+# regsync-s3 (RS_TEST_S3_ROLE_ARN; the test user may assume it; S3 everything), and
+# AssumeRoleWithWebIdentity (the test user may register OIDC providers and roles for it).
 #
 #   scripts/s3-server.sh install   # Debian packages (needs root; no-op when present)
 #   scripts/s3-server.sh start     # (re)start, wait until a signed round trip works, ~2-3 s
@@ -146,13 +148,23 @@ EOF
 
   radosgw-admin "${CONF[@]}" user create --uid=regsync-test --display-name="regsync tests" \
       --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >/dev/null
-  # let the user ask STS for temporary credentials (GetSessionToken), for the session-token tests
-  radosgw-admin "${CONF[@]}" caps add --uid=regsync-test --caps="user-policy=*" >/dev/null
+  # let the user ask STS for temporary credentials (GetSessionToken), and manage roles and OIDC
+  # providers (the AssumeRole / web identity tests)
+  radosgw-admin "${CONF[@]}" caps add --uid=regsync-test --caps="user-policy=*;roles=*;oidc-provider=*" >/dev/null
   curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:${REGION}:iam" --user "${ACCESS_KEY}:${SECRET_KEY}" -X POST \
     --data-urlencode Action=PutUserPolicy --data-urlencode Version=2010-05-08 \
     --data-urlencode UserName=regsync-test --data-urlencode PolicyName=regsync-sts \
     --data-urlencode 'PolicyDocument={"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:GetSessionToken"],"Resource":"*"}]}' \
     "http://127.0.0.1:$PORT/" || say "warning: STS policy not set; session-token tests will skip"
+  # a role the test user may assume, allowed everything on S3
+  local iam=(curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:${REGION}:iam" --user "${ACCESS_KEY}:${SECRET_KEY}" -X POST
+    --data-urlencode Version=2010-05-08)
+  "${iam[@]}" --data-urlencode Action=CreateRole --data-urlencode RoleName=regsync-s3 --data-urlencode Path=/ \
+    --data-urlencode 'AssumeRolePolicyDocument={"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/regsync-test"]},"Action":["sts:AssumeRole"]}]}' \
+    "http://127.0.0.1:$PORT/" &&
+  "${iam[@]}" --data-urlencode Action=PutRolePolicy --data-urlencode RoleName=regsync-s3 --data-urlencode PolicyName=s3 \
+    --data-urlencode 'PolicyDocument={"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}' \
+    "http://127.0.0.1:$PORT/" || say "warning: role regsync-s3 not created; AssumeRole tests will fail"
   local code
   code=$(scurl -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$PORT/$BUCKET")
   [[ $code == 200 ]] || die "creating bucket $BUCKET: HTTP $code"
@@ -192,6 +204,7 @@ export AWS_ACCESS_KEY_ID=$ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$SECRET_KEY
 export AWS_DEFAULT_REGION=$REGION
 export AWS_EC2_METADATA_DISABLED=true
+export RS_TEST_S3_ROLE_ARN=arn:aws:iam:::role/regsync-s3
 EOF
 }
 

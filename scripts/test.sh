@@ -2,7 +2,7 @@
 # scripts/test.sh: the one command that builds regsync and passes every test, on a fresh Debian 12.
 #   1. installs what the build and the tests need (scripts/deps.sh test)
 #   2. builds twice: build/ (optimized) and build-asan/ (AddressSanitizer + UBSan)
-#   3. starts the real test servers: Ceph RGW (S3) and PostgreSQL, on 127.0.0.1
+#   3. starts the real test servers: Ceph RGW (S3), PostgreSQL and MariaDB (MySQL), on 127.0.0.1
 #   4. runs every CTest test in the optimized build and every CUnit suite in the sanitizer build
 #      (servers required: a missing one fails)
 #   5. runs the libFuzzer targets for a bounded time (RS_FUZZ_SECONDS, default 30 each)
@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "test servers"
-for s in s3 pg; do
+for s in s3 pg mysql; do
   if [[ -x scripts/$s-server.sh ]]; then
     scripts/$s-server.sh start
     servers_up+=("$s")

@@ -1,20 +1,36 @@
 /* aws_creds.h: where AWS settings come from. The shared config/credentials files, the region
  * resolution order, and the credentials provider chain with refresh of temporary credentials.
  *
- * Credentials chain, first match wins (resolved once, when the provider opens):
+ * Credentials chain, first match wins (resolved once, when the provider opens), in the order the
+ * AWS SDKs for Java and PHP document for their default chain:
  *   1. environment: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN)
- *   2. shared credentials file: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, section [profile];
- *      then the config file (AWS_CONFIG_FILE or ~/.aws/config), section [default] / [profile NAME];
- *      profile = AWS_PROFILE or "default"
- *   3. container credentials endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (appended to
+ *   2. web identity (EKS IRSA): AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (+ AWS_ROLE_SESSION_NAME)
+ *      -> STS AssumeRoleWithWebIdentity; the token file is read again for every call (Kubernetes
+ *      rotates it)
+ *   3. the profile (AWS_PROFILE or "default") in the shared files, AWS_SHARED_CREDENTIALS_FILE or
+ *      ~/.aws/credentials section [NAME] first, then AWS_CONFIG_FILE or ~/.aws/config section
+ *      [default] / [profile NAME]:
+ *      - role_arn with web_identity_token_file -> AssumeRoleWithWebIdentity;
+ *        role_arn with source_profile (that profile's credentials, recursively, up to 5 deep; a
+ *        profile may name itself to use its own keys) or credential_source (Environment,
+ *        Ec2InstanceMetadata, EcsContainer) -> STS AssumeRole signed with those credentials;
+ *        also role_session_name, duration_seconds, external_id; mfa_serial is refused
+ *      - else aws_access_key_id + aws_secret_access_key (+ aws_session_token)
+ *   4. container credentials endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (appended to
  *      http://169.254.170.2) or AWS_CONTAINER_CREDENTIALS_FULL_URI (https, or http to a loopback /
  *      ECS / EKS address only), with the Authorization header from
  *      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (re-read on every fetch) or _TOKEN
- *   4. EC2 instance metadata, IMDSv2 only (PUT token, then GET the role's credentials); endpoint
+ *   5. EC2 instance metadata, IMDSv2 only (PUT token, then GET the role's credentials); endpoint
  *      AWS_EC2_METADATA_SERVICE_ENDPOINT (default http://169.254.169.254); disabled by
  *      AWS_EC2_METADATA_DISABLED=true
- * Temporary credentials (3, 4) are fetched again 5 minutes before they expire (halfway through
- * their life when shorter); a failed refresh keeps the old ones while they are valid.
+ * STS endpoint: AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else https://sts.REGION.amazonaws.com
+ * (.com.cn in China) for the region (rs_aws_provider_opts.region, AWS_REGION, AWS_DEFAULT_REGION,
+ * the profile's region), or https://sts.amazonaws.com without a region or when
+ * AWS_STS_REGIONAL_ENDPOINTS / sts_regional_endpoints is "legacy" for one of the regions that
+ * used the global endpoint. Session name default: regsync-<unix ms>.
+ * Temporary credentials (2 to 5) are fetched again 5 minutes before they expire (halfway through
+ * their life when shorter); a failed refresh keeps the old ones while they are valid. An assumed
+ * role's own source credentials refresh the same way when they are temporary.
  *
  * Secrets never reach a log or an error message. Ownership: rs_aws_creds is filled by copy and
  * wiped by rs_aws_creds_clear; strings returned through char ** are the caller's (free()).
@@ -39,7 +55,9 @@ void rs_aws_creds_clear(rs_aws_creds *c);   /* wipes and frees the strings; c ma
 
 typedef struct rs_aws_provider_opts {
     long timeout_ms;        /* each request to the container endpoint / IMDS; 0: 2000 */
-    const char *ca_bundle;  /* for an https container endpoint; NULL: system default */
+    const char *ca_bundle;  /* for an https container endpoint or STS; NULL: system default */
+    const char *region;     /* the caller's region, for the STS endpoint; NULL: environment, profile */
+    long sts_timeout_ms;    /* each request to STS; 0: 10000 */
 } rs_aws_provider_opts;
 
 typedef struct rs_aws_provider rs_aws_provider;
@@ -56,10 +74,16 @@ int rs_aws_provider_get(rs_aws_provider *p, rs_aws_creds *out, rs_error *err);
 bool rs_aws_provider_invalidate(rs_aws_provider *p);
 
 /* Where the credentials come from, for logs: "environment", "shared credentials file (profile
- * NAME)", "config file (profile NAME)", "container endpoint", "instance metadata (IMDSv2)". */
+ * NAME)", "config file (profile NAME)", "container endpoint", "instance metadata (IMDSv2)",
+ * "web identity token (HOW, role ARN)", "assume role ARN (profile NAME, with SOURCE)". */
 const char *rs_aws_provider_source(const rs_aws_provider *p);
 /* Fetches from the source so far (1 for static sources), for tests and metrics. */
 unsigned rs_aws_provider_fetches(const rs_aws_provider *p);
+
+/* The STS endpoint for region (NULL: none known) and mode ("regional", "legacy"; NULL or "":
+ * regional), with the override variables above; *url and *signing_region are the caller's.
+ * RS_EINVALID for another mode. */
+int rs_aws_sts_endpoint(const char *region, const char *mode, char **url, char **signing_region, rs_error *err);
 
 /* Region resolution: url_region, opts_region, AWS_REGION, AWS_DEFAULT_REGION, then `region` of the
  * profile in the config file. *region is the caller's; *source (static string) says where it came

@@ -10,8 +10,10 @@
  *   FeatureViewVersionRecord per row, built from the columns}.
  * last_updated (5) is the largest last_updated_timestamp of any row, as a Timestamp in seconds.
  * The protobuf wire format is written here by hand (tags, varints, lengths): no generated code.
+ * The SQL of each server is in its driver: feast_sql_pg.c (PostgreSQL), feast_sql_mysql.c (MySQL,
+ * MariaDB); see feast_sql_internal.h.
  */
-#include "feast_sql.h"
+#include "feast_sql_internal.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -21,20 +23,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "pg_internal.h"
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
 
-typedef enum { T_OBJECT, T_INFRA, T_METADATA, T_HISTORY, T_PROJECTS } tkind;
-
-typedef struct tdesc {
-    const char *table;
-    uint32_t field;
-    tkind kind;
-} tdesc;
-
-static const tdesc TABLES[] = {
+const fsql_tdesc FSQL_TABLES[FSQL_NTABLES] = {
     {"entities", 1, T_OBJECT},
     {"feature_views", 6, T_OBJECT},
     {"feature_services", 7, T_OBJECT},
@@ -50,90 +43,64 @@ static const tdesc TABLES[] = {
     {"feature_view_version_history", 18, T_HISTORY},
     {"label_views", 19, T_OBJECT},
 };
-#define NTABLES (sizeof TABLES / sizeof TABLES[0])
 
-/* FeatureViewVersionRecord columns, in field-number order (field = index + 1). */
-static const char *const HCOLS[8] = {"feature_view_name", "project_id",         "version_number", "feature_view_type",
-                                     "feature_view_proto", "created_timestamp", "description",    "version_id"};
+const char *const FSQL_HCOLS[8] = {"feature_view_name", "project_id",         "version_number", "feature_view_type",
+                                   "feature_view_proto", "created_timestamp", "description",    "version_id"};
 
-typedef struct tinfo {
-    bool present;
-    bool has_project;
-    bool has_lut; /* last_updated_timestamp */
-    char name_col[128];
-    char proto_col[128];
-    bool hcol[8];
-    int created_kind; /* 0 absent, 1 timestamp, 2 number, 3 other */
-} tinfo;
-
-struct rs_feast_sql {
-    char *conninfo;
-    char *display;
-    rs_storage_opts opts;
-    long stmt_ms;
-    int max_retries;
-    PGconn *conn;
-    rs_storage_stats stats;
-    tinfo t[NTABLES];
-    const char *names[NTABLES];
-    size_t nnames;
-    int nexisting; /* Feast tables that exist, usable or not (compared with the stamp's count) */
-    char *stamp_sql;
-    char *objects_sql;
-    char *history_sql;
-};
+void fsql_result_free(fsql_result *r)
+{
+    if (!r)
+        return;
+    if (r->release && r->owner)
+        r->release(r->owner);
+    free(r->cells);
+    memset(r, 0, sizeof *r);
+}
 
 /* ---------------------------------------------------------------- connection and queries */
 
 static int ensure_conn(rs_feast_sql *h, rs_error *err)
 {
-    if (h->conn && PQstatus(h->conn) == CONNECTION_OK)
+    if (h->conn && h->drv->alive(h))
         return RS_OK;
-    if (h->conn) {
-        PQfinish(h->conn);
-        h->conn = NULL;
-    }
+    if (h->conn)
+        h->drv->disconnect(h);
     h->stats.requests++;
-    return rs_pg_connect(h->conninfo, h->display, "regsync-feast-sql", &h->opts, h->stmt_ms, &h->conn, err);
+    return h->drv->connect(h, err);
 }
 
-/* One statement on the current connection; *res on success (caller PQclear()s). */
-static int query(rs_feast_sql *h, const char *what, const char *sql, int nparams, const char *const *vals,
-                 int result_fmt, PGresult **res, rs_error *err)
+/* One statement on the current connection; *res on success (caller fsql_result_free()s). */
+static int query(rs_feast_sql *h, const char *what, const char *sql, fsql_result *res, rs_error *err)
 {
-    *res = NULL;
+    memset(res, 0, sizeof *res);
     h->stats.requests++;
-    PGresult *r = PQexecParams(h->conn, sql, nparams, NULL, vals, NULL, NULL, result_fmt);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        for (int i = 0; i < PQntuples(r); i++)
-            for (int j = 0; j < PQnfields(r); j++)
-                h->stats.bytes_in += (uint64_t)PQgetlength(r, i, j);
-        *res = r;
-        return RS_OK;
+    int rc = h->drv->query(h, what, sql, res, err);
+    if (rc) {
+        h->stats.errors++;
+        return rc;
     }
-    int rc = rs_pg_query_error(h->conn, r, h->display, what, err);
-    PQclear(r);
-    h->stats.errors++;
-    return rc;
+    for (size_t i = 0; i < res->rows * res->cols; i++)
+        h->stats.bytes_in += res->cells[i].n;
+    return RS_OK;
 }
 
 static int exec_simple(rs_feast_sql *h, const char *what, const char *sql, rs_error *err)
 {
-    PGresult *r = NULL;
-    int rc = query(h, what, sql, 0, NULL, 0, &r, err);
-    PQclear(r);
+    fsql_result r;
+    int rc = query(h, what, sql, &r, err);
+    if (!rc)
+        fsql_result_free(&r);
     return rc;
 }
 
-static char *quote_ident(rs_feast_sql *h, const char *id)
+/* A cell as a NUL-terminated string in buf (cut to fit). */
+static const char *cell_str(const fsql_cell *c, char *buf, size_t cap)
 {
-    char *q = PQescapeIdentifier(h->conn, id, strlen(id));
-    if (!q)
-        return NULL;
-    char *out = strdup(q);
-    PQfreemem(q);
-    return out;
+    size_t n = c->p ? (c->n < cap - 1 ? c->n : cap - 1) : 0;
+    if (n)
+        memcpy(buf, c->p, n);
+    buf[n] = '\0';
+    return buf;
 }
 
 /* ---------------------------------------------------------------- table discovery */
@@ -144,11 +111,6 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-static bool is_text_type(const char *t)
-{
-    return strncmp(t, "character", 9) == 0 || strcmp(t, "text") == 0 || strncmp(t, "varchar", 7) == 0;
-}
-
 static void free_sql(rs_feast_sql *h)
 {
     free(h->stamp_sql);
@@ -157,153 +119,45 @@ static void free_sql(rs_feast_sql *h)
     h->stamp_sql = h->objects_sql = h->history_sql = NULL;
 }
 
-static int build_sql(rs_feast_sql *h, rs_error *err)
-{
-    free_sql(h);
-    rs_buf st = {0}, ob = {0}, hi = {0};
-    int rc = RS_OK;
-    /* the stamp: per table count, max(last_updated_timestamp), sum of row versions (xmin, which
-     * every insert and update renews, so a same-second rewrite still shows); plus how many of
-     * Feast's tables exist, so a table created later (a Feast upgrade) shows too */
-    rs_buf_printf(&st, "SELECT '#'::text, count(to_regclass(n))::text, ''::text, ''::text FROM unnest('{");
-    for (size_t i = 0; i < NTABLES; i++)
-        rs_buf_printf(&st, "%s%s", i ? "," : "", TABLES[i].table);
-    rs_buf_printf(&st, "}'::text[]) AS n");
-    bool first_ob = true;
-    for (size_t i = 0; i < NTABLES; i++) {
-        const tinfo *ti = &h->t[i];
-        if (!ti->present)
-            continue;
-        const char *tb = TABLES[i].table;
-        rs_buf_printf(&st,
-                      " UNION ALL SELECT '%s', count(*)::text, %s, coalesce(sum(xmin::text::bigint), 0)::text "
-                      "FROM %s",
-                      tb, ti->has_lut ? "coalesce(max(last_updated_timestamp)::text, '')" : "''::text", tb);
-        const char *proj = ti->has_project ? "project_id::text" : "''::text";
-        switch (TABLES[i].kind) {
-        case T_OBJECT:
-        case T_INFRA:
-        case T_PROJECTS: {
-            char *nc = quote_ident(h, ti->name_col), *pc = quote_ident(h, ti->proto_col);
-            if (!nc || !pc) {
-                free(nc);
-                free(pc);
-                rc = rs_error_set(err, RS_ENOMEM, "out of memory");
-                goto out;
-            }
-            rs_buf_printf(&ob, "%sSELECT %u::int4 AS f, %s AS p, %s::text AS n, %s AS b FROM %s",
-                          first_ob ? "" : " UNION ALL ", TABLES[i].field, proj, nc, pc, tb);
-            free(nc);
-            free(pc);
-            first_ob = false;
-            break;
-        }
-        case T_METADATA:
-            rs_buf_printf(&ob,
-                          "%sSELECT 15::int4, %s, ''::text, convert_to(metadata_value::text, 'UTF8') FROM %s "
-                          "WHERE metadata_key = 'project_uuid'",
-                          first_ob ? "" : " UNION ALL ", proj, tb);
-            first_ob = false;
-            break;
-        case T_HISTORY: {
-            rs_buf_printf(&hi, "SELECT ");
-            for (int c = 0; c < 8; c++) {
-                const char *col = HCOLS[c];
-                if (c)
-                    rs_buf_printf(&hi, ", ");
-                if (!ti->hcol[c])
-                    rs_buf_printf(&hi, "NULL%s", c == 4 ? "::bytea" : "::text");
-                else if (c == 4)
-                    rs_buf_printf(&hi, "%s", col);
-                else if (c == 5)
-                    rs_buf_printf(&hi, ti->created_kind == 1   ? "extract(epoch FROM %s)::numeric::text"
-                                       : ti->created_kind == 2 ? "%s::numeric::text"
-                                                               : "%s::text",
-                                  col);
-                else
-                    rs_buf_printf(&hi, "%s::text", col);
-            }
-            rs_buf_printf(&hi, " FROM %s ORDER BY %s, %s, %s", tb,
-                          ti->hcol[1] ? "project_id::text COLLATE \"C\"" : "1",
-                          ti->hcol[0] ? "feature_view_name::text COLLATE \"C\"" : "1",
-                          ti->hcol[2] ? "version_number" : "1");
-            if (ti->hcol[7])
-                rs_buf_printf(&hi, ", version_id::text COLLATE \"C\"");
-            break;
-        }
-        }
-    }
-    rs_buf_printf(&st, " ORDER BY 1");
-    if (ob.len) {
-        /* ORDER BY on a UNION takes output columns only: wrap it to sort bytewise */
-        rs_buf sorted = {0};
-        rs_buf_cstr(&ob);
-        rs_buf_printf(&sorted, "SELECT f, p, n, b FROM (%s) AS u ORDER BY f, p COLLATE \"C\", n COLLATE \"C\"",
-                      ob.data ? (const char *)ob.data : "");
-        rs_buf_free(&ob);
-        ob = sorted;
-    }
-    if (rs_buf_cstr(&st) || rs_buf_cstr(&ob) || rs_buf_cstr(&hi)) {
-        rc = rs_error_set(err, RS_ENOMEM, "out of memory");
-        goto out;
-    }
-    h->stamp_sql = (char *)rs_buf_take(&st, NULL);
-    h->objects_sql = ob.len ? (char *)rs_buf_take(&ob, NULL) : NULL;
-    h->history_sql = hi.len ? (char *)rs_buf_take(&hi, NULL) : NULL;
-out:
-    rs_buf_free(&st);
-    rs_buf_free(&ob);
-    rs_buf_free(&hi);
-    return rc;
-}
-
-/* Finds which of Feast's tables exist (through search_path) and their columns. */
+/* Finds which of Feast's tables exist and their columns, then has the driver build its queries. */
 static int discover(rs_feast_sql *h, rs_error *err)
 {
-    rs_buf arr = {0};
-    rs_buf_printf(&arr, "{");
-    for (size_t i = 0; i < NTABLES; i++)
-        rs_buf_printf(&arr, "%s%s", i ? "," : "", TABLES[i].table);
-    rs_buf_printf(&arr, "}");
-    if (rs_buf_cstr(&arr))
-        return rs_error_set(err, RS_ENOMEM, "out of memory");
-    const char *vals[1] = {(const char *)arr.data};
-    PGresult *r = NULL;
-    int rc = query(h, "find Feast's tables",
-                   "SELECT t.name, a.attname::text, format_type(a.atttypid, a.atttypmod) "
-                   "FROM unnest($1::text[]) AS t(name) "
-                   "JOIN pg_attribute a ON a.attrelid = to_regclass(t.name) "
-                   "WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY t.name, a.attnum",
-                   1, vals, 0, &r, err);
-    rs_buf_free(&arr);
+    fsql_result r;
+    int rc = query(h, "find Feast's tables", h->drv->columns_sql, &r, err);
     if (rc)
         return rc;
     memset(h->t, 0, sizeof h->t);
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *tb = PQgetvalue(r, i, 0), *col = PQgetvalue(r, i, 1), *type = PQgetvalue(r, i, 2);
+    for (size_t i = 0; i < r.rows; i++) {
+        char tb[128], col[128], type[128], maxl[32];
+        cell_str(fsql_at(&r, i, 0), tb, sizeof tb);
+        cell_str(fsql_at(&r, i, 1), col, sizeof col);
+        cell_str(fsql_at(&r, i, 2), type, sizeof type);
+        cell_str(fsql_at(&r, i, 3), maxl, sizeof maxl);
+        fsql_ctype ct = h->drv->ctype(type);
         size_t k = 0;
-        while (k < NTABLES && strcmp(TABLES[k].table, tb) != 0)
+        while (k < FSQL_NTABLES && strcmp(FSQL_TABLES[k].table, tb) != 0)
             k++;
-        if (k == NTABLES)
+        if (k == FSQL_NTABLES)
             continue;
-        tinfo *ti = &h->t[k];
+        fsql_tinfo *ti = &h->t[k];
         if (strcmp(col, "project_id") == 0)
             ti->has_project = true;
         if (strcmp(col, "last_updated_timestamp") == 0)
             ti->has_lut = true;
-        switch (TABLES[k].kind) {
+        switch (FSQL_TABLES[k].kind) {
         case T_OBJECT:
         case T_INFRA:
-            if (!ti->name_col[0] && ends_with(col, "_name") && is_text_type(type))
-                snprintf(ti->name_col, sizeof ti->name_col, "%s", col);
-            if (!ti->proto_col[0] && ends_with(col, "_proto") && strcmp(type, "bytea") == 0)
-                snprintf(ti->proto_col, sizeof ti->proto_col, "%s", col);
-            break;
         case T_PROJECTS:
-            if (strcmp(col, "project_id") == 0)
+            if (FSQL_TABLES[k].kind == T_PROJECTS) {
+                if (strcmp(col, "project_id") == 0)
+                    snprintf(ti->name_col, sizeof ti->name_col, "%s", col);
+            } else if (!ti->name_col[0] && ends_with(col, "_name") && ct == C_TEXT) {
                 snprintf(ti->name_col, sizeof ti->name_col, "%s", col);
-            if (!ti->proto_col[0] && ends_with(col, "_proto") && strcmp(type, "bytea") == 0)
+            }
+            if (!ti->proto_col[0] && ends_with(col, "_proto") && ct == C_BINARY) {
                 snprintf(ti->proto_col, sizeof ti->proto_col, "%s", col);
+                ti->proto_cap = strtoull(maxl, NULL, 10);
+            }
             break;
         case T_METADATA:
             if (strcmp(col, "metadata_value") == 0)
@@ -313,31 +167,28 @@ static int discover(rs_feast_sql *h, rs_error *err)
             break;
         case T_HISTORY:
             for (int c = 0; c < 8; c++)
-                if (strcmp(col, HCOLS[c]) == 0) {
+                if (strcmp(col, FSQL_HCOLS[c]) == 0) {
                     ti->hcol[c] = true;
+                    if (c == 4 && ct == C_BINARY)
+                        ti->proto_cap = strtoull(maxl, NULL, 10);
                     if (c == 5)
-                        ti->created_kind = strncmp(type, "timestamp", 9) == 0 ? 1
-                                           : (strcmp(type, "bigint") == 0 || strcmp(type, "integer") == 0 ||
-                                              strcmp(type, "double precision") == 0 || strcmp(type, "real") == 0 ||
-                                              strncmp(type, "numeric", 7) == 0 || strcmp(type, "smallint") == 0)
-                                               ? 2
-                                               : 3;
+                        ti->created_kind = ct == C_TIMESTAMP ? 1 : ct == C_NUMBER ? 2 : 3;
                 }
             break;
         }
     }
-    PQclear(r);
+    fsql_result_free(&r);
     h->nnames = 0;
     h->nexisting = 0;
-    for (size_t k = 0; k < NTABLES; k++) {
-        tinfo *ti = &h->t[k];
+    for (size_t k = 0; k < FSQL_NTABLES; k++) {
+        fsql_tinfo *ti = &h->t[k];
         bool any = ti->has_project || ti->has_lut || ti->name_col[0] || ti->proto_col[0];
         for (int c = 0; c < 8; c++)
             any = any || ti->hcol[c];
         if (!any)
             continue;
         h->nexisting++;
-        switch (TABLES[k].kind) {
+        switch (FSQL_TABLES[k].kind) {
         case T_HISTORY:
             ti->present = ti->hcol[0] && ti->hcol[4];
             break;
@@ -346,50 +197,75 @@ static int discover(rs_feast_sql *h, rs_error *err)
             break;
         }
         if (!ti->present)
-            RS_LOGW("feast_sql", "table_skipped table=%s reason=\"no usable name/proto columns\"", TABLES[k].table);
+            RS_LOGW("feast_sql", "table_skipped table=%s reason=\"no usable name/proto columns\"", FSQL_TABLES[k].table);
         else
-            h->names[h->nnames++] = TABLES[k].table;
+            h->names[h->nnames++] = FSQL_TABLES[k].table;
+        if (ti->present && ti->proto_cap && ti->proto_cap < 16777215u) /* below MEDIUMBLOB */
+            RS_LOGW("feast_sql",
+                    "narrow_column table=%s column=%s max_bytes=%llu reason=\"a longer proto was cut or refused when "
+                    "written; ALTER TABLE ... MODIFY ... LONGBLOB\"",
+                    FSQL_TABLES[k].table, FSQL_TABLES[k].kind == T_HISTORY ? "feature_view_proto" : ti->proto_col,
+                    (unsigned long long)ti->proto_cap);
     }
     if (h->nnames == 0)
         return rs_error_set(err, RS_ENOTFOUND,
                             "%s: none of Feast's SQL registry tables (projects, entities, feature_views, ...) is "
-                            "visible; check the database and search_path",
-                            h->display);
-    return build_sql(h, err);
+                            "visible; %s",
+                            h->display, h->drv->where_hint);
+    free_sql(h);
+    return h->drv->build_sql(h, err);
 }
 
 /* ---------------------------------------------------------------- open / close */
 
-static const char *const ALCHEMY[] = {"postgresql+psycopg2://", "postgresql+psycopg://", "postgresql+pg8000://",
-                                      "postgresql+asyncpg://", "postgresql://", "postgres://"};
+static const char *const PG_FORMS[] = {"postgresql+psycopg2://", "postgresql+psycopg://", "postgresql+pg8000://",
+                                       "postgresql+asyncpg://",  "postgresql://",         "postgres://"};
+static const char *const MY_FORMS[] = {"mysql+pymysql://",        "mysql+mysqldb://",      "mysql+mysqlconnector://",
+                                       "mysql+mariadbconnector://", "mysql+aiomysql://",   "mysql+asyncmy://",
+                                       "mariadb+mariadbconnector://", "mariadb+pymysql://", "mariadb+mysqldb://",
+                                       "mysql://",                "mariadb://"};
 
 int rs_feast_sql_open(const char *url, const rs_storage_opts *opts, rs_feast_sql **out, rs_error *err)
 {
     *out = NULL;
-    const char *rest = NULL;
-    for (size_t i = 0; i < sizeof ALCHEMY / sizeof ALCHEMY[0] && !rest; i++)
-        if (strncmp(url, ALCHEMY[i], strlen(ALCHEMY[i])) == 0)
-            rest = url + strlen(ALCHEMY[i]);
+    const char *rest = NULL, *scheme = NULL;
+    const fsql_driver *drv = NULL;
+    for (size_t i = 0; i < sizeof PG_FORMS / sizeof PG_FORMS[0] && !rest; i++)
+        if (strncmp(url, PG_FORMS[i], strlen(PG_FORMS[i])) == 0) {
+            rest = url + strlen(PG_FORMS[i]);
+            scheme = "postgresql://";
+            drv = &rs_fsql_pg_driver;
+        }
+    for (size_t i = 0; i < sizeof MY_FORMS / sizeof MY_FORMS[0] && !rest; i++)
+        if (strncmp(url, MY_FORMS[i], strlen(MY_FORMS[i])) == 0) {
+            rest = url + strlen(MY_FORMS[i]);
+            scheme = "mysql://";
+            drv = &rs_fsql_mysql_driver;
+        }
     if (!rest)
-        return rs_error_set(err, RS_EINVALID, "a Feast SQL registry URL starts with postgresql:// (got '%.16s...')",
-                            url);
+        return rs_error_set(err, RS_EINVALID,
+                            "a Feast SQL registry URL starts with postgresql:// or mysql:// (got '%.16s...')", url);
     rs_feast_sql *h = calloc(1, sizeof *h);
     if (!h)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
+    h->drv = drv;
     if (opts)
         h->opts = *opts;
     h->stmt_ms = h->opts.statement_timeout_ms > 0 ? h->opts.statement_timeout_ms : 30000;
     h->max_retries = h->opts.max_retries == 0 ? 4 : (h->opts.max_retries < 0 ? 0 : h->opts.max_retries);
-    size_t n = strlen("postgresql://") + strlen(rest) + 1;
-    h->conninfo = malloc(n);
-    if (h->conninfo)
-        snprintf(h->conninfo, n, "postgresql://%s", rest);
-    h->display = h->conninfo ? rs_pg_url_display(h->conninfo) : NULL;
+    size_t n = strlen(scheme) + strlen(rest) + 1;
+    char *norm = malloc(n);
     int rc;
-    if (!h->conninfo || !h->display) {
+    if (!norm) {
         rc = rs_error_set(err, RS_ENOMEM, "out of memory");
         goto fail;
     }
+    snprintf(norm, n, "%s%s", scheme, rest);
+    rc = drv->parse(h, norm, err);
+    memset(norm, 0, strlen(norm)); /* may hold the password */
+    free(norm);
+    if (rc)
+        goto fail;
     for (int attempt = 0;; attempt++) {
         rc = ensure_conn(h, err);
         if (!rc)
@@ -414,11 +290,9 @@ void rs_feast_sql_close(rs_feast_sql *h)
     if (!h)
         return;
     if (h->conn)
-        PQfinish(h->conn);
-    if (h->conninfo) {
-        memset(h->conninfo, 0, strlen(h->conninfo));
-        free(h->conninfo);
-    }
+        h->drv->disconnect(h);
+    if (h->target)
+        h->drv->free_target(h);
     free(h->display);
     free_sql(h);
     free(h);
@@ -440,32 +314,33 @@ const char *rs_feast_sql_url(const rs_feast_sql *h) { return h->display; }
  * *max_lut = the largest last_updated_timestamp seen (0 when none). */
 static int stamp_query(rs_feast_sql *h, char **stamp, int *tables_now, int64_t *max_lut, rs_error *err)
 {
-    PGresult *r = NULL;
-    int rc = query(h, "change check", h->stamp_sql, 0, NULL, 0, &r, err);
+    fsql_result r;
+    int rc = query(h, "change check", h->stamp_sql, &r, err);
     if (rc)
         return rc;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx) {
-        PQclear(r);
+        fsql_result_free(&r);
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     }
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     *tables_now = 0;
     *max_lut = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (size_t i = 0; i < r.rows; i++) {
+        char v[4][128];
         for (int j = 0; j < 4; j++) {
-            const char *v = PQgetvalue(r, i, j);
-            EVP_DigestUpdate(ctx, v, strlen(v) + 1);
+            cell_str(fsql_at(&r, i, (size_t)j), v[j], sizeof v[j]);
+            EVP_DigestUpdate(ctx, v[j], strlen(v[j]) + 1);
         }
-        if (strcmp(PQgetvalue(r, i, 0), "#") == 0)
-            *tables_now = atoi(PQgetvalue(r, i, 1));
-        else if (*PQgetvalue(r, i, 2)) {
-            int64_t l = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        if (strcmp(v[0], "#") == 0)
+            *tables_now = atoi(v[1]);
+        else if (v[2][0]) {
+            int64_t l = strtoll(v[2], NULL, 10);
             if (l > *max_lut)
                 *max_lut = l;
         }
     }
-    PQclear(r);
+    fsql_result_free(&r);
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
     EVP_DigestFinal_ex(ctx, md, &mdlen);
@@ -500,7 +375,7 @@ int rs_feast_sql_changed(rs_feast_sql *h, const char *prev_stamp, char **new_sta
     }
     if (rc) {
         /* a table we knew was dropped: find the tables again, then the stamp changes */
-        if (rc == RS_EINVALID && h->conn && PQstatus(h->conn) == CONNECTION_OK && discover(h, NULL) == RS_OK)
+        if (rc == RS_EINVALID && h->conn && h->drv->alive(h) && discover(h, NULL) == RS_OK)
             rc = stamp_query(h, &stamp, &tables_now, &lut, err);
         if (rc)
             return rc;
@@ -769,26 +644,46 @@ static int put_object(rs_buf *out, uint32_t field, const char *project, const ui
     return rc;
 }
 
-static uint32_t be32(const char *p)
+/* The table behind a Registry field number (objects query rows), or -1. */
+static int table_of_field(uint32_t field)
 {
-    const uint8_t *u = (const uint8_t *)p;
-    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+    for (int k = 0; k < FSQL_NTABLES; k++)
+        if (FSQL_TABLES[k].field == field)
+            return k;
+    return -1;
+}
+
+/* A value exactly as long as its column's type allows (MySQL's 64 KB BLOB, as older Feast
+ * created its tables) was most likely cut when written (MySQL without strict mode): refuse it
+ * rather than pass a truncated object on. */
+static int check_cap(rs_feast_sql *h, int k, const char *col, const char *proj, const char *name, size_t bl,
+                     rs_error *err)
+{
+    if (k < 0 || !h->t[k].proto_cap || bl != h->t[k].proto_cap)
+        return RS_OK;
+    return rs_error_set(err, RS_ECORRUPT,
+                        "%s: %s.%s of (%s, %s) is exactly %zu bytes, the column type's limit: the value was most "
+                        "likely cut when it was written; widen the column (ALTER TABLE %s MODIFY %s LONGBLOB) and "
+                        "apply the object again",
+                        h->display, FSQL_TABLES[k].table, col, proj, name, bl, FSQL_TABLES[k].table, col);
 }
 
 static int build_history(rs_feast_sql *h, rs_buf *field18, rs_error *err)
 {
-    PGresult *r = NULL;
-    int rc = query(h, "read feature_view_version_history", h->history_sql, 0, NULL, 1, &r, err);
+    fsql_result r;
+    int rc = query(h, "read feature_view_version_history", h->history_sql, &r, err);
     if (rc)
         return rc;
+    int hk = table_of_field(18);
     rs_buf hist = {0}, rec = {0};
-    for (int i = 0; i < PQntuples(r) && !rc; i++) {
+    for (size_t i = 0; i < r.rows && !rc; i++) {
         rs_buf_reset(&rec);
         for (int c = 0; c < 8 && !rc; c++) {
-            if (PQgetisnull(r, i, c))
+            const fsql_cell *cell = fsql_at(&r, i, (size_t)c);
+            if (!cell->p)
                 continue;
-            const char *v = PQgetvalue(r, i, c);
-            size_t n = (size_t)PQgetlength(r, i, c);
+            const char *v = cell->p;
+            size_t n = cell->n;
             uint32_t f = (uint32_t)c + 1;
             if (c == 2) { /* int32 version_number: negative values are sign-extended varints */
                 char tmp[32];
@@ -802,23 +697,30 @@ static int build_history(rs_feast_sql *h, rs_buf *field18, rs_error *err)
                 int32_t nanos;
                 if (!parse_epoch(tmp, &sec, &nanos)) {
                     rc = rs_error_set(err, RS_ECORRUPT,
-                                      "%s: feature_view_version_history row %d: created_timestamp '%s' is not a time",
+                                      "%s: feature_view_version_history row %zu: created_timestamp '%s' is not a time",
                                       h->display, i, tmp);
                     break;
                 }
                 rc = put_timestamp(&rec, f, sec, nanos) ? RS_ENOMEM : RS_OK;
             } else {
+                if (c == 4) {
+                    char nm[300], pj[300];
+                    cell_str(fsql_at(&r, i, 0), nm, sizeof nm);
+                    cell_str(fsql_at(&r, i, 1), pj, sizeof pj);
+                    if ((rc = check_cap(h, hk, "feature_view_proto", pj, nm, n, err)))
+                        break;
+                }
                 rc = put_str_opt(&rec, f, v, n) ? RS_ENOMEM : RS_OK;
             }
         }
         if (!rc && put_bytes(&hist, 1, rec.data, rec.len))
             rc = RS_ENOMEM;
     }
-    if (!rc && PQntuples(r) > 0 && put_bytes(field18, 18, hist.data, hist.len))
+    if (!rc && r.rows > 0 && put_bytes(field18, 18, hist.data, hist.len))
         rc = RS_ENOMEM;
     if (rc == RS_ENOMEM)
         rs_error_set(err, RS_ENOMEM, "out of memory");
-    PQclear(r);
+    fsql_result_free(&r);
     rs_buf_free(&hist);
     rs_buf_free(&rec);
     return rc;
@@ -834,15 +736,24 @@ static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err
     if (max_lut > 0)
         rc = put_timestamp(&f[5], 5, max_lut, 0) ? rs_error_set(err, RS_ENOMEM, "out of memory") : RS_OK;
     if (!rc && h->objects_sql) {
-        PGresult *r = NULL;
-        rc = query(h, "read registry tables", h->objects_sql, 0, NULL, 1, &r, err);
-        for (int i = 0; !rc && i < PQntuples(r); i++) {
-            uint32_t field = be32(PQgetvalue(r, i, 0));
-            const char *proj = PQgetvalue(r, i, 1);
-            const char *b = PQgetvalue(r, i, 3);
-            size_t bl = (size_t)PQgetlength(r, i, 3);
-            if (PQgetisnull(r, i, 3) || field >= 20)
+        fsql_result r;
+        rc = query(h, "read registry tables", h->objects_sql, &r, err);
+        for (size_t i = 0; !rc && i < r.rows; i++) {
+            char fs[16], proj[1100];
+            uint32_t field = (uint32_t)strtoul(cell_str(fsql_at(&r, i, 0), fs, sizeof fs), NULL, 10);
+            cell_str(fsql_at(&r, i, 1), proj, sizeof proj);
+            const fsql_cell *bc = fsql_at(&r, i, 3);
+            const char *b = bc->p;
+            size_t bl = bc->n;
+            if (!b || field >= 20)
                 continue;
+            int k = table_of_field(field);
+            if (field != 15 && k >= 0 && h->t[k].proto_cap) {
+                char name[1100];
+                cell_str(fsql_at(&r, i, 2), name, sizeof name);
+                if ((rc = check_cap(h, k, h->t[k].proto_col, proj, name, bl, err)))
+                    break;
+            }
             if (field == 10) { /* Infra {repeated infra_objects 1}: concatenation merges */
                 have_infra = true;
                 if (rs_buf_append(&infra, b, bl))
@@ -859,7 +770,7 @@ static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err
         }
         if (rc == RS_ENOMEM)
             rs_error_set(err, RS_ENOMEM, "out of memory");
-        PQclear(r);
+        fsql_result_free(&r);
     }
     if (!rc && have_infra && put_bytes(&f[10], 10, infra.data, infra.len))
         rc = rs_error_set(err, RS_ENOMEM, "out of memory");
@@ -874,11 +785,12 @@ static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err
     return rc;
 }
 
-/* One attempt: a REPEATABLE READ READ ONLY transaction around the stamp and every table read. */
+/* One attempt: a read-only consistent snapshot (REPEATABLE READ) around the stamp and every
+ * table read. */
 static int read_once(rs_feast_sql *h, rs_buf *out, char **stamp, bool *rediscover, rs_error *err)
 {
     *rediscover = false;
-    int rc = exec_simple(h, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+    int rc = exec_simple(h, "begin", h->drv->begin_sql, err);
     if (rc)
         return rc;
     int tables_now = 0;
@@ -891,7 +803,7 @@ static int read_once(rs_feast_sql *h, rs_buf *out, char **stamp, bool *rediscove
     if (!rc)
         rc = assemble(h, max_lut, out, err);
     if (rc) {
-        if (PQstatus(h->conn) == CONNECTION_OK)
+        if (h->drv->alive(h))
             exec_simple(h, "rollback", "ROLLBACK", NULL);
         if (rc == RS_EINVALID && !*rediscover)
             *rediscover = true; /* a table vanished or changed shape: look again once */
@@ -920,7 +832,7 @@ int rs_feast_sql_read(rs_feast_sql *h, uint8_t **data, size_t *len, char **stamp
             rc = read_once(h, &out, &stamp, &rediscover, err);
         if (rc == RS_OK)
             break;
-        if (rediscover && !rediscovered && PQstatus(h->conn) == CONNECTION_OK) {
+        if (rediscover && !rediscovered && h->drv->alive(h)) {
             rediscovered = true;
             rs_error sub;
             if (discover(h, &sub) == RS_OK) {

@@ -21,6 +21,8 @@ static const rs_storage_vtable *pick(const char *url)
         return &rs_s3_backend;
     if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
         return &rs_pg_backend;
+    if (strncmp(url, "mysql://", 8) == 0 || strncmp(url, "mariadb://", 10) == 0)
+        return &rs_mysql_backend;
     return NULL;
 }
 
@@ -33,7 +35,7 @@ int rs_storage_open(const char *url, const rs_storage_opts *opts, rs_storage **o
     if (!vt) {
         const char *c = strstr(url, "://");
         return rs_error_set(err, RS_EINVALID,
-                            "storage URL scheme '%.*s' is not supported (use file://, s3:// or postgresql://)",
+                            "storage URL scheme '%.*s' is not supported (use file://, s3://, postgresql:// or mysql://)",
                             c ? (int)(c - url) : 0, url);
     }
     rs_storage *s = calloc(1, sizeof *s);

@@ -4,6 +4,7 @@
  *   file:///abs/dir
  *   s3://bucket/prefix?region=R&endpoint=URL&path_style=true&sse=AES256|aws:kms&sse_kms_key_id=K
  *   postgresql://user@host:port/db?sslmode=...&table_prefix=...   (also postgres://)
+ *   mysql://user@host:port/db?ssl-mode=...&ssl-ca=...&table_prefix=...   (also mariadb://)
  * Keys are relative to the handle's root ("regsync/HEAD", "registry.db"); '/' separates levels.
  *
  * Ownership: the caller owns the handle (rs_storage_close), every buffer returned through an
@@ -30,7 +31,7 @@ typedef struct rs_storage_opts {
     long connect_timeout_ms;    /* 0: 5000 */
     long timeout_ms;            /* whole request; 0: 60000 */
     int max_retries;            /* transient faults; 0: 4 (negative: none) */
-    long statement_timeout_ms;  /* Postgres; 0: 30000 */
+    long statement_timeout_ms;  /* Postgres, MySQL (server side); 0: 30000 */
 } rs_storage_opts;
 
 typedef enum rs_put_mode {
@@ -61,7 +62,7 @@ typedef struct rs_storage_stats {
 int rs_storage_open(const char *url, const rs_storage_opts *opts, rs_storage **out, rs_error *err);
 void rs_storage_close(rs_storage *s);
 
-/* Scheme name ("file", "s3", "postgresql") and the URL with any password removed. Borrowed. */
+/* Scheme name ("file", "s3", "postgresql", "mysql") and the URL with any password removed. Borrowed. */
 const char *rs_storage_scheme(const rs_storage *s);
 const char *rs_storage_url(const rs_storage *s);
 unsigned rs_storage_caps(const rs_storage *s);
@@ -87,7 +88,7 @@ int rs_storage_delete(rs_storage *s, const char *key, rs_error *err);
 /* Deletes key only while it is unchanged: its ETag is if_match and, when if_mtime_ms is not 0,
  * its modification time is still if_mtime_ms (as rs_storage_list gave it: a rewrite with the same
  * bytes keeps the ETag but not the time). RS_ECONFLICT when it changed, RS_OK when it is gone
- * already. Atomic on file:// (under the store's lock) and PostgreSQL (one statement). On S3 the
+ * already. Atomic on file:// (under the store's lock), PostgreSQL and MySQL (one statement). On S3 the
  * current ETag and Last-Modified (seconds) are checked, then DELETE is sent with If-Match: AWS
  * refuses it when the object changed in between; a server that ignores If-Match on DELETE (Ceph
  * RGW 16) leaves a window of one round trip. Used to prune reports that stopped changing

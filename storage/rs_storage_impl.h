@@ -25,6 +25,7 @@ typedef struct rs_storage_vtable {
 extern const rs_storage_vtable rs_file_backend;
 extern const rs_storage_vtable rs_s3_backend;
 extern const rs_storage_vtable rs_pg_backend;
+extern const rs_storage_vtable rs_mysql_backend;
 
 /* Shared helpers for backends. */
 int rs_storage_key_valid(const char *key, rs_error *err);   /* non-empty, no "..", no leading '/' */

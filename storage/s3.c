@@ -970,7 +970,7 @@ static int s3_open(const char *url, const rs_storage_opts *opts, void **impl, rs
     s->rng = (uint64_t)rs_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
     if (!s->rng)
         s->rng = 0x9E3779B97F4A7C15ull;
-    rs_aws_provider_opts po = {s->connect_ms < 2000 ? s->connect_ms : 2000, s->ca_bundle};
+    rs_aws_provider_opts po = {s->connect_ms < 2000 ? s->connect_ms : 2000, s->ca_bundle, s->cfg.region, 0};
     if ((rc = rs_aws_provider_open(&po, &s->creds, err))) {
         rs_error_prefix(err, "s3://%s", s->cfg.bucket);
         s3_close(s);

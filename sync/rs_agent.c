@@ -865,7 +865,13 @@ void rs_agent_run(rs_agent *a)
         a->wake = false;
         pthread_mutex_unlock(&a->mu);
     }
-    /* a last report so others see we stopped on purpose */
+    /* controls changed since the last step (a pause or unpin just before SIGTERM) are kept, then a
+     * last report so others see we stopped on purpose */
+    pthread_mutex_lock(&a->mu);
+    bool paused = a->paused;
+    uint64_t pinned = a->pinned;
+    pthread_mutex_unlock(&a->mu);
+    persist_control(a, paused, pinned);
     rs_agent_set_state(a, "stopped");
     rs_agent_report(a, NULL);
 }

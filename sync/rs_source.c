@@ -281,7 +281,8 @@ int rs_source_open(const char *source, rs_storage *store, const rs_storage_opts 
     if (!s)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     int rc = RS_OK;
-    if (strncmp(source, "postgresql://", 13) == 0 || strncmp(source, "postgres://", 11) == 0) {
+    if (strncmp(source, "postgresql://", 13) == 0 || strncmp(source, "postgres://", 11) == 0 ||
+        strncmp(source, "mysql://", 8) == 0 || strncmp(source, "mariadb://", 10) == 0) {
         rc = rs_feast_sql_open(source, opts, &s->sql, err);
         if (!rc)
             s->desc = strdup(rs_feast_sql_url(s->sql));

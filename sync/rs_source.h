@@ -3,6 +3,7 @@
  *   "registry.db" (no scheme)   a key in the global store
  *   file:///path/registry.db, /abs/path/registry.db, s3://bucket/key?...   one object
  *   postgresql://...            a Feast SQL registry (assembled from its tables)
+ *   mysql://... (mariadb://)    a Feast SQL registry on MySQL
  *   http://..., https://...     a file served over HTTP(S) (read-only, conditional GET)
  *
  * rs_source_read returns RS_ENOTMODIFIED when the source is unchanged since the last successful

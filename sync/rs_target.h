@@ -5,7 +5,7 @@
  *       file kept, rename over the target, fsync the directory. A reader (Feast) sees the old
  *       file or the new one, never a mix. One agent per target (rs_target_lock); stale temp
  *       files from a killed process are removed when the lock is taken.
- *   s3://bucket/key?..., postgresql://... (a storage URL naming one object)
+ *   s3://bucket/key?..., postgresql://..., mysql://... (a storage URL naming one object)
  *       one unconditional put of the whole object (regional buckets)
  *
  * Ownership: the caller owns the handle and every buffer returned.

@@ -165,6 +165,7 @@ static int suite_init(const char *env)
 static int suite_file_init(void) { return suite_init(NULL); }
 static int suite_s3_init(void) { return suite_init("RS_TEST_S3_URL"); }
 static int suite_pg_init(void) { return suite_init("RS_TEST_PG_URL"); }
+static int suite_mysql_init(void) { return suite_init("RS_TEST_MYSQL_URL"); }
 
 static int suite_clean(void)
 {
@@ -176,9 +177,9 @@ void rs_test_store_suites(const char *title, char **store_url, char **work, void
 {
     suite_store = store_url;
     suite_work = work;
-    static const char *const where[] = {"file://", "S3 (RGW)", "PostgreSQL"};
-    CU_InitializeFunc inits[] = {suite_file_init, suite_s3_init, suite_pg_init};
-    for (int i = 0; i < 3; i++) {
+    static const char *const where[] = {"file://", "S3 (RGW)", "PostgreSQL", "MySQL (MariaDB)"};
+    CU_InitializeFunc inits[] = {suite_file_init, suite_s3_init, suite_pg_init, suite_mysql_init};
+    for (int i = 0; i < 4; i++) {
         char name[256];
         snprintf(name, sizeof name, "%s on %s", title, where[i]);
         add(CU_add_suite(name, inits[i], suite_clean));

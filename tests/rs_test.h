@@ -26,11 +26,11 @@ int rs_test_write_file(const char *path, const void *data, size_t len);
 /* printf into a malloc'd string (caller frees). */
 char *rs_test_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
-/* Store suites: the same tests against every backend. rs_test_store_suites registers three
- * suites, "<title> on file://", "... on S3 (RGW)", "... on PostgreSQL", each filled by add().
- * Before each suite runs, *store_url and *work are set: work is a fresh temp dir (removed after
- * the suite); store_url is file://<work> for the first suite and RS_TEST_S3_URL / RS_TEST_PG_URL
- * (NULL when unset) for the others. The pointers are the caller's globals (CUnit's suite hooks
+/* Store suites: the same tests against every backend. rs_test_store_suites registers four
+ * suites, "<title> on file://", "... on S3 (RGW)", "... on PostgreSQL", "... on MySQL (MariaDB)",
+ * each filled by add(). Before each suite runs, *store_url and *work are set: work is a fresh temp
+ * dir (removed after the suite); store_url is file://<work> for the first suite and
+ * RS_TEST_S3_URL / RS_TEST_PG_URL / RS_TEST_MYSQL_URL (NULL when unset) for the others. The pointers are the caller's globals (CUnit's suite hooks
  * take no arguments). */
 void rs_test_store_suites(const char *title, char **store_url, char **work, void (*add)(CU_pSuite));
 /* Wraps a store test: a loud SKIP when the suite has no store (a failure with

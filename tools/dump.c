@@ -4,6 +4,7 @@
 #include "dump.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
+#include "rs_feast_plan.h"
 #include "rs_json.h"
 #include "rs_log.h"
 #include "rs_registry_json.h"
@@ -18,7 +19,8 @@
 static const char USAGE[] =
     "usage: regsync-dump COMMAND [options] ARGS\n"
     "\n"
-    "Registries (REGISTRY is a path, file:///path, s3://bucket/key or postgresql://... for a Feast SQL registry):\n"
+    "Registries (REGISTRY is a path, file:///path, s3://bucket/key, or postgresql://... / mysql://... for a Feast\n"
+    "SQL registry):\n"
     "  json [--full] [--project P] [--kind K] [--name N] REGISTRY\n"
     "        JSON shaped like `feast registry-dump` (an array of per-project dicts; one dict with --project);\n"
     "        --full: the whole Registry message as proto3 JSON, unknown fields by number.\n"
@@ -30,8 +32,11 @@ static const char USAGE[] =
     "  diff [--json] [--all] A B\n"
     "        Feast-plan-style differences (or JSON); --all also shows meta and registry-level changes.\n"
     "        Exit 0 = same, 1 = different, 2 = error.\n"
+    "  diff --format feast [--project P] A B\n"
+    "        exactly the registry part of what `feast plan` prints for project P (the only project when\n"
+    "        there is one): data sources and the __dummy entity left out, Feast's property names and values.\n"
     "\n"
-    "Storage (URL is file:///dir, s3://bucket/prefix?..., postgresql://...):\n"
+    "Storage (URL is file:///dir, s3://bucket/prefix?..., postgresql://..., mysql://...):\n"
     "  cat URL               raw bytes of one object to stdout\n"
     "  ls URL                keys, sizes and ETags under a store URL\n"
     "\n"
@@ -293,19 +298,75 @@ static int cmd_canon(int argc, char **argv)
 
 /* ------------------------------------------------------------------ diff */
 
+/* `feast plan`'s registry text for one project (the only project of both registries when
+ * none is named). Takes a and b. */
+static int diff_feast(rs_registry *a, rs_registry *b, const char *project, const char *const files[2])
+{
+    rs_error err = {0};
+    char *only = NULL;
+    int rc = DUMP_ERROR;
+    if (!project) {
+        rs_registry *u = rs_registry_clone(a);
+        for (size_t i = 0; u && i < rs_registry_count(b); i++) {
+            const rs_object *o = rs_registry_at(b, i);
+            if (o->project[0] && !rs_registry_find(u, o->kind, o->project, o->name, o->ordinal))
+                rs_registry_put(u, o->kind, o->project, o->name, o->ordinal, o->data, o->len, NULL);
+        }
+        size_t np = 0;
+        const char **ps = u ? rs_registry_projects(u, &np) : NULL;
+        if (np == 1)
+            only = strdup(ps[0]);
+        else {
+            fprintf(stderr, "regsync-dump: diff --format feast: %s; name one with --project P\n",
+                    np ? "the registries hold several projects" : "the registries hold no project");
+            for (size_t i = 0; i < np; i++)
+                fprintf(stderr, "  %s\n", ps[i]);
+        }
+        free(ps);
+        rs_registry_free(u);
+        if (!only)
+            goto out;
+        project = only;
+    }
+    char *text;
+    size_t changes;
+    if (rs_feast_plan(a, b, project, &text, &changes, &err)) {
+        dump_fail(files[1], &err);
+        goto out;
+    }
+    fputs(text, stdout);
+    free(text);
+    rc = fflush(stdout) ? DUMP_ERROR : changes ? DUMP_DIFFERENT : DUMP_OK;
+out:
+    free(only);
+    rs_registry_free(a);
+    rs_registry_free(b);
+    return rc;
+}
+
 static int cmd_diff(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--versions") == 0)
             return dump_cmd_diff_versions(argc, argv);
-    bool as_json = false, all = false;
-    const char *files[2];
+    bool as_json = false, all = false, feast = false;
+    const char *files[2], *project = NULL;
     int nf = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             as_json = true;
         else if (strcmp(argv[i], "--all") == 0)
             all = true;
+        else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
+            const char *fmt = argv[++i];
+            if (strcmp(fmt, "feast") == 0)
+                feast = true;
+            else if (strcmp(fmt, "json") == 0)
+                as_json = true;
+            else if (strcmp(fmt, "plan") != 0)
+                return usage_error("diff: --format is plan, feast or json");
+        } else if (strcmp(argv[i], "--project") == 0 && i + 1 < argc)
+            project = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1])
             return usage_error("diff: unknown option");
         else if (nf < 2)
@@ -322,6 +383,13 @@ static int cmd_diff(int argc, char **argv)
     if (dump_load_registry(files[1], &b, &err)) {
         rs_registry_free(a);
         return dump_fail(files[1], &err);
+    }
+    if (feast)
+        return diff_feast(a, b, project, files);
+    if (project) {
+        rs_registry_free(a);
+        rs_registry_free(b);
+        return usage_error("diff: --project goes with --format feast");
     }
     rs_diff *d;
     int rc = rs_diff_compute(a, b, RS_DIFF_PROPS, &d, &err);

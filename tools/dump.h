@@ -13,9 +13,9 @@
 enum { DUMP_OK = 0, DUMP_DIFFERENT = 1, DUMP_ERROR = 2 };
 
 /* Reads the raw bytes of SRC: a local path, file:///..., s3://bucket/key, or (for registries)
- * postgresql://... naming a Feast SQL registry. Caller frees *data. */
+ * postgresql://... or mysql://... naming a Feast SQL registry. Caller frees *data. */
 int dump_read_source(const char *src, uint8_t **data, size_t *len, rs_error *err);
-/* Assembles the Registry bytes from a Feast SQL registry (postgresql://...). */
+/* Assembles the Registry bytes from a Feast SQL registry (postgresql://..., mysql://...). */
 int dump_read_feast_sql(const char *url, uint8_t **data, size_t *len, rs_error *err);
 /* Reads and decodes a registry from SRC. */
 int dump_load_registry(const char *src, rs_registry **out, rs_error *err);

@@ -1,4 +1,4 @@
-/* dump_feast_sql.c: reading a Feast SQL registry (postgresql://) for regsync-dump. */
+/* dump_feast_sql.c: reading a Feast SQL registry (postgresql://, mysql://) for regsync-dump. */
 #include "dump.h"
 #include "feast_sql.h"
 

@@ -22,7 +22,8 @@ int dump_read_source(const char *src, uint8_t **data, size_t *len, rs_error *err
     *len = 0;
     if (!strstr(src, "://"))
         return rs_read_file(src, 0, data, len, err);
-    if (strncmp(src, "postgresql://", 13) == 0 || strncmp(src, "postgres://", 11) == 0)
+    if (strncmp(src, "postgresql://", 13) == 0 || strncmp(src, "postgres://", 11) == 0 ||
+        strncmp(src, "mysql://", 8) == 0 || strncmp(src, "mariadb://", 10) == 0)
         return dump_read_feast_sql(src, data, len, err);
     char *store = NULL, *key = NULL;
     int rc = rs_storage_split_url(src, &store, &key, err);

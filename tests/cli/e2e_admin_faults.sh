@@ -260,7 +260,7 @@ fi
 stop_pid "$PID_A" TERM
 
 if want head; then
-step "item 10: an empty regsync/HEAD object (file://, S3, PostgreSQL)"
+step "item 10: an empty regsync/HEAD object (file://, S3, PostgreSQL, MySQL)"
 # put_head STORE FILE: writes FILE's bytes as the store's regsync/HEAD, behind regsync's back
 put_head() {
   local st=$1 f=$2
@@ -277,6 +277,11 @@ put_head() {
       local conn=${st%%table_prefix=*}; conn=${conn%[?&]}
       psql -qAt "$conn" -v ON_ERROR_STOP=1 -c "update ${p}objects set data = decode('$(od -An -v -tx1 "$f" | tr -d ' \n')', 'hex') where key = 'regsync/HEAD'" >/dev/null ||
         fail "cannot write regsync/HEAD in Postgres" ;;
+    mysql://* | mariadb://*)
+      # with its etag and size, the way docs/storage.md says another writer must
+      local p; p=$(sed -n 's/.*[?&]table_prefix=\([a-z0-9_]*\).*/\1/p' <<<"$st")
+      my_sql "$st" "SET @d = X'$(od -An -v -tx1 "$f" | tr -d ' \n')'; UPDATE \`${p}objects\` SET data = @d, etag = LEFT(SHA2(@d, 256), 32), size = LENGTH(@d) WHERE \`key\` = 'regsync/HEAD'" >/dev/null ||
+        fail "cannot write regsync/HEAD in MySQL" ;;
   esac
 }
 e2e_backends

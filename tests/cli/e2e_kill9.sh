@@ -11,13 +11,13 @@
 #   - then the daemon starts again for the next trial.
 # The log prints where the kills landed (old or new version in the target, temp file present,
 # pending row in the journal) and what the journal recovery said, so a run shows it hit the windows.
-# Trials: 50 on file:// (RS_E2E_KILL9_TRIALS), 5 on S3 and Postgres (RS_E2E_KILL9_REMOTE).
+# Trials: 50 on file:// (RS_E2E_KILL9_TRIALS), 5 on S3, Postgres and MySQL (RS_E2E_KILL9_REMOTE).
 E2E_TIME_LIMIT=${E2E_TIME_LIMIT:-480}
 source "$(dirname "$0")/lib.bash" "$@"
 
 if ((E2E_SANITIZED)); then # ASan+UBSan binaries: fewer trials, same checks
   TRIALS_FILE=${RS_E2E_KILL9_TRIALS:-15} TRIALS_REMOTE=${RS_E2E_KILL9_REMOTE:-2}
-  say "sanitizer build: $TRIALS_FILE trials on file://, $TRIALS_REMOTE on S3 and Postgres (50 and 5 in the optimized build)"
+  say "sanitizer build: $TRIALS_FILE trials on file://, $TRIALS_REMOTE on S3, Postgres and MySQL (50 and 5 in the optimized build)"
 else
   TRIALS_FILE=${RS_E2E_KILL9_TRIALS:-50} TRIALS_REMOTE=${RS_E2E_KILL9_REMOTE:-5}
 fi
@@ -104,7 +104,7 @@ run_backend() {
   say "$backend: PASS"
 }
 
-step "kill -9 during apply: $TRIALS_FILE trials on file://, $TRIALS_REMOTE on S3 and Postgres"
+step "kill -9 during apply: $TRIALS_FILE trials on file://, $TRIALS_REMOTE on S3, Postgres and MySQL"
 e2e_backends
 for backend in "${E2E_BACKEND_LIST[@]}"; do
   if [[ $backend == file ]]; then run_backend file "$TRIALS_FILE"; else run_backend "$backend" "$TRIALS_REMOTE"; fi

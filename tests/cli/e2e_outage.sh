@@ -7,16 +7,16 @@
 #   file://  the store directory is renamed away (and back afterwards);
 #   s3       the agent reaches RGW through scripts/fault-proxy.py, which answers every request
 #            with 503 SlowDown or lets it hang (blocks of 20 x 503, then 3 x hang, repeated);
-#   pg       the agent reaches Postgres through a TCP relay that first holds every byte (a network
-#            partition), then resets every connection (a server restart).
+#   pg, mysql  the agent reaches Postgres / MySQL through a TCP relay that first holds every byte
+#            (a network partition), then resets every connection (a server restart).
 # During the outage a publisher (with a direct path to the store) publishes version 2, and:
 #   - the target keeps version 1 (unchanged digest), checked again and again;
 #   - /healthz answers 200 within 1 s every time (curl -m 1), and POST /v1/sync answers;
 #   - /readyz turns 503 (not fresh) within max_staleness + 3 s and /v1/status shows the error.
 # When the store is back, the agent applies version 2 by itself, /readyz is 200 again and the
 # journal says 2. Last, a second outage: SIGTERM must stop the agent within 10 s even though its
-# store calls fail or hang (Kubernetes waits 30 s before SIGKILL). On Postgres the partition is
-# bounded by the client-side deadline (store_options.timeout) of storage/pg.c.
+# store calls fail or hang (Kubernetes waits 30 s before SIGKILL). On Postgres and MySQL the partition is
+# bounded by the client-side deadline (store_options.timeout) of storage/pg.c and storage/mysql.c.
 source "$(dirname "$0")/lib.bash" "$@"
 
 OUTAGE_S=${RS_E2E_OUTAGE_SECONDS:-6}
@@ -39,12 +39,12 @@ run_backend() {
       start_fault_proxy "$backend-proxy" "$ep" "$faults"
       agent_store=${store/endpoint=http:\/\/$ep/endpoint=http://127.0.0.1:$E2E_PROXY_PORT}
       say "s3: the agent goes through fault-proxy.py on port $E2E_PROXY_PORT (RGW at $ep); the publisher does not" ;;
-    pg)
+    pg | mysql)
       local hp; hp=$(sed -n 's/.*@\([^/?]*\).*/\1/p' <<<"$store")
-      [[ $hp == *:* ]] || fail "pg: RS_TEST_PG_URL has no host:port after @"
+      [[ $hp == *:* ]] || fail "$backend: the store URL has no host:port after @"
       start_tcp_proxy "$backend-proxy" "${hp%:*}" "${hp##*:}" "$ctl"
       agent_store=${store/@$hp/@127.0.0.1:$E2E_PROXY_PORT}
-      say "pg: the agent goes through a TCP relay on port $E2E_PROXY_PORT (Postgres at $hp); the publisher does not" ;;
+      say "$backend: the agent goes through a TCP relay on port $E2E_PROXY_PORT (the server at $hp); the publisher does not" ;;
   esac
   agent_yaml "$d/pub.yaml" region=outage-pub "source=file://$d/src.db" publish=true "state_dir=$d/pubstate" \
     'admin={ listen: "" }'
@@ -73,7 +73,7 @@ run_backend() {
     s3)
       local i
       for ((i = 0; i < 300; i++)); do printf '503\n%.0s' {1..20}; printf 'hang\n%.0s' {1..3}; done >"$faults" ;;
-    pg)
+    pg | mysql)
       echo hang >"$ctl" ;;
   esac
   local t_out log_mark; t_out=$(date +%s.%N); log_mark=$(wc -l <"$log")
@@ -89,16 +89,16 @@ run_backend() {
   while :; do
     t=$(awk -v a="$t_out" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
     awk -v t="$t" -v m="$OUTAGE_S" 'BEGIN { exit !(t >= m) }' && break
-    if [[ $backend == pg && $half_done == 0 ]] && awk -v t="$t" -v m="$OUTAGE_S" 'BEGIN { exit !(t >= m / 2) }'; then
+    if [[ ($backend == pg || $backend == mysql) && $half_done == 0 ]] && awk -v t="$t" -v m="$OUTAGE_S" 'BEGIN { exit !(t >= m / 2) }'; then
       # did the agent notice the partition? (store_options.timeout is 1s)
       local errs; errs=$(tail -n +$((log_mark + 1)) "$log" | grep -c 'error kind=store')
       if ((errs == 0)); then
-        fail "pg: no store error in the agent log during ${t}s of partition (store_options.timeout is 1s): the agent is blocked in a Postgres call"
+        fail "$backend: no store error in the agent log during ${t}s of partition (store_options.timeout is 1s): the agent is blocked in a store call"
       else
-        say "pg: the agent reported $errs store error(s) during ${t}s of partition"
+        say "$backend: the agent reported $errs store error(s) during ${t}s of partition"
       fi
       echo reset >"$ctl"; half_done=1
-      say "pg: the relay now resets every connection (a server restart)"
+      say "$backend: the relay now resets every connection (a server restart)"
     fi
     alive "$pid" || { show_log "$log"; fail "$backend: the agent exited during the outage"; }
     # /healthz: 200, fast
@@ -141,7 +141,7 @@ run_backend() {
     s3)
       : >"$faults"
       say "s3: faults injected: $(grep -c ' -> 503' "$WORK/$backend-proxy.requests") x 503, $(grep -c ' -> hang' "$WORK/$backend-proxy.requests") x hang" ;;
-    pg)
+    pg | mysql)
       echo pass >"$ctl" ;;
   esac
   local t_back; t_back=$(date +%s.%N)
@@ -159,7 +159,7 @@ run_backend() {
   case $backend in
     file) mv "${store#file://}" "${store#file://}.away2" ;;
     s3) for ((i = 0; i < 200; i++)); do echo hang; done >"$faults" ;;
-    pg) echo hang >"$ctl" ;;
+    pg | mysql) echo hang >"$ctl" ;;
   esac
   sleep 1.5
   alive "$pid" || fail "$backend: the agent exited"
@@ -171,7 +171,7 @@ run_backend() {
   case $backend in
     file) mv "${store#file://}.away2" "${store#file://}" 2>/dev/null || true ;;
     s3) : >"$faults" ;;
-    pg) echo pass >"$ctl" ;;
+    pg | mysql) echo pass >"$ctl" ;;
   esac
   if alive "$pid"; then
     wait_exit "$pid" 20

@@ -3,7 +3,7 @@
 #
 # Per backend: 4 publisher processes, each with its own source files and state_dir, publish N/4
 # source states each with `regsyncd publish --once`, concurrently: N changes in all (N=500 on
-# file://, RS_E2E_RACE_CHANGES; 100 on S3 and Postgres, RS_E2E_RACE_REMOTE: timings in
+# file://, RS_E2E_RACE_CHANGES; 100 on S3, Postgres and MySQL, RS_E2E_RACE_REMOTE: timings in
 # docs/testing.md). Each state is one unique `regsync-gen mutate` of the publisher's previous one,
 # made before the race so the racing loop is only publishes. Meanwhile one follower runs as a daemon
 # (`regsyncd run`, 100 ms poll) and another runs `regsyncd sync --once` in a loop. Then:
@@ -21,7 +21,7 @@ source "$(dirname "$0")/lib.bash" "$@"
 
 if ((E2E_SANITIZED)); then # ASan+UBSan binaries: fewer changes, same checks
   N_FILE=${RS_E2E_RACE_CHANGES:-100} N_REMOTE=${RS_E2E_RACE_REMOTE:-40}
-  say "sanitizer build: $N_FILE changes on file://, $N_REMOTE on S3 and Postgres (500 and 100 in the optimized build)"
+  say "sanitizer build: $N_FILE changes on file://, $N_REMOTE on S3, Postgres and MySQL (500 and 100 in the optimized build)"
 else
   N_FILE=${RS_E2E_RACE_CHANGES:-500} N_REMOTE=${RS_E2E_RACE_REMOTE:-100}
 fi
@@ -233,7 +233,7 @@ run_backend() {
   say "$backend: PASS ($n changes, ${secs}s of racing)"
 }
 
-step "publisher race: $PUBLISHERS processes, one store; $N_FILE changes on file://, $N_REMOTE on S3 and Postgres"
+step "publisher race: $PUBLISHERS processes, one store; $N_FILE changes on file://, $N_REMOTE on S3, Postgres and MySQL"
 e2e_backends
 max=0
 for backend in "${E2E_BACKEND_LIST[@]}"; do

@@ -8,10 +8,11 @@
 # watchdog that fails the test after E2E_TIME_LIMIT seconds (default 300).
 #
 # Backends: e2e_backends sets E2E_BACKEND_LIST to "file" and, when their URLs are set, "s3"
-# (RS_TEST_S3_URL) and "pg" (RS_TEST_PG_URL); a missing URL prints a loud SKIP, or fails when
-# RS_REQUIRE_SERVERS=1. RS_E2E_BACKENDS="file s3" restricts the list (for local runs).
+# (RS_TEST_S3_URL), "pg" (RS_TEST_PG_URL) and "mysql" (RS_TEST_MYSQL_URL); a missing URL prints a
+# loud SKIP, or fails when RS_REQUIRE_SERVERS=1. RS_E2E_BACKENDS="file s3" restricts the list (for
+# local runs).
 #
-# Store URLs with secrets (Postgres) never go into a YAML file (the configuration refuses them):
+# Store URLs with secrets (Postgres, MySQL) never go into a YAML file (the configuration refuses them):
 # regsyncd gets the store through REGSYNC_STORE (rsd, or `e2e_bg NAME env REGSYNC_STORE=...`).
 # More in docs/testing.md.
 
@@ -194,14 +195,15 @@ trap 'fail "time limit of ${E2E_TIME_LIMIT}s exceeded"' USR1
 # $(...), so that a failure stops the test); a backend without its URL gets a loud SKIP line, or
 # fails the test when RS_REQUIRE_SERVERS=1
 e2e_backends() {
-  local want=${RS_E2E_BACKENDS:-file s3 pg} b var hint
+  local want=${RS_E2E_BACKENDS:-file s3 pg mysql} b var hint
   E2E_BACKEND_LIST=()
   for b in $want; do
     case $b in
       file) E2E_BACKEND_LIST+=(file); continue ;;
       s3) var=RS_TEST_S3_URL hint='scripts/s3-server.sh start; eval "$(scripts/s3-server.sh env)"' ;;
       pg) var=RS_TEST_PG_URL hint='scripts/pg-server.sh start; eval "$(scripts/pg-server.sh env)"' ;;
-      *) fail "RS_E2E_BACKENDS: unknown backend '$b' (file, s3, pg)" ;;
+      mysql) var=RS_TEST_MYSQL_URL hint='scripts/mysql-server.sh start; eval "$(scripts/mysql-server.sh env)"' ;;
+      *) fail "RS_E2E_BACKENDS: unknown backend '$b' (file, s3, pg, mysql)" ;;
     esac
     if [[ -n ${!var:-} ]]; then
       E2E_BACKEND_LIST+=("$b")
@@ -228,7 +230,22 @@ fresh_store() {
       local sep='?'
       [[ $RS_TEST_PG_URL == *\?* ]] && sep='&'
       echo "${RS_TEST_PG_URL}${sep}table_prefix=e2e_${E2E_RUN}_${name//[^a-z0-9]/_}_" ;;
+    mysql)
+      local sep='?'
+      [[ $RS_TEST_MYSQL_URL == *\?* ]] && sep='&'
+      echo "${RS_TEST_MYSQL_URL}${sep}table_prefix=e2e_${E2E_RUN}_${name//[^a-z0-9]/_}_" ;;
   esac
+}
+
+# my_sql URL SQL...: runs SQL with the mariadb client as the account of a mysql:// URL (batch
+# output, no column names); the password goes through MYSQL_PWD, never the command line
+my_sql() {
+  local url=$1; shift
+  local rest=${url#*://} user pw hp host port db
+  user=${rest%%@*}; pw=${user#*:}; user=${user%%:*}
+  hp=${rest#*@}; db=${hp#*/}; db=${db%%\?*}; hp=${hp%%/*}
+  host=${hp%:*}; port=${hp##*:}
+  MYSQL_PWD=$pw timeout 60 mariadb --protocol=TCP -h "$host" -P "$port" -u "$user" -N -B "$db" -e "$*"
 }
 
 # e2e_drop_store URL: best-effort removal of a remote store (file stores go with WORK)
@@ -253,6 +270,11 @@ DROP FUNCTION IF EXISTS ${p}objects_stamp() CASCADE;
 DROP FUNCTION IF EXISTS ${p}objects_notify() CASCADE;
 SQL
       ;;
+    mysql://* | mariadb://*)
+      command -v mariadb >/dev/null || return 0
+      local p; p=$(sed -n 's/.*[?&]table_prefix=\([a-z0-9_]*\).*/\1/p' <<<"$url")
+      [[ -n $p ]] || return 0
+      my_sql "$url" "DROP TABLE IF EXISTS \`${p}objects\`, \`${p}schema_version\`" >/dev/null 2>&1 || true ;;
   esac
   return 0
 }
@@ -264,8 +286,9 @@ store_keys() {
 
 # fetch_objects STORE PREFIX DIR: copies every object under PREFIX into DIR (file name = the key
 # with "/" turned into "_"; a whole S3 prefix with the aws CLI: the rest of the key). file: copied
-# from the directory; s3: aws s3 cp, else regsync-dump ls + cat; Postgres: psql (regsync-dump cat
-# reads postgresql:// URLs as Feast SQL registries, not as our store).
+# from the directory; s3: aws s3 cp, else regsync-dump ls + cat; Postgres: psql, MySQL: the mariadb
+# client (regsync-dump cat reads postgresql:// and mysql:// URLs as Feast SQL registries, not as
+# our store).
 fetch_objects() {
   local store=$1 prefix=$2 dir=$3
   mkdir -p "$dir"
@@ -282,6 +305,17 @@ for line in sys.stdin:
     k, h = line.split()
     open(os.path.join(d, k.replace("/", "_")), "wb").write(bytes.fromhex(h))
 ' "$dir" || fail "reading $prefix from Postgres failed" ;;
+    mysql://* | mariadb://*)
+      command -v mariadb >/dev/null || fail "the mariadb client is needed to read log entries from MySQL"
+      local p; p=$(sed -n 's/.*[?&]table_prefix=\([a-z0-9_]*\).*/\1/p' <<<"$store")
+      my_sql "$store" "SELECT \`key\`, HEX(data) FROM \`${p}objects\` WHERE \`key\` LIKE '${prefix}%' ORDER BY \`key\`" |
+        "$PY" -c '
+import sys, os
+d = sys.argv[1]
+for line in sys.stdin:
+    k, h = line.rstrip("\n").split("\t")
+    open(os.path.join(d, k.replace("/", "_")), "wb").write(bytes.fromhex(h))
+' "$dir" || fail "reading $prefix from MySQL failed" ;;
     file://*)
       # a key is a path below the store directory (storage/file.c); copy them in one go
       local keys k root=${store#file://}

@@ -1,7 +1,8 @@
 /* test_conformance.c: the same assertions against every storage backend.
  *
  * Backends: a fresh file:// temp dir (always); S3 from RS_TEST_S3_URL (a unique sub-prefix per
- * run); Postgres from RS_TEST_PG_URL (a unique table_prefix per run, tables dropped at the end).
+ * run); Postgres from RS_TEST_PG_URL and MySQL from RS_TEST_MYSQL_URL (a unique table_prefix per
+ * run, tables dropped at the end).
  * A backend whose variable is missing is skipped loudly (a failure with RS_REQUIRE_SERVERS=1).
  *
  * Checks: binary round trips of 0 B, 1 B, 10 MB, 100 MB; ETag stable and changing with content;
@@ -9,8 +10,8 @@
  * processes (exactly one wins); only-if-match races (one winner per round) and stale/missing
  * ETags -> CONFLICT; listing 2,500 keys (S3 pages of 1000) with the exact key set; delete; odd
  * keys (spaces, unicode, ()!*'); missing key -> NOTFOUND; wrong credentials -> AUTH with a
- * message and no secret in it; independent clients (psql, aws, plain read()) see what regsync
- * wrote and regsync sees what they wrote.
+ * message and no secret in it; independent clients (psql, mariadb, aws, plain read()) see what
+ * regsync wrote and regsync sees what they wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +36,14 @@
 #define MATCH_ROUNDS 4
 #define LIST_KEYS 2500
 
-typedef enum { BK_FILE, BK_S3, BK_PG } bkind;
+typedef enum { BK_FILE, BK_S3, BK_PG, BK_MYSQL } bkind;
 
 typedef struct backend {
     bkind kind;
     const char *name;
     char *url;        /* what rs_storage_open gets (may hold secrets: never printed) */
     char *tmpdir;     /* file */
-    char *pg_prefix;  /* postgres table prefix of this run */
+    char *pg_prefix;  /* postgres / mysql table prefix of this run */
     rs_storage *s;
     bool skipped;
 } backend;
@@ -199,6 +200,63 @@ static int init_pg(void)
     return 0;
 }
 
+static int init_mysql(void)
+{
+    memset(&B, 0, sizeof B);
+    B.kind = BK_MYSQL;
+    B.name = "mysql";
+    const char *u = getenv("RS_TEST_MYSQL_URL");
+    if (u && *u) {
+        char p[64];
+        snprintf(p, sizeof p, "conf%ld_", (long)getpid());
+        B.pg_prefix = strdup(p);
+        char param[96];
+        snprintf(param, sizeof param, "table_prefix=%s", p);
+        B.url = url_add_param(u, param);
+    }
+    return 0;
+}
+
+/* The mariadb command-line client with the account of RS_TEST_MYSQL_URL: sets RS_XCHECK_MY_* in the
+ * environment and returns the command prefix (the password goes through MYSQL_PWD, never argv). */
+static const char *mysql_cli(void)
+{
+    static char cmd[256];
+    const char *u = getenv("RS_TEST_MYSQL_URL");
+    const char *a = strstr(u, "://") + 3, *at = strchr(a, '@'), *c = strchr(a, ':');
+    const char *hp = at + 1, *hc = strchr(hp, ':'), *sl = strchr(hp, '/');
+    const char *q = strchr(sl, '?');
+    char user[128], pw[128], host[128], port[16], db[128];
+    snprintf(user, sizeof user, "%.*s", (int)(c - a), a);
+    snprintf(pw, sizeof pw, "%.*s", (int)(at - c - 1), c + 1);
+    snprintf(host, sizeof host, "%.*s", (int)(hc - hp), hp);
+    snprintf(port, sizeof port, "%.*s", (int)(sl - hc - 1), hc + 1);
+    snprintf(db, sizeof db, "%.*s", (int)(q ? q - sl - 1 : (long)strlen(sl + 1)), sl + 1);
+    setenv("MYSQL_PWD", pw, 1);
+    setenv("RS_XCHECK_MY_USER", user, 1);
+    setenv("RS_XCHECK_MY_HOST", host, 1);
+    setenv("RS_XCHECK_MY_PORT", port, 1);
+    setenv("RS_XCHECK_MY_DB", db, 1);
+    snprintf(cmd, sizeof cmd,
+             "mariadb --protocol=TCP -h \"$RS_XCHECK_MY_HOST\" -P \"$RS_XCHECK_MY_PORT\" -u \"$RS_XCHECK_MY_USER\" "
+             "-N -B \"$RS_XCHECK_MY_DB\"");
+    return cmd;
+}
+
+static void mysql_drop_tables(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s -e 'DROP TABLE IF EXISTS `%sobjects`, `%sschema_version`' 2>&1", mysql_cli(),
+             B.pg_prefix, B.pg_prefix);
+    FILE *f = popen(cmd, "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            fprintf(stderr, "drop tables: %s", line);
+        pclose(f);
+    }
+}
+
 static void pg_drop_tables(void)
 {
     const char *u = getenv("RS_TEST_PG_URL");
@@ -228,6 +286,8 @@ static int clean_suite(void)
     rs_storage_close(B.s);
     if (B.kind == BK_PG && B.pg_prefix && B.url)
         pg_drop_tables();
+    if (B.kind == BK_MYSQL && B.pg_prefix && B.url)
+        mysql_drop_tables();
     if (B.tmpdir)
         rs_test_rmrf(B.tmpdir);
     free(B.tmpdir);
@@ -241,13 +301,14 @@ static int clean_suite(void)
 
 static void t_open(void)
 {
-    if (B.kind == BK_S3 || B.kind == BK_PG) {
-        const char *var = B.kind == BK_S3 ? "RS_TEST_S3_URL" : "RS_TEST_PG_URL";
+    if (B.kind != BK_FILE) {
+        const char *var = B.kind == BK_S3 ? "RS_TEST_S3_URL" : B.kind == BK_PG ? "RS_TEST_PG_URL" : "RS_TEST_MYSQL_URL";
         if (!rs_test_env(var) || !B.url) {
-            char why[128];
-            snprintf(why, sizeof why, "%s not set (scripts/%s env)", var,
-                     B.kind == BK_S3 ? "s3-server.sh" : "pg-server.sh");
-            rs_test_skip(B.kind == BK_S3 ? "conformance s3" : "conformance postgresql", why);
+            char why[128], what[64];
+            snprintf(why, sizeof why, "%s not set (scripts/%s-server.sh env)", var,
+                     B.kind == BK_S3 ? "s3" : B.kind == BK_PG ? "pg" : "mysql");
+            snprintf(what, sizeof what, "conformance %s", B.name);
+            rs_test_skip(what, why);
             B.skipped = true;
             return;
         }
@@ -262,7 +323,7 @@ static void t_open(void)
     const char *pw = strstr(B.url, "://");
     const char *at = pw ? strchr(pw, '@') : NULL;
     const char *colon = pw ? strchr(pw + 3, ':') : NULL;
-    if (B.kind == BK_PG && at && colon && colon < at) {
+    if ((B.kind == BK_PG || B.kind == BK_MYSQL) && at && colon && colon < at) {
         char secret[128];
         snprintf(secret, sizeof secret, "%.*s", (int)(at - colon - 1), colon + 1);
         CU_ASSERT_PTR_NULL(strstr(rs_storage_url(B.s), secret));
@@ -726,7 +787,7 @@ static void t_wrong_credentials(void)
         rs_test_skip("conformance file wrong credentials", "the file backend has no credentials");
         return;
     }
-    if (B.kind == BK_PG) {
+    if (B.kind == BK_PG || B.kind == BK_MYSQL) {
         /* the same URL with another password */
         char *u = strdup(B.url);
         char *auth = strstr(u, "://") + 3;
@@ -741,10 +802,11 @@ static void t_wrong_credentials(void)
         int rc = rs_storage_open(badurl, NULL, &bad, &err);
         CU_ASSERT_EQUAL(rc, RS_EAUTH);
         CU_ASSERT(!err.retryable);
-        CU_ASSERT(strstr(err.msg, "password authentication failed") != NULL);
+        CU_ASSERT(strstr(err.msg, B.kind == BK_PG ? "password authentication failed" : "Access denied for user") !=
+                  NULL);
         CU_ASSERT_PTR_NULL(strstr(err.msg, "not-the-password"));
         CU_ASSERT_PTR_NULL(strstr(err.msg, secret));
-        fprintf(stderr, "  (postgresql wrong password: %s)\n", err.msg);
+        fprintf(stderr, "  (%s wrong password: %s)\n", B.name, err.msg);
         rs_storage_close(bad);
         free(badurl);
         free(u);
@@ -855,6 +917,83 @@ static void xcheck_pg(void)
     rs_storage_delete(B.s, "xcheck/by-regsync", NULL);
 }
 
+/* The mariadb client (another client, own connection) reads what regsync wrote and writes rows
+ * regsync reads: an insert that sets etag and size the documented way, then an update that changes
+ * data without them, which regsync refuses to return as good data. */
+static void xcheck_mysql(void)
+{
+    if (access("/usr/bin/mariadb", X_OK) != 0) {
+        rs_test_skip("conformance mysql cross-check", "/usr/bin/mariadb not installed");
+        return;
+    }
+    rs_error err = {0};
+    char etag[RS_ETAG_MAX];
+    const char *body = "written by regsync \x01\x02\xff";
+    CU_ASSERT_EQUAL(put_str("xcheck/by-regsync", body, RS_PUT_ALWAYS, NULL, etag, &err), RS_OK);
+    const char *cli = mysql_cli();
+    char cmd[2048], want[160];
+    int st = 0;
+    snprintf(cmd, sizeof cmd,
+             "%s -e \"SELECT SHA2(data, 256), etag, size FROM %sobjects WHERE \\`key\\` = "
+             "'xcheck/by-regsync'\"",
+             cli, B.pg_prefix);
+    char *out = run_capture(cmd, &st);
+    CU_ASSERT_EQUAL(st, 0);
+    char full[65], half[33];
+    sha_hex((const uint8_t *)body, strlen(body), 32, full);
+    sha_hex((const uint8_t *)body, strlen(body), 16, half);
+    snprintf(want, sizeof want, "%s\t%s\t%zu", full, half, strlen(body));
+    CU_ASSERT(out && strcmp(out, want) == 0);
+    if (!out || strcmp(out, want) != 0)
+        fprintf(stderr, "mariadb saw '%s', want '%s'\n", out ? out : "(null)", want);
+    CU_ASSERT(strstr(etag, half) != NULL);
+    free(out);
+    /* a row another client inserts the documented way */
+    snprintf(cmd, sizeof cmd,
+             "%s -e \"SET @d = 'written by mysql'; INSERT INTO %sobjects (\\`key\\`, data, etag, size, updated_ms) "
+             "VALUES ('xcheck/by-mysql', @d, LEFT(SHA2(@d, 256), 32), LENGTH(@d), 0)\"",
+             cli, B.pg_prefix);
+    out = run_capture(cmd, &st);
+    CU_ASSERT_EQUAL(st, 0);
+    free(out);
+    char *s = get_str(B.s, "xcheck/by-mysql", etag, NULL);
+    CU_ASSERT(s && strcmp(s, "written by mysql") == 0);
+    sha_hex((const uint8_t *)"written by mysql", 16, 16, half);
+    CU_ASSERT(strstr(etag, half) != NULL);
+    free(s);
+    /* data changed without etag: a conditional get with the old ETag must not say "unchanged"
+     * with stale data, nor return the data as good: an error that says what to do */
+    char old[RS_ETAG_MAX];
+    snprintf(old, sizeof old, "%s", etag);
+    snprintf(cmd, sizeof cmd,
+             "%s -e \"UPDATE %sobjects SET data = 'changed by mysql' WHERE \\`key\\` = 'xcheck/by-mysql'\"", cli,
+             B.pg_prefix);
+    out = run_capture(cmd, &st);
+    CU_ASSERT_EQUAL(st, 0);
+    free(out);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL(rs_storage_get(B.s, "xcheck/by-mysql", NULL, &d, &n, etag, &err), RS_ECORRUPT);
+    CU_ASSERT_PTR_NULL(d);
+    CU_ASSERT(strstr(err.msg, "SHA2(data, 256)") != NULL);
+    fprintf(stderr, "  (mysql data changed without its etag: %s)\n", err.msg);
+    /* fixed the documented way: readable again, with the new ETag */
+    snprintf(cmd, sizeof cmd,
+             "%s -e \"UPDATE %sobjects SET etag = LEFT(SHA2(data, 256), 32), size = LENGTH(data) WHERE \\`key\\` = "
+             "'xcheck/by-mysql'\"",
+             cli, B.pg_prefix);
+    out = run_capture(cmd, &st);
+    CU_ASSERT_EQUAL(st, 0);
+    free(out);
+    CU_ASSERT_EQUAL(rs_storage_get(B.s, "xcheck/by-mysql", old, &d, &n, etag, &err), RS_OK);
+    CU_ASSERT(n == 16 && d && memcmp(d, "changed by mysql", 16) == 0);
+    free(d);
+    sha_hex((const uint8_t *)"changed by mysql", 16, 16, half);
+    CU_ASSERT(strstr(etag, half) != NULL);
+    rs_storage_delete(B.s, "xcheck/by-mysql", NULL);
+    rs_storage_delete(B.s, "xcheck/by-regsync", NULL);
+}
+
 /* s3://bucket/prefix?...endpoint=E... -> bucket, prefix, endpoint (decoded) */
 static bool s3_parts(const char *url, char *bucket, char *prefix, char *endpoint, size_t cap)
 {
@@ -939,6 +1078,7 @@ static void t_independent_client(void)
     switch (B.kind) {
     case BK_FILE: xcheck_file(); break;
     case BK_PG: xcheck_pg(); break;
+    case BK_MYSQL: xcheck_mysql(); break;
     case BK_S3: xcheck_s3(); break;
     }
 }
@@ -988,5 +1128,6 @@ int main(void)
     add_suite("conformance file", init_file);
     add_suite("conformance s3", init_s3);
     add_suite("conformance postgresql", init_pg);
+    add_suite("conformance mysql", init_mysql);
     return rs_test_run();
 }

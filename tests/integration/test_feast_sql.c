@@ -697,7 +697,7 @@ static void t_urls(void)
     }
     rs_feast_sql_close(h);
     h = NULL;
-    CU_ASSERT_EQUAL(rs_feast_sql_open("mysql://x@y/z", NULL, &h, &err), RS_EINVALID);
+    CU_ASSERT_EQUAL(rs_feast_sql_open("sqlite:///x/registry.db", NULL, &h, &err), RS_EINVALID); /* not Feast SQL */
     /* wrong password: AUTH */
     const char *bad = getenv("RS_TEST_PG_BAD_URL");
     if (bad) {

@@ -8,6 +8,7 @@
 #include "rs_generate.h"
 #include "rs_registry.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,8 @@ static void test_fixture_roundtrip(void)
         digest_of(r2, d2);
         CU_ASSERT_STRING_EQUAL(d1, d2);
         CU_ASSERT_EQUAL(el, ol); /* nothing lost, nothing added */
+        /* the same bytes: object order, field order and unknown fields as in the file */
+        CU_ASSERT(el == ol && (ol == 0 || memcmp(enc, orig, ol) == 0));
         if (have_protoc) {
             char enc_path[4096], cmd[16384], txt[4096];
             snprintf(enc_path, sizeof enc_path, "%s/enc.db", tmp);
@@ -191,9 +194,52 @@ static void test_not_registries(void)
         CU_ASSERT_PTR_NULL(r);
         CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not a Feast registry"));
         CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, strrchr(files[i], '/') + 1)); /* names the file */
+        /* the SQLite impostors hold no Feast tables: no postgresql:// hint for them */
+        if (strstr(e.msg, "SQLite")) {
+            CU_ASSERT_PTR_NULL(strstr(e.msg, "postgresql://"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "without Feast's SQL registry tables"));
+        }
         rs_registry_free(r);
     }
     rs_test_free_list(files, n);
+}
+
+/* An SQLite file that is Feast's SQL registry gets the hint to read it from PostgreSQL; one with
+ * other tables does not. Both are real SQLite files written by libsqlite3. */
+static void test_sqlite_impostors(void)
+{
+    char *tmp = rs_test_tmpdir("sqlite");
+    static const char *const schemas[2] = {
+        "CREATE TABLE projects (project_id VARCHAR(255) PRIMARY KEY, project_name VARCHAR(255), "
+        "last_updated_timestamp BIGINT, project_proto BLOB);"
+        "CREATE TABLE feature_views (feature_view_name VARCHAR(255), project_id VARCHAR(255), "
+        "last_updated_timestamp BIGINT, feature_view_proto BLOB, PRIMARY KEY (feature_view_name, project_id));"
+        "CREATE TABLE managed_infra (infra_name VARCHAR(255), project_id VARCHAR(255), "
+        "last_updated_timestamp BIGINT, infra_proto BLOB);"
+        "CREATE TABLE feast_metadata (project_id VARCHAR(255), metadata_key VARCHAR(50), metadata_value TEXT, "
+        "last_updated_timestamp BIGINT);",
+        "CREATE TABLE races (player TEXT, time_ms REAL);"};
+    for (int k = 0; k < 2; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/registry-%d.db", tmp, k);
+        sqlite3 *db;
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+        CU_ASSERT_EQUAL(sqlite3_exec(db, schemas[k], NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        rs_registry *r = NULL;
+        rs_error e = {0};
+        CU_ASSERT_EQUAL(rs_registry_load_file(path, NULL, &r, &e), RS_ECORRUPT);
+        if (k == 0) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "Feast's SQL registry tables"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "postgresql://"));
+        } else {
+            CU_ASSERT_PTR_NULL(strstr(e.msg, "postgresql://"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "without Feast's SQL registry tables"));
+        }
+        rs_registry_free(r);
+    }
+    rs_test_rmrf(tmp);
+    free(tmp);
 }
 
 /* Truncated and bit-flipped registries: an error or a valid registry, never a crash (ASan). */
@@ -433,6 +479,20 @@ static void test_digest_sensitivity(void)
 
 /* ---------------------------------------------------------- diff / apply */
 
+static void assert_same_bytes(const rs_registry *x, const rs_registry *b)
+{
+    uint8_t *xb, *bb;
+    size_t xl, bl;
+    CU_ASSERT_EQUAL_FATAL(rs_registry_encode(x, &xb, &xl, NULL), RS_OK);
+    CU_ASSERT_EQUAL_FATAL(rs_registry_encode(b, &bb, &bl, NULL), RS_OK);
+    bool same = xl == bl && (xl == 0 || memcmp(xb, bb, xl) == 0);
+    if (!same)
+        fprintf(stderr, "applied registry: %zu bytes, source: %zu bytes, not the same bytes\n", xl, bl);
+    CU_ASSERT(same);
+    free(xb);
+    free(bb);
+}
+
 static void check_apply(const rs_registry *a, const rs_registry *b)
 {
     rs_change *c;
@@ -457,8 +517,21 @@ static void check_apply(const rs_registry *a, const rs_registry *b)
     digest_of(x, dx);
     digest_of(b, db);
     CU_ASSERT_STRING_EQUAL(dx, db);
+    /* and the result is b byte for byte: order, field order, unknown fields */
+    assert_same_bytes(x, b);
+    /* an entry without the order information (written before Operation.position existed)
+     * still applies to the same digest */
+    rs_registry *y = rs_registry_clone(a);
+    for (size_t i = 0; i < c2->n_ops; i++)
+        c2->ops[i].position = 0;
+    size_t nm = c2->n_moves;
+    c2->n_moves = 0;
+    rc = rs_change_apply(y, c2, RS_APPLY_CHECK_PARENT | RS_APPLY_CHECK_RESULT, &e);
+    c2->n_moves = nm;
+    CU_ASSERT_EQUAL(rc, RS_OK);
+    rs_registry_free(y);
     /* applying twice is refused (parent digest) and leaves x as it was */
-    if (c2->n_ops) {
+    if (memcmp(c2->parent_digest, c2->result_digest, RS_DIGEST_LEN) != 0) {
         rc = rs_change_apply(x, c2, RS_APPLY_CHECK_PARENT, &e);
         CU_ASSERT_EQUAL(rc, RS_ECONFLICT);
         digest_of(x, dx);
@@ -513,6 +586,105 @@ static void test_apply_generated_property(void)
         free(m);
         free(m2);
     }
+}
+
+/* Reordered sources: objects created in the middle of each kind's list, updates, deletes and
+ * renames on a shuffled registry, and a whole-registry replacement; the result is the source's
+ * bytes every time. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+static void test_apply_keeps_source_order(void)
+{
+    size_t moved = 0;
+    uint64_t seeds = SANITIZED ? 50 : 200; /* a sanitizer build is several times slower */
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
+        rs_gen_params p;
+        rs_gen_defaults(&p);
+        p.seed = seed;
+        p.target_bytes = 4000 + (seed % 7) * 3000;
+        uint8_t *b, *s1, *m, *s2;
+        size_t l, s1l, ml, s2l;
+        CU_ASSERT_EQUAL_FATAL(rs_generate(&p, &b, &l, NULL), RS_OK);
+        CU_ASSERT_EQUAL_FATAL(rs_shuffle(b, l, seed * 7, &s1, &s1l, NULL), RS_OK);
+        CU_ASSERT_EQUAL_FATAL(rs_mutate(s1, s1l, seed * 13, 1 + (unsigned)(seed % 10), &m, &ml, NULL, NULL), RS_OK);
+        CU_ASSERT_EQUAL_FATAL(rs_shuffle(m, ml, seed * 17, &s2, &s2l, NULL), RS_OK);
+        rs_registry *a = decode_ok(b, l), *sa = decode_ok(s1, s1l), *mm = decode_ok(m, ml), *sm = decode_ok(s2, s2l);
+        check_apply(a, sa);  /* only the order changed */
+        check_apply(sa, mm); /* Feast-like edits on a reordered registry */
+        check_apply(mm, sm); /* reorder after edits */
+        check_apply(a, sm);
+        rs_change *c;
+        CU_ASSERT_EQUAL_FATAL(rs_change_between(a, sa, &c, NULL), RS_OK);
+        moved += c->n_moves;
+        rs_change_free(c);
+        /* a whole-registry replacement by another generated registry */
+        rs_registry *other = gen(seed + 1000, 6000);
+        check_apply(sm, other);
+        check_apply(other, a);
+        rs_registry_free(other);
+        rs_registry_free(a);
+        rs_registry_free(sa);
+        rs_registry_free(mm);
+        rs_registry_free(sm);
+        free(b);
+        free(s1);
+        free(m);
+        free(s2);
+    }
+    CU_ASSERT(moved > 0); /* the shuffles did exercise moves */
+}
+
+/* Order information that does not fit the registry is refused before anything changes. */
+static void test_apply_refuses_bad_positions(void)
+{
+    rs_registry *a = gen(12, 20000);
+    uint8_t *b0, *m;
+    size_t l0, ml;
+    CU_ASSERT_EQUAL_FATAL(rs_registry_encode(a, &b0, &l0, NULL), RS_OK);
+    CU_ASSERT_EQUAL_FATAL(rs_mutate(b0, l0, 9, 6, &m, &ml, NULL, NULL), RS_OK);
+    rs_registry *b = decode_ok(m, ml);
+    rs_change *c;
+    CU_ASSERT_EQUAL_FATAL(rs_change_between(a, b, &c, NULL), RS_OK);
+    size_t p1 = c->n_ops, p2 = c->n_ops;
+    for (size_t k = 0; k < c->n_ops; k++)
+        if (c->ops[k].type == RS_OP_PUT) {
+            if (p1 == c->n_ops)
+                p1 = k;
+            else if (p2 == c->n_ops)
+                p2 = k;
+        }
+    CU_ASSERT_FATAL(p2 < c->n_ops);
+    char before[65], after[65];
+    digest_of(a, before);
+    uint32_t keep1 = c->ops[p1].position;
+    for (int t = 0; t < 3; t++) {
+        c->ops[p1].position = t == 0 ? (uint32_t)rs_registry_count(b) + 1 : t == 1 ? c->ops[p2].position : 0;
+        rs_error e = {0};
+        int rc = rs_change_apply(a, c, RS_APPLY_CHECK_PARENT | RS_APPLY_CHECK_RESULT, &e);
+        if (t < 2) {
+            CU_ASSERT_EQUAL(rc, RS_ECORRUPT);
+            CU_ASSERT(strstr(e.msg, "position") != NULL);
+            digest_of(a, after);
+            CU_ASSERT_STRING_EQUAL(before, after);
+        } else {
+            CU_ASSERT_EQUAL(rc, RS_OK); /* no position: allowed, as in old entries */
+        }
+    }
+    c->ops[p1].position = keep1;
+    rs_change_free(c);
+    rs_registry_free(a);
+    rs_registry_free(b);
+    free(b0);
+    free(m);
 }
 
 /* A tampered change is refused and the registry stays as it was. */
@@ -647,6 +819,7 @@ int main(void)
     CU_add_test(s, "fixture object counts match INDEX.tsv", test_fixture_counts);
     CU_add_test(s, "fixtures round-trip (digest, size, protoc text)", test_fixture_roundtrip);
     CU_add_test(s, "not-registries are refused with a reason", test_not_registries);
+    CU_add_test(s, "SQLite files: the postgresql:// hint only for Feast's SQL registry", test_sqlite_impostors);
     CU_add_test(s, "truncated and bit-flipped input", test_damaged);
     CU_add_test(s, "another message type is refused", test_wrong_message);
     CU_add_test(s, "nesting depth is bounded", test_depth_limit);
@@ -655,6 +828,9 @@ int main(void)
     CU_add_test(s, "digest follows content; content digest ignores version_id", test_digest_sensitivity);
     CU_add_test(s, "apply(diff(a,b),a) == b for every fixture pair", test_apply_fixture_pairs);
     CU_add_test(s, "apply(diff(a,b),a) == b for generated pairs", test_apply_generated_property);
+    CU_add_test(s, "apply gives the source's bytes: reorders, mid-list creations, replacements",
+                test_apply_keeps_source_order);
+    CU_add_test(s, "bad positions refused, state kept", test_apply_refuses_bad_positions);
     CU_add_test(s, "tampered change refused, state kept", test_apply_refuses_tampering);
     CU_add_test(s, "diff classes: meta-only hidden from the plan", test_diff_classes);
     CU_add_test(s, "plan text", test_plan_text);
