@@ -92,6 +92,10 @@ typedef struct rs_admin_provider {
     json_t *(*registry)(void *ctx, const char *project, const char *kind, const char *name, rs_error *err);
     /* SLOW: GET /v1/drift[?region=&other=]; both NULL (all regions) or both set (two regions) */
     json_t *(*drift)(void *ctx, const char *region, const char *other, rs_error *err);
+    /* FAST, optional: GET /v1/drift (all regions, not ?pretty) as ready-made compact JSON text
+       ending in a newline: a malloc'd copy (the caller frees it) of what the provider keeps, or
+       NULL when it has none yet (then drift() is called on a worker). Never touches a store. */
+    char *(*drift_text)(void *ctx, size_t *len);
     /* SLOW: POST /v1/{sync,pause,resume,pin,unpin,rollback,publish}; body is the parsed JSON
        object (borrowed) or NULL when the request had no body. For pin and rollback the admin
        has already checked that body has "version", a positive integer. */

@@ -699,6 +699,15 @@ static void route_drift(rs_rctx *r, const rs_admin_query *q)
         rs_admin_reply_error(r, 400, "bad_request", "region names are letters, digits, '.', '_' and '-'");
         return;
     }
+    if (!region && !r->pretty && r->a->p.drift_text) {
+        /* the fleet view as serialized once per refresh: no worker, no store, a copy */
+        size_t len = 0;
+        char *text = r->a->p.drift_text(r->a->p.ctx, &len);
+        if (text) {
+            send_reply(r, 200, CT_JSON, text, len);
+            return;
+        }
+    }
     rs_job *j = new_job(r, JOB_DRIFT);
     if (!j)
         return;

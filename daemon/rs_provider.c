@@ -690,6 +690,7 @@ void rs_provider_fill(rs_provider *p, rs_admin_provider *out)
     out->diff = p_diff;
     out->registry = p_registry;
     out->drift = rs_provider_drift;
+    out->drift_text = rs_provider_drift_text;
     out->control = p_control;
     out->wait_check = rs_provider_wait_check;
 }

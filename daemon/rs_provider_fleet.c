@@ -202,6 +202,22 @@ json_t *rs_provider_drift(void *ctx, const char *region, const char *other, rs_e
     return out;
 }
 
+char *rs_provider_drift_text(void *ctx, size_t *len)
+{
+    rs_provider *p = ctx;
+    const rs_fleet_snap *s = rs_fleet_snapshot(p->fleet);
+    char *out = NULL;
+    if (s && s->json) {
+        out = malloc(s->json_len);
+        if (out) {
+            memcpy(out, s->json, s->json_len);
+            *len = s->json_len;
+        }
+    }
+    rs_fleet_snap_release(s);
+    return out;
+}
+
 /* ------------------------------------------------------------ GET /v1/wait */
 
 /* A wait naming a region the view does not know is refused (400) only once a view refreshed

@@ -49,6 +49,7 @@ int rs_provider_fleet_start(rs_provider *p, rs_error *err);
 void rs_provider_fleet_stop(rs_provider *p);
 void rs_provider_fleet_wake(rs_provider *p);
 json_t *rs_provider_drift(void *ctx, const char *region, const char *other, rs_error *err);
+char *rs_provider_drift_text(void *ctx, size_t *len);
 int rs_provider_wait_check(void *ctx, uint64_t version, const char *regions, bool *done, json_t **detail, rs_error *err);
 void rs_provider_fleet_metrics(rs_provider *p, rs_buf *out);
 json_t *rs_provider_region_control(rs_provider *p, const char *action, uint64_t version, const char *by, rs_error *err);

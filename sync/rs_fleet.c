@@ -94,6 +94,7 @@ static void snap_free(rs_fleet_snap *s)
     free(s->instances);
     free(s->publishers);
     free(s->regions);
+    free(s->json);
     rs_head_clear(&s->head);
     free(s);
 }
@@ -520,6 +521,22 @@ int rs_fleet_refresh(rs_fleet *f, rs_error *err)
     s->refresh_bytes = st1.bytes_in - st0.bytes_in;
     s->stale_after_ms = f->o.stale_after_ms;
     s->forget_after_ms = f->o.forget_after_ms;
+    /* serialized once here, so that readers of a large fleet copy bytes instead of rebuilding */
+    json_t *j = rs_fleet_to_json(s);
+    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (txt) {
+        size_t tl = strlen(txt);
+        char *t = realloc(txt, tl + 2);
+        if (t) {
+            t[tl] = '\n';
+            t[tl + 1] = '\0';
+            s->json = t;
+            s->json_len = tl + 1;
+        } else {
+            free(txt);
+        }
+    }
     s->refs = 1;
     pthread_mutex_lock(&f->mu);
     rs_fleet_snap *old = f->snap;

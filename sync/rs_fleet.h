@@ -88,6 +88,9 @@ typedef struct rs_fleet_snap {
     int64_t stale_after_ms, forget_after_ms;
     char error[RS_ERROR_MSG_MAX];  /* why the refresh failed ("" when it did not): the view is the
                                       previous one's data */
+    char *json;                    /* rs_fleet_to_json of this snapshot, compact, with a newline;
+                                      made once by the refresh (NULL if that failed) */
+    size_t json_len;
     int refs;                      /* private */
 } rs_fleet_snap;
 
