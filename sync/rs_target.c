@@ -218,21 +218,6 @@ int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
     return RS_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
 {
     if (stamp_out)
@@ -260,7 +245,7 @@ int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_sta
     int rc = RS_OK;
     struct stat old;
     bool had_old = stat(t->path, &old) == 0;
-    if (write_all(fd, data, len) != 0) {
+    if (rs_write_all(fd, data, len) != 0) {
         rc = rs_error_set(err, RS_EIO, "target %s: write: %s", t->path, strerror(errno));
         goto fail;
     }
