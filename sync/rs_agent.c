@@ -197,11 +197,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     pthread_mutex_init(&a->mu, NULL);
     /* rs_agent_run waits until a CLOCK_MONOTONIC deadline: the condvar must use that clock (the
      * default, CLOCK_REALTIME, makes every wait time out at once and the loop spin) */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    rs_cond_init_mono(&a->cv);
     a->cfg = *cfg;
     a->region = sdup(cfg->region);
     a->store_url = sdup(cfg->store_url);
@@ -852,15 +848,7 @@ void rs_agent_run(rs_agent *a)
             int64_t left = deadline - rs_mono_ms();
             if (left <= 0)
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += left / 1000;
-            ts.tv_nsec += (left % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+            rs_cond_wait_ms(&a->cv, &a->mu, left);
         }
         a->wake = false;
         pthread_mutex_unlock(&a->mu);
