@@ -1,6 +1,7 @@
 /* rs_agent.c: agent lifecycle, the run loop, control, status and region reports. The follower
  * itself is in rs_follow.c. See docs/sync.md. */
 #include "rs_agent_impl.h"
+#include "rs_alloc.h"
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
@@ -105,8 +106,8 @@ int rs_key_list_add(rs_key_list *l, uint32_t kind, const char *project, const ch
         return RS_ENOMEM;
     l->name = n;
     l->kind[l->n] = kind;
-    l->project[l->n] = strdup(project);
-    l->name[l->n] = strdup(name);
+    l->project[l->n] = rs_xstrdup(project);
+    l->name[l->n] = rs_xstrdup(name);
     l->n++;
     return RS_OK;
 }
@@ -138,9 +139,9 @@ void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_err
 
 static char **dup_list(const char *const *v, size_t n)
 {
-    char **out = calloc(n + 1, sizeof *out);
-    for (size_t i = 0; out && i < n; i++)
-        out[i] = strdup(v[i]);
+    char **out = rs_xcalloc(n + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rs_xstrdup(v[i]);
     return out;
 }
 
@@ -153,7 +154,7 @@ static void free_list(char **v, size_t n)
     free(v);
 }
 
-static char *sdup(const char *s) { return s ? strdup(s) : NULL; }
+static char *sdup(const char *s) { return rs_xstrdup(s); }
 
 /* The store counters of every handle this agent uses (main, parallel fetch, watch), copied into
  * the status by the agent's own thread: the handles' counters are not shared with readers. */
@@ -214,7 +215,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
         gethostname(host, sizeof host - 1);
         snprintf(pid, sizeof pid, "%s/%s/%d", cfg->region, host, (int)getpid());
     }
-    a->publisher_id = strdup(pid);
+    a->publisher_id = rs_xstrdup(pid);
     if (cfg->instance && *cfg->instance)
         snprintf(a->instance, sizeof a->instance, "%s", cfg->instance);
     else

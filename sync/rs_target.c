@@ -1,5 +1,6 @@
 /* rs_target.c: see rs_target.h. */
 #include "rs_target.h"
+#include "rs_alloc.h"
 #include "rs_buf.h"
 #include "rs_log.h"
 
@@ -65,13 +66,13 @@ int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **
             free(t);
             return rs_error_set(err, RS_EINVALID, "target %s: a file target needs an absolute path", target);
         }
-        t->path = strdup(path);
-        char *a = strdup(path), *b = strdup(path);
-        t->dir = strdup(dirname(a));
-        t->base = strdup(basename(b));
+        t->path = rs_xstrdup(path);
+        char *a = rs_xstrdup(path), *b = rs_xstrdup(path);
+        t->dir = rs_xstrdup(dirname(a));
+        t->base = rs_xstrdup(basename(b));
         free(a);
         free(b);
-        t->desc = strdup(t->path);
+        t->desc = rs_xstrdup(t->path);
         size_t ln = strlen(t->dir) + strlen(t->base) + 32;
         t->lock_path = malloc(ln);
         if (!t->dir || !t->base || !t->desc || !t->lock_path) {
