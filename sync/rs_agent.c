@@ -1,6 +1,7 @@
 /* rs_agent.c: agent lifecycle, the run loop, control, status and region reports. The follower
  * itself is in rs_follow.c. See docs/sync.md. */
 #include "rs_agent_impl.h"
+#include "rs_follow.h"
 #include "rs_alloc.h"
 #include "rs_buf.h"
 #include "rs_log.h"

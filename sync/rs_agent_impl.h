@@ -106,11 +106,6 @@ struct rs_agent {
     void *on_change_ctx;
 };
 
-/* rs_follow.c */
-int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err);
-int rs_follow_load_local(rs_agent *a, rs_error *err);
-int rs_follow_check_target(rs_agent *a, bool force, rs_error *err);
-
 /* rs_agent.c */
 void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err);
 void rs_agent_set_state(rs_agent *a, const char *state);
