@@ -1,5 +1,6 @@
 /* rs_config.c: defaults < YAML (libyaml document API) < environment < overrides, then full
  * validation with every problem keyed. See rs_config.h. */
+#define RS_ERROR_ORIGIN RS_ORIGIN_CONFIG /* the errors this file makes (common/rs_error.h) */
 #include "rs_config.h"
 #include "rs_url.h"
 

@@ -120,6 +120,17 @@ void rs_agent_set_state(rs_agent *a, const char *state)
     pthread_mutex_unlock(&a->mu);
 }
 
+int rs_agent_error_kind(const rs_error *err, int fallback)
+{
+    switch (err ? err->origin : RS_ORIGIN_NONE) {
+    case RS_ORIGIN_STORE: return EK_STORE;
+    case RS_ORIGIN_SOURCE: return EK_SOURCE;
+    case RS_ORIGIN_TARGET: return EK_TARGET;
+    case RS_ORIGIN_JOURNAL: return EK_JOURNAL;
+    default: return fallback;
+    }
+}
+
 void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err)
 {
     const char *msg = err && err->msg[0] ? err->msg : "failed";

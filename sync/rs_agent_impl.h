@@ -107,6 +107,9 @@ struct rs_agent {
 };
 
 /* rs_agent.c */
+/* The EK_* counter of an error from its origin (set where it was made: store, source, target,
+ * journal); fallback when the origin does not say (NONE, DATA, CONFIG). */
+int rs_agent_error_kind(const rs_error *err, int fallback);
 void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err);
 void rs_agent_set_state(rs_agent *a, const char *state);
 void rs_key_list_clear(rs_key_list *l);

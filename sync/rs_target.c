@@ -1,4 +1,5 @@
 /* rs_target.c: see rs_target.h. */
+#define RS_ERROR_ORIGIN RS_ORIGIN_TARGET /* the errors this file makes (common/rs_error.h) */
 #include "rs_target.h"
 #include "rs_alloc.h"
 #include "rs_buf.h"
@@ -46,7 +47,7 @@ static void remove_stale_temps(rs_target *t)
     closedir(d);
 }
 
-int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err)
+static int rs_target_open_(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err)
 {
     *out = NULL;
     if (!target || !*target)
@@ -123,7 +124,7 @@ void rs_target_close(rs_target *t)
 
 /* ------------------------------------------------------------ the lock */
 
-int rs_target_lock(rs_target *t, const char *owner, rs_error *err)
+static int rs_target_lock_(rs_target *t, const char *owner, rs_error *err)
 {
     if (!t->path || t->lock_fd >= 0)
         return RS_OK;
@@ -191,7 +192,7 @@ bool rs_target_stamp_equal(const rs_target_stamp *a, const rs_target_stamp *b)
            strcmp(a->etag, b->etag) == 0;
 }
 
-int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
+static int rs_target_stat_(rs_target *t, rs_target_stamp *out, rs_error *err)
 {
     memset(out, 0, sizeof *out);
     if (t->path) {
@@ -219,7 +220,7 @@ int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
     return RS_OK;
 }
 
-int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
+static int rs_target_write_(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
 {
     if (stamp_out)
         memset(stamp_out, 0, sizeof *stamp_out);
@@ -294,7 +295,7 @@ fail:
     return rc;
 }
 
-int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err)
+static int rs_target_read_(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err)
 {
     *data = NULL;
     *len = 0;
@@ -346,4 +347,44 @@ int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *s
         stamp_from_stat(&st, stamp_out);
     *data = rs_buf_take(&b, len);
     return RS_OK;
+}
+
+int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err)
+{
+    int rc = rs_target_open_(target, opts, out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_lock(rs_target *t, const char *owner, rs_error *err)
+{
+    int rc = rs_target_lock_(t, owner, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
+{
+    int rc = rs_target_stat_(t, out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
+{
+    int rc = rs_target_write_(t, data, len, stamp_out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err)
+{
+    int rc = rs_target_read_(t, data, len, stamp_out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
 }

@@ -8,6 +8,12 @@
 #include <unistd.h>
 
 #include "rs_buf.h"
+#include "rs_config.h"
+#include "rs_journal.h"
+#include "rs_registry.h"
+#include "rs_source.h"
+#include "rs_storage.h"
+#include "rs_target.h"
 #include "rs_error.h"
 #include "rs_test.h"
 #include "rs_url.h"
@@ -106,6 +112,79 @@ static void test_write_all(void)
     free(dst);
 }
 
+static void test_error_origins(void)
+{
+    /* the helpers */
+    rs_error e = {0};
+    CU_ASSERT_EQUAL(rs_error_set(&e, RS_EIO, "x"), RS_EIO);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_NONE); /* this file sets no origin */
+    rs_error_set_at(&e, RS_ORIGIN_TARGET, RS_EIO, "y");
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_TARGET);
+    CU_ASSERT_STRING_EQUAL(rs_error_origin_name(e.origin), "target");
+    rs_error_prefix(&e, "writing");
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_TARGET); /* a prefix keeps what the error is about */
+    CU_ASSERT_EQUAL(rs_error_set_origin(&e, RS_ORIGIN_SOURCE), RS_EIO);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_SOURCE);
+    rs_error_clear(&e);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_NONE);
+    CU_ASSERT_EQUAL(rs_error_set_origin(&e, RS_ORIGIN_STORE), RS_OK);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_NONE); /* no error: nothing to say */
+    CU_ASSERT_EQUAL(rs_error_set_origin(NULL, RS_ORIGIN_STORE), RS_OK);
+
+    /* each library says what its errors are about, where they are made */
+    char *dir = rs_test_tmpdir("origins");
+    char *url = rs_test_fmt("file://%s/store", dir);
+    rs_storage *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(url, NULL, &st, NULL), RS_OK);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    rs_error_clear(&e);
+    CU_ASSERT_EQUAL(rs_storage_get(st, "regsync/HEAD", NULL, &data, &len, NULL, &e), RS_ENOTFOUND);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_STORE);
+
+    rs_registry *r = NULL;
+    const uint8_t junk[] = {0x0a, 0x05, 0x01};
+    rs_error_clear(&e);
+    CU_ASSERT_NOT_EQUAL(rs_registry_decode(junk, sizeof junk, NULL, &r, &e), RS_OK);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_DATA);
+
+    char *file = rs_test_fmt("%s/plain-file", dir);
+    CU_ASSERT_EQUAL_FATAL(rs_test_write_file(file, "x", 1), 0);
+    rs_journal *j = NULL;
+    rs_error_clear(&e);
+    CU_ASSERT_NOT_EQUAL(rs_journal_open(file, NULL, &j, &e), RS_OK); /* a state_dir that is a file */
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_JOURNAL);
+
+    rs_target *t = NULL;
+    rs_error_clear(&e);
+    CU_ASSERT_NOT_EQUAL(rs_target_open("relative/registry.db", NULL, &t, &e), RS_OK);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_TARGET);
+
+    /* a source read from the store: the store's NOTFOUND is handed on as the source's */
+    rs_source *src = NULL;
+    rs_error_clear(&e);
+    if (rs_source_open("registry.db", st, NULL, &src, &e) == RS_OK) {
+        char tag[RS_ETAG_MAX];
+        rs_error_clear(&e);
+        CU_ASSERT_NOT_EQUAL(rs_source_read(src, true, &data, &len, tag, &e), RS_OK);
+        rs_source_close(src);
+    }
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_SOURCE);
+
+    rs_config *cfg = NULL;
+    const char *bad = "poll_interval: [1, 2]\n";
+    rs_error_clear(&e);
+    CU_ASSERT_NOT_EQUAL(rs_config_parse("t.yaml", bad, strlen(bad), NULL, NULL, 0, &cfg, NULL, &e), RS_OK);
+    CU_ASSERT_EQUAL(e.origin, RS_ORIGIN_CONFIG);
+    rs_config_free(cfg);
+
+    rs_storage_close(st);
+    rs_test_rmrf(dir);
+    free(file);
+    free(url);
+    free(dir);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -114,5 +193,6 @@ int main(void)
     CU_add_test(s, "percent-decoding (store URLs)", test_pct_decode);
     CU_add_test(s, "hex digits", test_hex);
     CU_add_test(s, "rs_write_all: short writes and errors", test_write_all);
+    CU_add_test(s, "error origins set where errors are made", test_error_origins);
     return rs_test_run();
 }
