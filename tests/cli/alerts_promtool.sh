@@ -193,7 +193,12 @@ rm -f "$store_dir/regsync/regions/skewed-00/sim-0000"
 wait_for 10 "a1's view without the simulated writer" view '[.regions[].region] == ["eu-central-1", "us-west-2"]'
 
 step "broken-target: b2's target replaced by a directory, then a new version"
-rm -f "$WORK/b2/feast/registry.db" && mkdir "$WORK/b2/feast/registry.db"
+# the agent rewrites a deleted target at its next poll, which may fall between rm and mkdir: retry
+for _ in $(seq 50); do
+  rm -f "$WORK/b2/feast/registry.db"
+  mkdir "$WORK/b2/feast/registry.db" 2>/dev/null && break
+done
+[[ -d $WORK/b2/feast/registry.db ]] || fail "could not replace b2's target by a directory"
 publish_n 1
 wait_for 30 "the others at version $head_v" at "$head_v" a1 a2 a3 b1
 wait_for 20 "b2 counts a target error" bash -c "curl -s '$(url b2)/metrics' | grep -q '^regsync_errors_total{kind=\"target\"} [1-9]'"
