@@ -29,12 +29,15 @@ GEN=$BUILD_DIR/bench/regsync-gen
 command -v protoc >/dev/null || { echo "bench_json: protoc not found (apt-get install protobuf-compiler)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "bench_json: /usr/bin/time not found (apt-get install time)" >&2; exit 2; }
 
-# prints "cpu_s wall_s peak_MiB" of one command (stdout to /dev/null)
+TIMEOUT=${TIMEOUT:-900}
+# prints "cpu_s wall_s peak_MiB" of one command (stdout to /dev/null); a run stopped after
+# TIMEOUT seconds prints ">cpu_s" (the figures up to then)
 measure() {
-  local out; out=$(mktemp "$WORK/time.XXXXXX")
-  /usr/bin/time -v -o "$out" "$@" >/dev/null
-  awk -F': ' '/User time/{u=$2} /System time/{s=$2} /Elapsed \(wall/{w=$2} /Maximum resident/{m=$2}
-    END{n=split(w,a,":"); ws=(n==3)?a[1]*3600+a[2]*60+a[3]:a[1]*60+a[2]; printf "%.2f %.2f %.1f\n", u+s, ws, m/1024}' "$out"
+  local out rc=0; out=$(mktemp "$WORK/time.XXXXXX")
+  /usr/bin/time -v -o "$out" timeout "$TIMEOUT" "$@" >/dev/null || rc=$?
+  awk -F': ' -v rc="$rc" '/User time/{u=$2} /System time/{s=$2} /Elapsed \(wall/{w=$2} /Maximum resident/{m=$2}
+    END{n=split(w,a,":"); ws=(n==3)?a[1]*3600+a[2]*60+a[3]:a[1]*60+a[2];
+        printf "%s%.2f %.2f %.1f\n", (rc==124)?">":(rc!=0)?"FAILED:":"", u+s, ws, m/1024}' "$out"
   rm -f "$out"
 }
 
@@ -60,7 +63,7 @@ for size in $SIZES; do
       for mode in full project; do
         args=(json); [ "$mode" = full ] && args+=(--full)
         read -r c w m < <(measure "$d" "${args[@]}" "$f")
-        ratio=$(awk -v c="$c" -v p="$pc" 'BEGIN{if (p>0) printf "%.2f", c/p; else print "-"}')
+        ratio=$(awk -v c="${c#>}" -v p="$pc" 'BEGIN{if (p>0) printf "%.2f", c/p; else print "-"}')
         met=$(awk -v m="$m" -v t="$target" 'BEGIN{print (m<=t)?"met":"not met"}')
         printf '%-10s %5s %-22s %8s %8s %9s %9s %12s\n' "$corpus" "$size" "$bin json${mode:+ $mode}" "$c" "$w" "$m" "$ratio" "$met (<=$target)"
       done
