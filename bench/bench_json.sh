@@ -54,7 +54,7 @@ for size in $SIZES; do
         "$GEN" inflate --size "${size}MB" --out "$f" $REAL_INPUTS 2>/dev/null
       fi
     fi
-    mib=$(awk -v b="$(stat -c %s "$f")" 'BEGIN{printf "%.1f", b/1048576}')
+    mib=$(awk -v b="$(stat -L -c %s "$f")" 'BEGIN{printf "%.1f", b/1048576}')
     target=$(awk -v m="$mib" 'BEGIN{printf "%.1f", 1.5*m+20}')
     read -r pc pw pm < <(measure protoc --decode=feast.core.Registry -I"$here/proto" "$here/proto/feast/core/Registry.proto" <"$f")
     printf '%-10s %5s %-22s %8s %8s %9s %9s %12s\n' "$corpus" "$size" "protoc --decode" "$pc" "$pw" "$pm" "1.00" "-"
