@@ -4,9 +4,9 @@
  * rs_registry_dump_json (tests/unit/test_json.c compares them).
  *
  * --full: the members of the Registry message in JSON key order. A repeated field's objects are
- * unpacked and written one by one; a singular field (and an unknown one, whose object holds its
- * tagged occurrences) is small: its occurrence is unpacked as a Registry of that one field and
- * printed, and its member cut out of the braces.
+ * unpacked and written one by one, a singular message (infra, the version history) likewise; a
+ * string field, and an unknown one (whose object holds its tagged occurrences), is unpacked as a
+ * Registry of that one field and printed, and its member cut out of the braces.
  *
  * Project mode: one pass sorts references to the printed objects by (project, kind, name, file
  * order); each project's dict is then written member by member, each object converted, rebuilt
@@ -114,6 +114,28 @@ int rs_registry_write_json_full(const rs_registry *r, FILE *f, rs_error *err)
                     o = rs_registry_at(r, i);
             text.len = 0;
             const ProtobufCFieldDescriptor *fd = rs_kind_info_get(m->kind) ? protobuf_c_message_descriptor_get_field(rd, m->kind) : NULL;
+            if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE && fd->label != PROTOBUF_C_LABEL_REPEATED &&
+                fd->descriptor == rs_kind_info_get(m->kind)->desc) {
+                /* a singular message (infra, the version history: megabytes in a large registry)
+                 * is written as it is converted, like the objects */
+                static const uint8_t empty[1];
+                ProtobufCMessage *msg = protobuf_c_message_unpack(fd->descriptor, NULL, o->len, o->len ? o->data : empty);
+                if (!msg) {
+                    rc = rs_error_set(err, RS_ECORRUPT, "feast.core.Registry: %s: %zu bytes do not parse", fd->name, o->len);
+                    break;
+                }
+                if (any)
+                    rs_json_writer_raw(w, ",", 1);
+                any = true;
+                rs_json_writer_indent(w, 1);
+                rs_json_writer_string(w, m->key, strlen(m->key));
+                rs_json_writer_raw(w, ": ", 2);
+                rc = rs_json_writer_message(w, msg, 1, err);
+                if (rc)
+                    rs_error_prefix(err, "feast.core.Registry: %s", fd->name);
+                protobuf_c_message_free_unpacked(msg, NULL);
+                continue;
+            }
             if ((rc = small_member(o, fd, &text, err)) != RS_OK || text.len == 0)
                 continue;
             if (any)
