@@ -2,7 +2,10 @@
  * sizes given) and prints each figure beside its baseline: protobuf-c's own unpack and pack of
  * the same bytes, and `protoc --decode` for the JSON dump. Prints; never fails on a timing.
  *
- *   bench_registry [--sizes 1,10,100] [--reps N] [--no-protoc]
+ *   bench_registry [--sizes 1,10,100] [--reps N] [--no-protoc] [--real IN,IN... | --no-real]
+ *
+ * Each size runs on two corpora: generated (rs_generate) and real-shaped (rs_inflate: copies of
+ * the real registries IN, by default the two fixtures docs/benchmarks.md names, when present).
  */
 #include "rs_bench_support.h"
 #include "rs_buf.h"
@@ -142,10 +145,8 @@ static double t_json(void *x)
     double t = now_s();
     rs_registry *r;
     rs_registry_decode(c->a, c->al, NULL, &r, NULL);
-    json_t *j = rs_registry_dump_json(r, NULL, NULL);
-    rs_json_dump_file(j, f);
+    rs_registry_write_dump_json(r, NULL, f, NULL); /* streamed, as regsync-dump json */
     t = now_s() - t;
-    json_decref(j);
     rs_registry_free(r);
     fclose(f);
     return t;
@@ -218,8 +219,14 @@ int main(int argc, char **argv)
         rs_registry_free(r);
         return 0;
     }
+    char *real_list = NULL;
+    bool real = true;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--real") == 0 && i + 1 < argc) {
+            real_list = argv[++i];
+        } else if (strcmp(argv[i], "--no-real") == 0) {
+            real = false;
+        } else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
             nsizes = 0;
             for (char *s = strtok(argv[++i], ","); s && nsizes < 8; s = strtok(NULL, ","))
                 sizes[nsizes++] = (size_t)atol(s);
@@ -228,19 +235,37 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--no-protoc") == 0) {
             protoc = false;
         } else {
-            fprintf(stderr, "usage: bench_registry [--sizes 1,10,100] [--reps N] [--no-protoc]\n");
+            fprintf(stderr, "usage: bench_registry [--sizes 1,10,100] [--reps N] [--no-protoc] [--real IN,IN... | --no-real]\n");
             return 2;
         }
     }
     printf("bench_registry: best of %d runs; baselines: protobuf-c unpack/pack of the same bytes, protoc --decode\n", reps);
-    for (size_t s = 0; s < nsizes; s++) {
+    /* the real registries copied into the real-shaped corpus */
+    uint8_t *rin[8];
+    size_t rlen[8], nreal = 0;
+    char defaults[4096];
+    if (real && !real_list) {
+        const char *fx = RS_SOURCE_DIR_BENCH "/../shared/fixtures/registries";
+        snprintf(defaults, sizeof defaults, "%s/Instawork__feast__data_registry.db,%s/feast-dev__feast__ui_public_registry.db", fx, fx);
+        real_list = defaults;
+    }
+    for (char *t = real ? strtok(real_list, ",") : NULL; t && nreal < 8; t = strtok(NULL, ","))
+        if (rs_read_file(t, 0, &rin[nreal], &rlen[nreal], NULL) == RS_OK)
+            nreal++;
+        else
+            printf("real-shaped corpus: %s not readable, skipped\n", t);
+    for (size_t s = 0; s < 2 * nsizes; s++) {
+        bool is_real = s % 2 == 1;
+        if (is_real && !nreal)
+            continue;
         ctx c = {0};
         rs_gen_params p;
         rs_gen_defaults(&p);
         p.seed = 42;
-        p.target_bytes = sizes[s] << 20;
+        p.target_bytes = sizes[s / 2] << 20;
         double tg = now_s();
-        if (rs_generate(&p, &c.a, &c.al, NULL))
+        if (is_real ? rs_inflate((const uint8_t *const *)rin, rlen, nreal, p.target_bytes, &c.a, &c.al, NULL, NULL)
+                    : rs_generate(&p, &c.a, &c.al, NULL))
             return 1;
         tg = now_s() - tg;
         if (rs_mutate(c.a, c.al, 43, 10, &c.b, &c.bl, NULL, NULL))
@@ -258,8 +283,8 @@ int main(int argc, char **argv)
         size_t ops = c.ch->n_ops, moved = 0;
         for (size_t i = 0; i < c.ch->n_ops; i++)
             moved += c.ch->ops[i].len;
-        printf("\n%zu MB registry: %zu bytes, %zu objects (generated in %.0f ms); change: %zu ops, %zu object bytes (%.4f%% of the registry)\n",
-               sizes[s], c.al, rs_registry_count(c.ra), tg * 1e3, ops, moved, 100.0 * (double)moved / (double)c.al);
+        printf("\n%zu MB %s registry: %zu bytes, %zu objects (built in %.0f ms); change: %zu ops, %zu object bytes (%.4f%% of the registry)\n",
+               sizes[s / 2], is_real ? "real-shaped" : "generated", c.al, rs_registry_count(c.ra), tg * 1e3, ops, moved, 100.0 * (double)moved / (double)c.al);
         {
             /* the order information in the log entry (Operation.position, Change.moves) */
             uint8_t *w;
@@ -310,5 +335,7 @@ int main(int argc, char **argv)
         free(c.a);
         free(c.b);
     }
+    for (size_t i = 0; i < nreal; i++)
+        free(rin[i]);
     return 0;
 }

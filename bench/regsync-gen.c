@@ -20,6 +20,7 @@ static void usage(FILE *f)
           "  regsync-gen [--seed N] [--size SIZE | --projects N ...] [--out FILE]\n"
           "  regsync-gen mutate --seed N --changes K IN OUT\n"
           "  regsync-gen shuffle --seed N IN OUT\n"
+          "  regsync-gen inflate --size SIZE --out FILE IN...\n"
           "\n"
           "generate options:\n"
           "  --seed N               PRNG seed (default 1); same options, same bytes\n"
@@ -35,6 +36,8 @@ static void usage(FILE *f)
           "  --out FILE             output file, '-' for stdout (default stdout unless a terminal)\n"
           "mutate: K random object changes (update, meta-only, create, delete), new version_id\n"
           "shuffle: same content, objects and map entries in another order\n"
+          "inflate: copies of real registries (each copy's projects renamed <project>_r00000, _r00001, ...)\n"
+          "         up to SIZE, objects keeping their shapes: a real-shaped benchmark corpus\n"
           "A one-line summary goes to stderr.\n",
           f);
 }
@@ -118,6 +121,42 @@ static int read_in(const char *path, uint8_t **p, size_t *n)
     return 0;
 }
 
+static int inflate_main(int nin, char **paths, size_t target, const char *out_path)
+{
+    if (nin < 1 || !target || !out_path) {
+        fprintf(stderr, "regsync-gen inflate: needs --size SIZE, --out FILE and at least one IN (see --help)\n");
+        return 2;
+    }
+    uint8_t **in = calloc((size_t)nin, sizeof *in);
+    size_t *len = calloc((size_t)nin, sizeof *len);
+    int rc = in && len ? 0 : 2;
+    for (int i = 0; i < nin && rc == 0; i++)
+        if (read_in(paths[i], &in[i], &len[i]))
+            rc = 2;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    rs_inflate_stats st = {0};
+    rs_error err = {0};
+    double t0 = now_s();
+    if (rc == 0 && rs_inflate((const uint8_t *const *)in, len, (size_t)nin, target, &buf, &n, &st, &err)) {
+        fprintf(stderr, "regsync-gen inflate: %s\n", err.msg);
+        rc = 2;
+    }
+    for (int i = 0; in && i < nin; i++)
+        free(in[i]);
+    free(in);
+    free(len);
+    if (rc == 0 && write_out(out_path, buf, n))
+        rc = 2;
+    free(buf);
+    if (rc == 0)
+        fprintf(stderr,
+                "regsync-gen inflate: wrote %s: %zu bytes, %u copies x %u projects of %d input(s), %zu objects, "
+                "%zu bytes per copy, %.2f s\n",
+                out_path, n, st.copies, st.projects_per_copy, nin, st.objects, st.copy_bytes, now_s() - t0);
+    return rc;
+}
+
 enum { O_SEED = 256, O_SIZE, O_PROJECTS, O_ENTITIES, O_DS, O_FV, O_ODFV, O_SFV, O_FS, O_PERM, O_FPV,
        O_TAGS, O_UDF, O_NOREG, O_OUT, O_CHANGES, O_HELP };
 
@@ -150,9 +189,11 @@ static int bad(const char *opt, const char *val)
 
 int main(int argc, char **argv)
 {
-    enum { GEN, MUTATE, SHUFFLE } mode = GEN;
+    enum { GEN, MUTATE, SHUFFLE, INFLATE } mode = GEN;
     if (argc > 1 && !strcmp(argv[1], "mutate"))
         mode = MUTATE;
+    else if (argc > 1 && !strcmp(argv[1], "inflate"))
+        mode = INFLATE;
     else if (argc > 1 && !strcmp(argv[1], "shuffle"))
         mode = SHUFFLE;
     if (mode != GEN) {
@@ -242,6 +283,9 @@ int main(int argc, char **argv)
                 st.infra_objects, t1 - t0);
         return 0;
     }
+
+    if (mode == INFLATE)
+        return inflate_main(argc - optind, argv + optind, p.target_bytes, out_path);
 
     if (argc - optind != 2) {
         fprintf(stderr, "regsync-gen %s: needs IN and OUT (see --help)\n", mode == MUTATE ? "mutate" : "shuffle");

@@ -86,4 +86,27 @@ int rs_mutate(const uint8_t *in, size_t n, uint64_t seed, unsigned k, uint8_t **
 int rs_shuffle(const uint8_t *in, size_t n, uint64_t seed, uint8_t **out, size_t *outlen,
                rs_error *err);
 
+/* What rs_inflate produced. */
+typedef struct rs_inflate_stats {
+    unsigned copies;            /* copies of the inputs */
+    unsigned projects_per_copy; /* distinct project names of the inputs */
+    size_t objects;             /* objects of repeated fields written (all copies) */
+    size_t copy_bytes;          /* bytes one copy adds */
+    size_t base_bytes;          /* registry-level and unknown fields, written once */
+} rs_inflate_stats;
+
+/* A registry of about target_bytes (the most copies that fit, at least one) made of copies of the
+ * nin input registries: copy k of every object has each project reference (`project`,
+ * `project_id`, a Project's name) suffixed with "_r%05u" (k), so keys stay unique and references
+ * resolve within a copy; everything else (names, features, UDF bodies, tags, meta) is the
+ * input's. Infra tables and feature-view version records are copied and renamed the same way,
+ * merged into one infra and one history. registry_schema_version, version_id and last_updated
+ * come from the first input, unknown top-level fields from each input once. Output grouped by
+ * field number. Deterministic in the inputs and target. Objects are repacked by protobuf-c (same
+ * content; field order may differ from the input's). stats may be NULL.
+ * Returns RS_OK, RS_EINVALID, RS_ECORRUPT (an input does not parse), RS_ETOOBIG (more than
+ * 99999 copies) or RS_ENOMEM. */
+int rs_inflate(const uint8_t *const *in, const size_t *in_len, size_t nin, size_t target_bytes, uint8_t **out,
+               size_t *outlen, rs_inflate_stats *stats, rs_error *err);
+
 #endif

@@ -1446,3 +1446,100 @@ char *rs_json_dumps(const json_t *j, size_t *len)
         *len = n;
     return s;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* A reusable writer: one 64 KiB buffer and one descriptor cache for many messages.           */
+
+struct rs_json_writer {
+    jout o;
+    conv c;
+    unsigned flags;
+};
+
+rs_json_writer *rs_json_writer_new(FILE *f, unsigned flags)
+{
+    if (!f)
+        return NULL;
+    rs_json_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->o.f = f;
+    w->o.b = &w->o.own;
+    w->flags = flags;
+    return w;
+}
+
+int rs_json_writer_message(rs_json_writer *w, const ProtobufCMessage *m, int level, rs_error *err)
+{
+    rs_error local;
+    if (!w || !m || !m->descriptor || m->descriptor->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC)
+        return rs_error_set(err, RS_EINVALID, "rs_json_writer_message: not a protobuf-c message");
+    conv *c = &w->c;
+    dcache keep = c->cache; /* the descriptor cache outlives each message */
+    memset(c, 0, sizeof *c);
+    c->cache = keep;
+    c->flags = w->flags;
+    c->err = err ? err : &local;
+    rs_error_clear(c->err);
+    c->root = m->descriptor;
+    c->text = &w->o;
+    c->base_level = level > 0 ? level : 0;
+    int r = emit_message(c, m) == 0 ? RS_OK : c->err->code;
+    if (r == RS_OK && w->o.err) {
+        fail(c, w->o.err, "%s", w->o.err == RS_EIO ? "write failed" : "out of memory");
+        r = c->err->code;
+    }
+    return r;
+}
+
+int rs_json_writer_value(rs_json_writer *w, const json_t *j, int level)
+{
+    if (!w || !j)
+        return RS_EINVALID;
+    out_value(&w->o, j, level > 0 ? level : 0);
+    return w->o.err;
+}
+
+void rs_json_writer_raw(rs_json_writer *w, const char *s, size_t n)
+{
+    if (w)
+        out_put(&w->o, s, n);
+}
+
+void rs_json_writer_indent(rs_json_writer *w, int level)
+{
+    if (w)
+        out_indent(&w->o, level > 0 ? level : 0);
+}
+
+void rs_json_writer_string(rs_json_writer *w, const char *s, size_t n)
+{
+    if (w)
+        out_string(&w->o, s, n);
+}
+
+int rs_json_writer_finish(rs_json_writer *w)
+{
+    if (!w)
+        return RS_EINVALID;
+    out_flush(&w->o);
+    int r = w->o.err;
+    if (!r && (fflush(w->o.f) != 0 || ferror(w->o.f)))
+        r = RS_EIO;
+    rs_buf_free(&w->o.own);
+    dcache_free(&w->c.cache);
+    free(w);
+    return r;
+}
+
+int rs_json_append_value(const json_t *j, int level, rs_buf *out)
+{
+    if (!j || !out)
+        return RS_EINVALID;
+    size_t keep = out->len;
+    jout o = {.b = out};
+    out_value(&o, j, level > 0 ? level : 0);
+    if (o.err)
+        out->len = keep;
+    return o.err;
+}

@@ -94,6 +94,34 @@ int rs_json_write_message(const ProtobufCMessage *m, unsigned flags, int level, 
 int rs_json_append_message(const ProtobufCMessage *m, unsigned flags, int level, rs_buf *out,
                            rs_error *err);
 
+/* A writer for many values into one stream (whole registries): one 64 KiB buffer and one cache of
+ * descriptor information for every message written, where rs_json_write_message builds both per
+ * call. The caller writes the punctuation between values (raw, indent, string) and each value at
+ * its level; the text is the same as rs_json_write_message's / rs_json_dump_file's. Errors are
+ * sticky: after a write error or ENOMEM every later call does nothing and finish returns it.
+ * Ownership: the writer borrows f (the caller closes it); rs_json_writer_finish flushes the buffer
+ * to f, fflushes f and frees the writer. */
+typedef struct rs_json_writer rs_json_writer;
+
+/* NULL when f is NULL or on ENOMEM. flags: as rs_json_write_message. */
+rs_json_writer *rs_json_writer_new(FILE *f, unsigned flags);
+/* m's JSON at indentation level `level` (see rs_json_write_message). Errors as it; a partial
+ * text may have been written. */
+int rs_json_writer_message(rs_json_writer *w, const ProtobufCMessage *m, int level, rs_error *err);
+/* A jansson value dumped as rs_json_dump_file does, its later lines indented for `level`. */
+int rs_json_writer_value(rs_json_writer *w, const json_t *j, int level);
+/* Bytes as they are; a newline and 2 * level spaces; a JSON string (s valid UTF-8, escaped as
+ * Python's ensure_ascii does). */
+void rs_json_writer_raw(rs_json_writer *w, const char *s, size_t n);
+void rs_json_writer_indent(rs_json_writer *w, int level);
+void rs_json_writer_string(rs_json_writer *w, const char *s, size_t n);
+/* Flushes and frees w. RS_OK, RS_EIO (a write failed) or RS_ENOMEM. */
+int rs_json_writer_finish(rs_json_writer *w);
+
+/* The text of rs_json_dump_file(j) with later lines indented for `level`, appended to out (left
+ * as it was on error). RS_OK, RS_ENOMEM, RS_EINVALID. */
+int rs_json_append_value(const json_t *j, int level, rs_buf *out);
+
 /* protoc's JSON name of a proto field name ("batch_source" -> "batchSource") into out (n bytes,
  * truncated if short). Returns the full length (like snprintf). */
 size_t rs_json_name(const char *proto_name, char *out, size_t n);

@@ -722,6 +722,47 @@ int rs_registry_encode(const rs_registry *r, uint8_t **out, size_t *len, rs_erro
     return RS_OK;
 }
 
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+size_t rs_registry_encoded_size(const rs_registry *r)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const rs_object *o = &r->objs[i]->pub;
+        total += o->len;
+        if (rs_kind_is_known(o->kind)) {
+            uint8_t h[20];
+            total += varint_put(h, (uint64_t)o->kind << 3 | RS_WT_LEN) + varint_put(h, o->len);
+        }
+    }
+    return total;
+}
+
+int rs_registry_encode_to(const rs_registry *r, rs_encode_sink sink, void *ctx)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const rs_object *o = &r->objs[i]->pub;
+        uint8_t h[20];
+        size_t hl = 0;
+        if (rs_kind_is_known(o->kind)) {
+            hl = varint_put(h, (uint64_t)o->kind << 3 | RS_WT_LEN);
+            hl += varint_put(h + hl, o->len);
+        }
+        int rc = sink(ctx, h, hl, o->data, o->len);
+        if (rc)
+            return rc;
+    }
+    return RS_OK;
+}
+
 int rs_registry_canonical(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err)
 {
     obj **v = malloc((r->n ? r->n : 1) * sizeof *v);

@@ -91,6 +91,14 @@ void rs_registry_free(rs_registry *r);
  * *out is malloc'd (caller frees; non-NULL even when empty). */
 int rs_registry_encode(const rs_registry *r, uint8_t **out, size_t *len, rs_error *err);
 
+/* The bytes rs_registry_encode would return, handed to sink object by object without building
+ * them (for writing a large registry with bounded memory): head is the object's tag and length
+ * (head_len <= 20; 0 for an opaque kind, whose data holds its tags), data the object's bytes;
+ * both borrowed for the call only. Stops at and returns the first non-zero return of sink. */
+typedef int (*rs_encode_sink)(void *ctx, const uint8_t *head, size_t head_len, const uint8_t *data, size_t data_len);
+int rs_registry_encode_to(const rs_registry *r, rs_encode_sink sink, void *ctx);
+/* The length of rs_registry_encode's output. O(count). */
+size_t rs_registry_encoded_size(const rs_registry *r);
 /* Objects in encode order. */
 size_t rs_registry_count(const rs_registry *r);
 const rs_object *rs_registry_at(const rs_registry *r, size_t i);

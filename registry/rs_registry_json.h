@@ -4,6 +4,7 @@
 #define RS_REGISTRY_JSON_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "rs_registry.h"
 
@@ -27,6 +28,16 @@ typedef struct rs_dump_filter {
  * each list sorted by name. Returns an array of those dicts, or the single dict when f->project
  * is set. */
 json_t *rs_registry_dump_json(const rs_registry *r, const rs_dump_filter *f, rs_error *err);
+
+/* Streaming forms, for whole registries: the same text as rs_json_dump_file prints for
+ * rs_registry_to_json_full(r) / rs_registry_dump_json(r, f) (no trailing newline), written to out
+ * as it is produced: one object converted at a time (project mode keeps a tree of one kind of one
+ * project only when it holds a custom data source), nothing registry-sized. Returns RS_OK or the
+ * error of the tree functions (a conversion error names the object: "feast.core.Registry:
+ * entities[3]: feast.core.Entity: spec.name: ..." in --full), or RS_EIO. On error part of the
+ * text may have been written. out is borrowed and fflushed, not closed. */
+int rs_registry_write_json_full(const rs_registry *r, FILE *out, rs_error *err);
+int rs_registry_write_dump_json(const rs_registry *r, const rs_dump_filter *f, FILE *out, rs_error *err);
 
 /* The Registry field numbers that `feast registry-dump` prints, in its order; 0-terminated. */
 extern const uint32_t rs_registry_dump_kinds[];

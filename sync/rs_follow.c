@@ -471,7 +471,6 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
     bool base_owned = false;
     rs_registry *out = NULL;
     bool out_owned = false;
-    uint8_t *bytes = NULL;
     rs_journal_entry e = {0};
     int rc;
     int fk = EK_OTHER; /* what failed, for the error counters */
@@ -509,11 +508,6 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
     } else {
         remove_state_file(a, "state.db");
     }
-    size_t len;
-    fk = EK_OTHER;
-    rc = rs_registry_encode(out, &bytes, &len, err);
-    if (rc)
-        goto fail;
     e.version = a->state_version;
     e.kind = info->kind;
     e.published_at_ms = info->published_ms;
@@ -534,9 +528,8 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
     if (rc)
         goto fail;
     rs_target_stamp stamp;
-    rc = rs_target_write(a->target, bytes, len, &stamp, err);
-    free(bytes);
-    bytes = NULL;
+    /* written from the objects' bytes (writev), not from an encoded copy of the registry */
+    rc = rs_target_write_registry(a->target, out, &stamp, err);
     if (rc) {
         rs_journal_pending_clear(a->journal, NULL);
         goto fail;
@@ -593,7 +586,6 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
                          rs_local_policy_name(a->cfg.on_local_change));
     return RS_OK;
 fail:
-    free(bytes);
     free(e.counts_by_kind);
     if (out_owned && out != a->state)
         rs_registry_free(out);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,20 +221,13 @@ static int rs_target_stat_(rs_target *t, rs_target_stamp *out, rs_error *err)
     return RS_OK;
 }
 
-static int rs_target_write_(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
+/* fills fd with the new content; 0, or -1 with errno set */
+typedef int (*fill_fn)(int fd, void *ctx);
+
+/* The atomic replace of a file target: temp file, fill, mode and owner, fsync, rename, fsync of
+ * the directory. */
+static int write_file(rs_target *t, fill_fn fill, void *ctx, rs_target_stamp *stamp_out, rs_error *err)
 {
-    if (stamp_out)
-        memset(stamp_out, 0, sizeof *stamp_out);
-    if (!t->path) {
-        char etag[RS_ETAG_MAX];
-        int rc = rs_storage_put(t->store, t->key, data, len, RS_PUT_ALWAYS, NULL, etag, err);
-        if (!rc && stamp_out) {
-            stamp_out->exists = true;
-            stamp_out->size = len;
-            snprintf(stamp_out->etag, sizeof stamp_out->etag, "%s", etag);
-        }
-        return rc;
-    }
     if (t->lock_fd < 0) {
         int lrc = rs_target_lock(t, NULL, err);
         if (lrc)
@@ -247,7 +241,7 @@ static int rs_target_write_(rs_target *t, const uint8_t *data, size_t len, rs_ta
     int rc = RS_OK;
     struct stat old;
     bool had_old = stat(t->path, &old) == 0;
-    if (rs_write_all(fd, data, len) != 0) {
+    if (fill(fd, ctx) != 0) {
         rc = rs_error_set(err, RS_EIO, "target %s: write: %s", t->path, strerror(errno));
         goto fail;
     }
@@ -293,6 +287,129 @@ fail:
         close(fd);
     unlink(tmp);
     return rc;
+}
+
+typedef struct bytes_ctx {
+    const uint8_t *p;
+    size_t n;
+} bytes_ctx;
+
+static int fill_bytes(int fd, void *ctx)
+{
+    bytes_ctx *b = ctx;
+    return rs_write_all(fd, b->p, b->n);
+}
+
+static int rs_target_write_(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
+{
+    if (stamp_out)
+        memset(stamp_out, 0, sizeof *stamp_out);
+    if (!t->path) {
+        char etag[RS_ETAG_MAX];
+        int rc = rs_storage_put(t->store, t->key, data, len, RS_PUT_ALWAYS, NULL, etag, err);
+        if (!rc && stamp_out) {
+            stamp_out->exists = true;
+            stamp_out->size = len;
+            snprintf(stamp_out->etag, sizeof stamp_out->etag, "%s", etag);
+        }
+        return rc;
+    }
+    bytes_ctx b = {data, len};
+    return write_file(t, fill_bytes, &b, stamp_out, err);
+}
+
+/* writev of the objects' own bytes, RS_TARGET_IOV objects at a time: the registry is never
+ * copied into one buffer. */
+#define RS_TARGET_IOV 512
+
+typedef struct iov_writer {
+    int fd;
+    int failed; /* errno of a failed write */
+    size_t n;   /* iovecs in use */
+    struct iovec iov[2 * RS_TARGET_IOV];
+    uint8_t head[RS_TARGET_IOV][20];
+} iov_writer;
+
+static int iov_flush(iov_writer *w)
+{
+    struct iovec *v = w->iov;
+    size_t n = w->n;
+    while (n > 0) {
+        ssize_t k = writev(w->fd, v, (int)n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            w->failed = errno;
+            return -1;
+        }
+        size_t left = (size_t)k;
+        while (n > 0 && left >= v->iov_len) {
+            left -= v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + left;
+            v->iov_len -= left;
+        }
+    }
+    w->n = 0;
+    return 0;
+}
+
+static int iov_sink(void *ctx, const uint8_t *head, size_t head_len, const uint8_t *data, size_t data_len)
+{
+    iov_writer *w = ctx;
+    if (w->n + 2 > 2 * RS_TARGET_IOV && iov_flush(w))
+        return -1;
+    if (head_len) {
+        uint8_t *h = w->head[w->n / 2];
+        memcpy(h, head, head_len);
+        w->iov[w->n++] = (struct iovec){h, head_len};
+    } else {
+        w->iov[w->n++] = (struct iovec){(void *)"", 0}; /* keeps head slots paired with iovecs */
+    }
+    if (data_len)
+        w->iov[w->n++] = (struct iovec){(void *)data, data_len};
+    else
+        w->iov[w->n++] = (struct iovec){(void *)"", 0};
+    return 0;
+}
+
+static int fill_registry(int fd, void *ctx)
+{
+    iov_writer *w = malloc(sizeof *w);
+    if (!w) {
+        errno = ENOMEM;
+        return -1;
+    }
+    w->fd = fd;
+    w->failed = 0;
+    w->n = 0;
+    int rc = rs_registry_encode_to(ctx, iov_sink, w);
+    if (rc == 0)
+        rc = iov_flush(w);
+    int e = w->failed;
+    free(w);
+    if (rc)
+        errno = e ? e : EIO;
+    return rc ? -1 : 0;
+}
+
+static int rs_target_write_registry_(rs_target *t, const rs_registry *r, rs_target_stamp *stamp_out, rs_error *err)
+{
+    if (stamp_out)
+        memset(stamp_out, 0, sizeof *stamp_out);
+    if (!t->path) { /* a storage put takes one body */
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        int rc = rs_registry_encode(r, &bytes, &len, err);
+        if (rc == RS_OK)
+            rc = rs_target_write(t, bytes, len, stamp_out, err);
+        free(bytes);
+        return rc;
+    }
+    return write_file(t, fill_registry, (void *)r, stamp_out, err);
 }
 
 static int rs_target_read_(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err)
@@ -376,6 +493,14 @@ int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
 int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
 {
     int rc = rs_target_write_(t, data, len, stamp_out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_write_registry(rs_target *t, const rs_registry *r, rs_target_stamp *stamp_out, rs_error *err)
+{
+    int rc = rs_target_write_registry_(t, r, stamp_out, err);
     if (rc)
         rs_error_set_origin(err, RS_ORIGIN_TARGET);
     return rc;

@@ -13,6 +13,7 @@
 #ifndef RS_TARGET_H
 #define RS_TARGET_H
 
+#include "rs_registry.h"
 #include "rs_storage.h"
 
 typedef struct rs_target rs_target;
@@ -41,6 +42,10 @@ bool rs_target_locked(const rs_target *t);
 const char *rs_target_path(const rs_target *t);  /* file targets: the path; else NULL */
 
 int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err);
+/* The same for a registry's encoding (rs_registry_encode's bytes), written from the objects' own
+ * bytes with writev, 512 objects per call, without a registry-sized buffer (file targets; a
+ * storage target encodes it and puts it whole). Same atomic replace and errors. */
+int rs_target_write_registry(rs_target *t, const rs_registry *r, rs_target_stamp *stamp_out, rs_error *err);
 /* RS_ENOTFOUND when the target does not exist yet. */
 int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err);
 /* Cheap: stat for files, a conditional read for storage targets. */

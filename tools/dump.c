@@ -73,16 +73,6 @@ static int usage_error(const char *msg)
     return DUMP_ERROR;
 }
 
-static int print_json(json_t *j)
-{
-    int rc = rs_json_dump_file(j, stdout);
-    fputc('\n', stdout);
-    json_decref(j);
-    if (fflush(stdout) != 0 || rc)
-        return DUMP_ERROR;
-    return DUMP_OK;
-}
-
 /* ------------------------------------------------------------------ json */
 
 static int cmd_json(int argc, char **argv)
@@ -121,7 +111,8 @@ static int cmd_json(int argc, char **argv)
     rs_error err = {0};
     if (dump_load_registry(src, &r, &err))
         return dump_fail(src, &err);
-    json_t *j;
+    /* written as produced (rs_registry_json.h): no tree of the whole registry */
+    int rc;
     if (full) {
         rs_registry *view = r;
         if (f.project || f.kind || f.name) {
@@ -135,17 +126,20 @@ static int cmd_json(int argc, char **argv)
                 if (rs_registry_put(view, o->kind, o->project, o->name, o->ordinal, o->data, o->len, &err))
                     break;
             }
+            if (!view)
+                rs_error_set(&err, RS_ENOMEM, "out of memory");
         }
-        j = err.code ? NULL : rs_registry_to_json_full(view, &err);
+        rc = err.code ? err.code : rs_registry_write_json_full(view, stdout, &err);
         if (view != r)
             rs_registry_free(view);
     } else {
-        j = rs_registry_dump_json(r, &f, &err);
+        rc = rs_registry_write_dump_json(r, &f, stdout, &err);
     }
     rs_registry_free(r);
-    if (!j)
+    if (rc)
         return dump_fail(src, &err);
-    return print_json(j);
+    fputc('\n', stdout);
+    return fflush(stdout) != 0 ? DUMP_ERROR : DUMP_OK;
 }
 
 /* --------------------------------------------------------------- summary */

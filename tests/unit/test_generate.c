@@ -1,6 +1,7 @@
 /* test_generate.c: the registry generator, mutator and shuffler (registry/rs_generate.h).
  * Results are checked independently of the rest of registry/: by unpacking with protobuf-c. */
 #include "rs_generate.h"
+#include "rs_buf.h"
 #include "rs_test.h"
 
 #include "feast/core/Registry.pb-c.h"
@@ -592,6 +593,131 @@ static void test_shuffle(void)
     }
 }
 
+/* ---------------------------------------------------------------- inflate */
+
+/* the input key of an output key "kk/<project>_rNNNNN/<name>" (a Project's name carries it too) */
+static void strip_copy(const char *key, char *out, size_t n, unsigned *copy)
+{
+    snprintf(out, n, "%s", key);
+    *copy = ~0u;
+    char *p = strstr(out, "_r");
+    while (p) {
+        if (strlen(p) >= 7 && strspn(p + 2, "0123456789") == 5 && (p[7] == '/' || p[7] == '\0')) {
+            *copy = (unsigned)strtoul(p + 2, NULL, 10);
+            memmove(p, p + 7, strlen(p + 7) + 1);
+            if (strncmp(out, "17/", 3) == 0) /* a project: its name is the project too */
+                continue;
+            return;
+        }
+        p = strstr(p + 1, "_r");
+    }
+}
+
+static void check_inflate(const char *what, const uint8_t *const *in, const size_t *len, size_t nin, size_t target)
+{
+    uint8_t *out = NULL, *again = NULL;
+    size_t n = 0, n2 = 0;
+    rs_inflate_stats st = {0};
+    rs_error e = {0};
+    int rc = rs_inflate(in, len, nin, target, &out, &n, &st, &e);
+    if (rc)
+        fprintf(stderr, "%s: rs_inflate: %s\n", what, e.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, RS_OK);
+    printf("  %s: %zu bytes (target %zu), %u copies, %zu objects\n", what, n, target, st.copies, st.objects);
+    CU_ASSERT(n <= target || st.copies == 1);
+    CU_ASSERT(n + st.copy_bytes > target);
+    CU_ASSERT(st.copies >= 2);
+    /* deterministic */
+    CU_ASSERT_EQUAL(rs_inflate(in, len, nin, target, &again, &n2, NULL, &e), RS_OK);
+    CU_ASSERT(n == n2 && again && memcmp(out, again, n) == 0);
+    free(again);
+
+    /* every input object appears once per copy under its renamed project, nothing else appears */
+    tset o = collect(out, n);
+    size_t expect = 0;
+    for (size_t i = 0; i < nin; i++) {
+        tset s = collect(in[i], len[i]);
+        expect += s.n;
+        for (size_t j = 0; j < s.n; j++) {
+            unsigned seen = 0;
+            for (size_t k = 0; k < o.n; k++) {
+                char base[512];
+                unsigned copy;
+                strip_copy(o.v[k].key, base, sizeof base, &copy);
+                if (strcmp(base, s.v[j].key) != 0)
+                    continue;
+                CU_ASSERT(copy < st.copies);
+                /* the same shape: only the renamed strings grew */
+                CU_ASSERT(o.v[k].flen >= s.v[j].flen && o.v[k].flen - s.v[j].flen <= 64);
+                seen++;
+            }
+            /* objects sharing a key in the input share it in each copy too */
+            size_t same = 0;
+            for (size_t m = 0; m < s.n; m++)
+                same += strcmp(s.v[m].key, s.v[j].key) == 0;
+            CU_ASSERT_EQUAL(seen, same * st.copies);
+        }
+        tset_free(&s);
+    }
+    CU_ASSERT_EQUAL(o.n, expect * st.copies);
+    CU_ASSERT_EQUAL(st.objects, o.n);
+    /* distinct keys: as many as the inputs' distinct keys times the copies */
+    size_t distinct = 0;
+    for (size_t k = 0; k < o.n; k++)
+        distinct += k == 0 || strcmp(o.v[k].key, o.v[k - 1].key) != 0;
+    size_t in_distinct = 0;
+    for (size_t i = 0; i < nin; i++) {
+        tset s = collect(in[i], len[i]);
+        for (size_t k = 0; k < s.n; k++)
+            in_distinct += k == 0 || strcmp(s.v[k].key, s.v[k - 1].key) != 0;
+        tset_free(&s);
+    }
+    CU_ASSERT_EQUAL(distinct, in_distinct * st.copies);
+    tset_free(&o);
+    free(out);
+}
+
+static void test_inflate(void)
+{
+    rs_gen_params p;
+    rs_gen_defaults(&p);
+    p.seed = 5;
+    p.projects = 2;
+    size_t glen;
+    uint8_t *g = gen(&p, &glen, NULL);
+    const uint8_t *in1[] = {g};
+    check_inflate("generated", in1, &glen, 1, 4 * glen + glen / 2);
+
+    uint8_t *out = NULL;
+    size_t n;
+    rs_error e = {0};
+    const uint8_t junk[] = {0x0a, 0x05, 0x01};
+    const uint8_t *bad[] = {junk};
+    size_t badlen = sizeof junk;
+    CU_ASSERT_EQUAL(rs_inflate(bad, &badlen, 1, 1000, &out, &n, NULL, &e), RS_ECORRUPT);
+    CU_ASSERT_PTR_NULL(out);
+    CU_ASSERT_EQUAL(rs_inflate(in1, &glen, 1, 0, &out, &n, NULL, &e), RS_EINVALID);
+
+    const char *shared = rs_test_shared_dir();
+    if (!shared) {
+        rs_test_skip("inflate of real registries", "../shared/fixtures not found");
+        free(g);
+        return;
+    }
+    const char *names[] = {"Instawork__feast__data_registry.db", "feast-dev__feast__ui_public_registry.db"};
+    uint8_t *fx[2] = {0};
+    size_t fl[2] = {0};
+    for (int i = 0; i < 2; i++) {
+        char *path = rs_test_fmt("%s/fixtures/registries/%s", shared, names[i]);
+        CU_ASSERT_EQUAL_FATAL(rs_read_file(path, 0, &fx[i], &fl[i], &e), RS_OK);
+        free(path);
+    }
+    check_inflate("Instawork + feast ui fixtures", (const uint8_t *const *)fx, fl, 2, 300000);
+    free(fx[0]);
+    free(fx[1]);
+    free(g);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -604,5 +730,6 @@ int main(void)
     CU_add_test(s, "mutate changes exactly k objects, as summarized", test_mutate);
     CU_add_test(s, "mutate: empty input, k > objects, unknown fields kept, garbage refused", test_mutate_edges);
     CU_add_test(s, "shuffle keeps content, changes bytes", test_shuffle);
+    CU_add_test(s, "inflate: copies under renamed projects, every object once per copy, deterministic", test_inflate);
     return rs_test_run();
 }

@@ -37,7 +37,9 @@
 #include "regsync/v1/log.pb-c.h"
 #include "rs_buf.h"
 #include "rs_error.h"
+#include "rs_generate.h"
 #include "rs_json.h"
+#include "rs_registry_json.h"
 #include "rs_test.h"
 #include "rs_time.h"
 
@@ -1648,6 +1650,164 @@ static void test_python_crosscheck(void)
     free(x.dir);
 }
 
+/* ------------------------------------------------------------------ whole registries, streamed */
+
+/* the streamed text (rs_registry_write_*) of r, NUL-terminated; NULL on error (err filled) */
+static char *registry_stream_text(const rs_registry *r, bool full, const rs_dump_filter *f, rs_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    int rc = full ? rs_registry_write_json_full(r, m, err) : rs_registry_write_dump_json(r, f, m, err);
+    fclose(m);
+    if (rc) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* streamed == tree for --full and project mode with a few filters; returns the comparisons made */
+static int compare_stream_tree(const char *what, const uint8_t *data, size_t len)
+{
+    rs_registry *r = NULL;
+    rs_error err = {0};
+    if (rs_registry_decode(data, len, NULL, &r, &err) != RS_OK) {
+        fprintf(stderr, "%s: %s\n", what, err.msg);
+        CU_FAIL("decode");
+        return 0;
+    }
+    size_t np = 0;
+    const char **projects = rs_registry_projects(r, &np);
+    const char *first = np ? projects[0] : "none";
+    const char *some_name = "";
+    for (size_t i = 0; i < rs_registry_count(r) && !some_name[0]; i++)
+        some_name = rs_registry_at(r, i)->name;
+    rs_dump_filter filters[] = {
+        {0}, {.project = first}, {.kind = RS_KIND_DATA_SOURCES}, {.kind = RS_KIND_INFRA},
+        {.name = some_name}, {.project = "not-a-project"}, {.project = first, .kind = RS_KIND_FEATURE_VIEWS},
+    };
+    int made = 0;
+    for (int full = 1; full >= 0; full--) {
+        for (size_t k = 0; k < (full ? 1 : sizeof filters / sizeof filters[0]); k++) {
+            json_t *j = full ? rs_registry_to_json_full(r, &err) : rs_registry_dump_json(r, &filters[k], &err);
+            CU_ASSERT_PTR_NOT_NULL(j);
+            char *tree = j ? dump(j) : NULL;
+            json_decref(j);
+            char *streamed = registry_stream_text(r, full, &filters[k], &err);
+            if (!streamed)
+                fprintf(stderr, "%s: stream: %s\n", what, err.msg);
+            CU_ASSERT_PTR_NOT_NULL(streamed);
+            if (tree && streamed && strcmp(tree, streamed) != 0) {
+                size_t at = 0;
+                while (tree[at] && tree[at] == streamed[at])
+                    at++;
+                fprintf(stderr, "%s: %s filter %zu: streamed text differs at byte %zu: ...%.60s... vs ...%.60s...\n", what,
+                        full ? "--full" : "project", k, at, tree + (at > 20 ? at - 20 : 0), streamed + (at > 20 ? at - 20 : 0));
+                CU_FAIL("streamed JSON differs from the tree's");
+            }
+            made++;
+            free(tree);
+            free(streamed);
+        }
+    }
+    free(projects);
+    rs_registry_free(r);
+    return made;
+}
+
+/* a PostgreSQL custom source whose printed name (its configuration's) sorts elsewhere than its own */
+static void add_custom_source(rs_registry *r, const char *project, const char *name, const char *cfg_name)
+{
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"name\": \"%s\", \"query\": \"\", \"table\": \"t_%s\"}", cfg_name, name);
+    Feast__Core__DataSource__CustomSourceOptions co = FEAST__CORE__DATA_SOURCE__CUSTOM_SOURCE_OPTIONS__INIT;
+    co.configuration.data = (uint8_t *)cfg;
+    co.configuration.len = strlen(cfg);
+    Feast__Core__DataSource ds = FEAST__CORE__DATA_SOURCE__INIT;
+    ds.name = (char *)name;
+    ds.project = (char *)project;
+    ds.type = FEAST__CORE__DATA_SOURCE__SOURCE_TYPE__CUSTOM_SOURCE;
+    ds.data_source_class_type = "feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource";
+    ds.options_case = FEAST__CORE__DATA_SOURCE__OPTIONS_CUSTOM_OPTIONS;
+    ds.custom_options = &co;
+    size_t n = feast__core__data_source__get_packed_size(&ds);
+    uint8_t *b = malloc(n);
+    feast__core__data_source__pack(&ds, b);
+    rs_error err = {0};
+    CU_ASSERT_EQUAL(rs_registry_put(r, RS_KIND_DATA_SOURCES, project, name, 0, b, n, &err), RS_OK);
+    free(b);
+}
+
+static void test_registry_stream(void)
+{
+    int made = 0;
+    /* generated registries: every kind the generator writes, several projects */
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        rs_gen_params p;
+        rs_gen_defaults(&p);
+        p.seed = seed;
+        p.projects = (unsigned)seed + 1;
+        uint8_t *b = NULL;
+        size_t n = 0;
+        CU_ASSERT_EQUAL_FATAL(rs_generate(&p, &b, &n, NULL), RS_OK);
+        char what[64];
+        snprintf(what, sizeof what, "generated seed %" PRIu64, seed);
+        made += compare_stream_tree(what, b, n);
+        if (seed == 1) {
+            /* custom sources named by their configuration, sorting before and after the others */
+            rs_registry *r = NULL;
+            CU_ASSERT_EQUAL_FATAL(rs_registry_decode(b, n, NULL, &r, NULL), RS_OK);
+            add_custom_source(r, "proj_00", "zz_custom", "aa_first");
+            add_custom_source(r, "proj_00", "aa_custom", "zz_last");
+            uint8_t *e = NULL;
+            size_t el = 0;
+            CU_ASSERT_EQUAL_FATAL(rs_registry_encode(r, &e, &el, NULL), RS_OK);
+            made += compare_stream_tree("generated with custom sources", e, el);
+            free(e);
+            rs_registry_free(r);
+        }
+        free(b);
+    }
+    const char *d = fixtures_dir();
+    if (!d) {
+        rs_test_skip("streamed JSON of the fixtures", "../shared/fixtures/registries absent");
+        CU_ASSERT(made > 0);
+        return;
+    }
+    size_t n = 0;
+    char **files = rs_test_list_dir(d, ".db", &n);
+    uint8_t *fx[2] = {0};
+    size_t fl[2] = {0};
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        CU_ASSERT_EQUAL_FATAL(rs_read_file(files[i], 0, &data, &len, NULL), RS_OK);
+        made += compare_stream_tree(strrchr(files[i], '/') + 1, data, len);
+        int slot = strstr(files[i], "Instawork__feast__data_registry.db") ? 0 : strstr(files[i], "feast-dev__feast__ui_public_registry.db") ? 1 : -1;
+        if (slot >= 0) {
+            fx[slot] = data;
+            fl[slot] = len;
+        } else {
+            free(data);
+        }
+    }
+    /* a real-shaped registry of many projects (regsync-gen inflate) */
+    if (fx[0] && fx[1]) {
+        uint8_t *b = NULL;
+        size_t bl = 0;
+        CU_ASSERT_EQUAL(rs_inflate((const uint8_t *const *)fx, fl, 2, 250000, &b, &bl, NULL, NULL), RS_OK);
+        made += compare_stream_tree("inflated fixtures", b, bl);
+        free(b);
+    }
+    free(fx[0]);
+    free(fx[1]);
+    rs_test_free_list(files, n);
+    printf("  %d streamed texts equal to the tree's\n", made);
+    CU_ASSERT(made > 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -1666,5 +1826,6 @@ int main(void)
     CU_add_test(s, "JSON names", test_json_name);
     CU_add_test(s, "all scalar types (hand-made descriptor)", test_scalars_local);
     CU_add_test(s, "cross-check with Python json_format", test_python_crosscheck);
+    CU_add_test(s, "whole registries streamed: the tree's text, --full and project mode", test_registry_stream);
     return rs_test_run();
 }
