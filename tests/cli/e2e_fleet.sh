@@ -17,6 +17,8 @@
 #      forget_after only a6 and a7 remain in the store.
 #   6. clocks (with faketime, file:// only): an agent two days fast, then killed, turns stale;
 #      an agent a day slow that keeps reporting stays live; both are flagged for clock skew.
+# four backends of several agents each: about 110 s on an idle 2-core machine, 300 s at load 19
+E2E_TIME_LIMIT=${E2E_TIME_LIMIT:-720}
 source "$(dirname "$0")/lib.bash" "$@"
 
 export REGSYNC_ADMIN_TOKEN=e2e-token-$$-$RANDOM
