@@ -88,6 +88,9 @@ static const keydef KEYS[] = {
     {"publisher_id", KT_STR, OFF(publisher_id), "", 0, 0, NULL},
     {"ignore_fields", KT_LIST, OFF(ignore_fields), "version_id,last_updated", 0, 0, NULL},
     {"fetch_concurrency", KT_INT, OFF(fetch_concurrency), "4", 1, 64, NULL},
+    {"replicas", KT_LIST, OFF(replicas), "", 0, 0, NULL},
+    {"read_from", KT_LIST, OFF(read_from), "", 0, 0, NULL},
+    {"failover_after", KT_DUR, OFF(failover_after_ms), "30s", 0, DAY_MS, NULL},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -602,6 +605,40 @@ static void yaml_walk_map(ctx *c, yaml_document_t *doc, yaml_node_t *map, const 
                 yaml_node_t *in = yaml_document_get_node(doc, *it);
                 if (!in)
                     continue;
+                if (in->type == YAML_MAPPING_NODE && strcmp(KEYS[i].key, "replicas") == 0) {
+                    /* replicas: [{name: eu, url: s3://...}] is kept as "eu=s3://..." (the form env
+                       and --set use) */
+                    const char *nm = NULL, *url = NULL;
+                    bool other = false;
+                    for (yaml_node_pair_t *q2 = in->data.mapping.pairs.start; q2 < in->data.mapping.pairs.top; q2++) {
+                        yaml_node_t *k2 = yaml_document_get_node(doc, q2->key), *v2 = yaml_document_get_node(doc, q2->value);
+                        if (!k2 || !v2 || k2->type != YAML_SCALAR_NODE || v2->type != YAML_SCALAR_NODE) {
+                            other = true;
+                            continue;
+                        }
+                        if (strcmp((const char *)k2->data.scalar.value, "name") == 0)
+                            nm = (const char *)v2->data.scalar.value;
+                        else if (strcmp((const char *)k2->data.scalar.value, "url") == 0)
+                            url = (const char *)v2->data.scalar.value;
+                        else
+                            other = true;
+                    }
+                    char w2[512];
+                    snprintf(w2, sizeof w2, "%s:%d", c->file, (int)in->start_mark.line + 1);
+                    if (other || !nm || !url) {
+                        problem_add(c->ps, full, w2, (int)in->start_mark.line + 1,
+                                    "each replica is a mapping with exactly the keys name and url");
+                        continue;
+                    }
+                    size_t ln = strlen(nm) + strlen(url) + 2;
+                    char *both = malloc(ln);
+                    if (both) {
+                        snprintf(both, ln, "%s=%s", nm, url);
+                        strlist_push(&r->list, both, strlen(both));
+                        free(both);
+                    }
+                    continue;
+                }
                 if (in->type != YAML_SCALAR_NODE) {
                     char w2[512];
                     snprintf(w2, sizeof w2, "%s:%d", c->file, (int)in->start_mark.line + 1);
@@ -1315,6 +1352,43 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
         if (pv->o[K("target")].src == SRC_FILE && rs_url_has_secret(cfg->target))
             kproblem(ps, pv, K("target"), "the URL holds a password or secret; secrets are not accepted in the configuration file");
     }
+    /* replicas: "name=url", names [a-z0-9-]+ and unique, never "primary" */
+    for (size_t j = 0; j < cfg->replicas.n; j++) {
+        const char *it = cfg->replicas.v[j], *eq = strchr(it, '=');
+        if (!eq || eq == it || !eq[1]) {
+            kproblem(ps, pv, K("replicas"), "item %zu is not a {name, url} (or \"name=url\")", j + 1);
+            continue;
+        }
+        size_t nl = (size_t)(eq - it);
+        bool okname = nl < 64;
+        for (size_t k = 0; k < nl; k++)
+            if (!islower((unsigned char)it[k]) && !isdigit((unsigned char)it[k]) && it[k] != '-')
+                okname = false;
+        if (!okname || (nl == 7 && strncmp(it, "primary", 7) == 0))
+            kproblem(ps, pv, K("replicas"), "replica name %.*s must be [a-z0-9-]+ (at most 63) and not \"primary\" (the store)",
+                     (int)(nl > 64 ? 64 : nl), it);
+        for (size_t k = 0; k < j; k++)
+            if (strncmp(cfg->replicas.v[k], it, nl + 1) == 0)
+                kproblem(ps, pv, K("replicas"), "replica name %.*s is used twice", (int)(nl > 64 ? 64 : nl), it);
+        char *red = rs_config_redact_url(eq + 1);
+        const char *p = store_url_problem(eq + 1);
+        if (p)
+            kproblem(ps, pv, K("replicas"), "replica %.*s: %s %s", (int)(nl > 64 ? 64 : nl), it, q(red ? red : "", qb, sizeof qb), p);
+        free(red);
+        if (pv->o[K("replicas")].src == SRC_FILE && rs_url_has_secret(eq + 1))
+            kproblem(ps, pv, K("replicas"), "replica %.*s: the URL holds a password or secret; secrets are not accepted in the configuration file",
+                     (int)(nl > 64 ? 64 : nl), it);
+        if (*cfg->store && strcmp(eq + 1, cfg->store) == 0)
+            kproblem(ps, pv, K("replicas"), "replica %.*s is the store itself", (int)(nl > 64 ? 64 : nl), it);
+    }
+    for (size_t j = 0; j < cfg->read_from.n; j++) {
+        const char *nm = cfg->read_from.v[j];
+        if (strcmp(nm, "primary") != 0 && !rs_config_replica_url(cfg, nm))
+            kproblem(ps, pv, K("read_from"), "%s is neither \"primary\" nor the name of a replica", q(nm, qb, sizeof qb));
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(cfg->read_from.v[k], nm) == 0)
+                kproblem(ps, pv, K("read_from"), "%s is listed twice", q(nm, qb, sizeof qb));
+    }
     if (!*cfg->state_dir) {
         kproblem(ps, pv, K("state_dir"), "required: the directory for the journal and local state");
     } else {
@@ -1632,6 +1706,15 @@ void rs_config_free(rs_config *cfg)
 /* ------------------------------------------------------------------------------------------ */
 /* helpers for users */
 
+const char *rs_config_replica_url(const rs_config *cfg, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t j = 0; j < cfg->replicas.n; j++)
+        if (strncmp(cfg->replicas.v[j], name, nl) == 0 && cfg->replicas.v[j][nl] == '=')
+            return cfg->replicas.v[j] + nl + 1;
+    return NULL;
+}
+
 bool rs_config_project_allowed(const rs_config *cfg, const char *project)
 {
     if (!cfg || !project)
@@ -1896,7 +1979,15 @@ const char *rs_config_default_yaml(void)
            "# Registry-level fields ignored when deciding whether the source changed.\n"
            "ignore_fields: [version_id, last_updated]\n"
            "# Log entries a follower fetches in parallel (1-64).\n"
-           "fetch_concurrency: 4\n";
+           "fetch_concurrency: 4\n"
+           "# Replicas of the store (disaster recovery, docs/operations.md): a list of {name, url}.\n"
+           "# A publisher copies every version to each; agents fail over to them.\n"
+           "replicas: []\n"
+           "# The order an agent reads the stores in (\"primary\" and replica names); []: primary, then\n"
+           "# the replicas as listed.\n"
+           "read_from: []\n"
+           "# Failed polls this long make an agent read from the next store (0: at the first failure).\n"
+           "failover_after: 30s\n";
 }
 
 _Static_assert(sizeof(rs_on_local_change) == sizeof(int), "enum fields are written as int");

@@ -4,6 +4,7 @@
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
+#include "rs_url.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -162,14 +163,14 @@ static void snapshot_store_stats(rs_agent *a)
     rs_storage_stats sum = {0}, one;
     rs_storage *hs[RS_MAX_FETCH + 2];
     size_t n = 0;
-    hs[n++] = a->store;
     hs[n++] = a->watch;
     for (int i = 0; i < RS_MAX_FETCH; i++)
         hs[n++] = a->fetch[i];
-    for (size_t i = 0; i < n; i++) {
-        if (!hs[i])
+    for (size_t i = 0; i < n + a->n_stores; i++) {
+        rs_storage *h = i < n ? hs[i] : a->stores[i - n].h;
+        if (!h)
             continue;
-        rs_storage_get_stats(hs[i], &one);
+        rs_storage_get_stats(h, &one);
         sum.requests += one.requests;
         sum.bytes_in += one.bytes_in;
         sum.bytes_out += one.bytes_out;
@@ -180,6 +181,98 @@ static void snapshot_store_stats(rs_agent *a)
     pthread_mutex_lock(&a->mu);
     a->st.store = sum;
     pthread_mutex_unlock(&a->mu);
+}
+
+/* The read order: read_from names, or the primary then the replicas as listed. One handle per
+ * store; a->store is the first (the preferred one), a->primary the store publishers append to. */
+static int open_stores(rs_agent *a, const rs_agent_config *cfg, rs_error *err)
+{
+    size_t n = 1 + cfg->n_replicas;
+    a->stores = calloc(n + 1, sizeof *a->stores);
+    if (!a->stores)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    const char *names[65];
+    const char *urls[65];
+    size_t nn = 0;
+    if (n > 64)
+        return rs_error_set(err, RS_EINVALID, "agent: at most 63 replicas");
+    if (cfg->n_read_from) {
+        for (size_t i = 0; i < cfg->n_read_from; i++) {
+            const char *nm = cfg->read_from[i];
+            const char *url = NULL;
+            if (strcmp(nm, "primary") == 0)
+                url = cfg->store_url;
+            for (size_t j = 0; !url && j < cfg->n_replicas; j++) {
+                const char *eq = strchr(cfg->replicas[j], '=');
+                if (eq && (size_t)(eq - cfg->replicas[j]) == strlen(nm) && strncmp(cfg->replicas[j], nm, strlen(nm)) == 0)
+                    url = eq + 1;
+            }
+            if (!url)
+                return rs_error_set(err, RS_EINVALID, "agent: read_from names %s, which is neither primary nor a replica", nm);
+            names[nn] = nm;
+            urls[nn++] = url;
+        }
+    } else {
+        names[nn] = "primary";
+        urls[nn++] = cfg->store_url;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        a->stores[i].name = strdup(names[i]);
+        a->stores[i].url = strdup(urls[i]);
+        a->n_stores++;
+        if (!a->stores[i].name || !a->stores[i].url)
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        int rc = rs_storage_open(urls[i], &a->cfg.store_opts, &a->stores[i].h, err);
+        if (rc)
+            return rs_error_prefix(err, "store %s", names[i]);
+        if (strcmp(names[i], "primary") == 0) {
+            a->primary = a->stores[i].h;
+            a->cfg.store_url = a->stores[i].url;
+        }
+    }
+    /* without read_from: the replicas after the primary, in their order */
+    for (size_t j = 0; !cfg->n_read_from && j < cfg->n_replicas; j++) {
+        const char *eq = strchr(cfg->replicas[j], '=');
+        if (!eq)
+            return rs_error_set(err, RS_EINVALID, "agent: replica %s is not name=url", cfg->replicas[j]);
+        rs_store_ref *r = &a->stores[a->n_stores];
+        r->name = strndup(cfg->replicas[j], (size_t)(eq - cfg->replicas[j]));
+        r->url = strdup(eq + 1);
+        a->n_stores++;
+        if (!r->name || !r->url)
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        int rc = rs_storage_open(r->url, &a->cfg.store_opts, &r->h, err);
+        if (rc)
+            return rs_error_prefix(err, "replica %s", r->name);
+    }
+    if (!a->primary) { /* read_from without the primary: publishers still append to it */
+        rs_store_ref *r = &a->stores[a->n_stores];
+        r->name = strdup("primary");
+        r->url = strdup(cfg->store_url);
+        if (!r->name || !r->url) {
+            free(r->name);
+            free(r->url);
+            r->name = r->url = NULL;
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        }
+        int rc = rs_storage_open(r->url, &a->cfg.store_opts, &r->h, err);
+        if (rc) {
+            free(r->name);
+            free(r->url);
+            r->name = r->url = NULL;
+            return rs_error_prefix(err, "store");
+        }
+        a->primary = r->h;
+        a->cfg.store_url = r->url;
+        a->n_primary_extra = 1; /* kept after the read order, never read from */
+    }
+    a->cur = 0;
+    a->store = a->stores[0].h;
+    free(a->store_url);
+    a->store_url = strdup(a->stores[0].url);
+    snprintf(a->st.read_store, sizeof a->st.read_store, "%s", a->stores[0].name);
+    a->st.n_stores = a->n_stores;
+    return a->store_url ? RS_OK : rs_error_set(err, RS_ENOMEM, "out of memory");
 }
 
 int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
@@ -247,7 +340,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     snprintf(a->st.instance, sizeof a->st.instance, "%s", a->instance);
     snprintf(a->st.state, sizeof a->st.state, "starting");
     a->st.publish = cfg->publish;
-    int rc = rs_storage_open(a->store_url, &a->cfg.store_opts, &a->store, err);
+    int rc = open_stores(a, cfg, err);
     if (rc)
         goto fail;
     if (rs_storage_caps(a->store) & RS_CAP_WATCH) {
@@ -284,7 +377,21 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
                                 .compact = true,
                                 .max_delete_fraction = a->cfg.max_delete_fraction,
                                 .allow_destructive = a->cfg.allow_destructive};
-        rc = rs_publisher_open(a->store, a->source, &a->cfg.store_opts, &po, &a->pub, err);
+        const char *rn[64], *ru[64];
+        size_t nr = 0;
+        for (size_t j = 0; j < cfg->n_replicas && nr < 64; j++) {
+            const char *eq = strchr(cfg->replicas[j], '=');
+            if (!eq)
+                continue;
+            rn[nr] = strndup(cfg->replicas[j], (size_t)(eq - cfg->replicas[j]));
+            ru[nr++] = eq + 1;
+        }
+        po.replica_names = rn;
+        po.replica_urls = ru;
+        po.n_replicas = nr;
+        rc = rs_publisher_open(a->primary, a->source, &a->cfg.store_opts, &po, &a->pub, err);
+        for (size_t j = 0; j < nr; j++)
+            free((char *)rn[j]);
         if (rc)
             goto fail;
     }
@@ -300,6 +407,10 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     a->st.pinned_version = a->pinned;
     a->saved_paused = a->paused;
     a->saved_pinned = a->pinned;
+    int64_t ep = 0;
+    if (rs_journal_state_get_i64(a->journal, RS_JSTATE_MAX_EPOCH, &ep, NULL) == RS_OK && ep > 0)
+        a->max_epoch = (uint64_t)ep;
+    a->st.epoch = a->max_epoch;
     rc = rs_follow_load_local(a, err);
     if (rc)
         goto fail;
@@ -329,7 +440,12 @@ void rs_agent_close(rs_agent *a)
     for (int i = 0; i < RS_MAX_FETCH; i++)
         rs_storage_close(a->fetch[i]);
     rs_storage_close(a->watch);
-    rs_storage_close(a->store);
+    for (size_t i = 0; a->stores && i < a->n_stores + a->n_primary_extra; i++) {
+        rs_storage_close(a->stores[i].h);
+        free(a->stores[i].name);
+        free(a->stores[i].url);
+    }
+    free(a->stores);
     if (a->written && a->written != a->state)
         rs_registry_free(a->written);
     rs_registry_free(a->state);
@@ -633,13 +749,111 @@ static int poll_region_control(rs_agent *a, rs_error *err)
     return RS_OK;
 }
 
+/* ------------------------------------------------------------ read failover */
+
+/* Reads from stores[to] from now on. The per-store conditional state (HEAD and control ETags)
+ * and the extra handles (parallel fetch, push) belong to the old store: dropped. */
+static void store_switch(rs_agent *a, size_t to, bool failover, const char *why)
+{
+    size_t from = a->cur;
+    a->cur = to;
+    a->store = a->stores[to].h;
+    char *u = strdup(a->stores[to].url);
+    if (u) {
+        free(a->store_url);
+        a->store_url = u;
+    }
+    for (int i = 0; i < RS_MAX_FETCH; i++) {
+        rs_storage_close(a->fetch[i]);
+        a->fetch[i] = NULL;
+    }
+    rs_storage_close(a->watch);
+    a->watch = NULL;
+    if (rs_storage_caps(a->store) & RS_CAP_WATCH)
+        rs_storage_open(a->store_url, &a->cfg.store_opts, &a->watch, NULL);
+    a->head_etag[0] = '\0';
+    a->rctl_etag[0] = '\0';
+    a->store_fail_since_mono = 0;
+    a->last_pref_probe_mono = rs_mono_ms();
+    pthread_mutex_lock(&a->mu);
+    if (failover)
+        a->st.store_failovers++;
+    else
+        a->st.store_returns++;
+    snprintf(a->st.read_store, sizeof a->st.read_store, "%s", a->stores[to].name);
+    a->wake = true; /* poll the new store now, not after another interval */
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    char *ru = rs_url_redact(a->stores[to].url);
+    RS_LOGW("agent", "%s store=%s url=\"%s\" from=%s reason=\"%s\"", failover ? "failover" : "returning to the preferred store",
+            a->stores[to].name, ru ? ru : "", a->stores[from].name, why);
+    rs_journal_event(a->journal, failover ? RS_LOG_WARN : RS_LOG_INFO, "store", a->state_version,
+                     "%s: reading from store %s (was %s): %s", failover ? "failover" : "back to the preferred store",
+                     a->stores[to].name, a->stores[from].name, why);
+    free(ru);
+}
+
+/* Before a step: while reading from another store, look at the preferred one now and then and
+ * go back to it when it answers with a HEAD of an epoch not older than the highest seen. */
+static void store_probe_preferred(rs_agent *a)
+{
+    if (a->n_stores < 2 || a->cur == 0)
+        return;
+    int64_t every = a->cfg.poll_interval_ms * 2 > 1000 ? a->cfg.poll_interval_ms * 2 : 1000;
+    int64_t now = rs_mono_ms();
+    if (now - a->last_pref_probe_mono < every)
+        return;
+    a->last_pref_probe_mono = now;
+    rs_head h;
+    char etag[RS_ETAG_MAX];
+    rs_error e = {0};
+    int rc = rs_log_read_head(a->stores[0].h, NULL, &h, etag, &e);
+    if (rc)
+        return;
+    bool ok = h.epoch >= a->max_epoch;
+    uint64_t ep = h.epoch;
+    rs_head_clear(&h);
+    if (!ok) {
+        RS_LOGD("agent", "preferred store %s answers at epoch %" PRIu64 " < %" PRIu64 ": staying", a->stores[0].name, ep,
+                a->max_epoch);
+        return;
+    }
+    store_switch(a, 0, false, "it answers again");
+}
+
+/* After a step: the current store failed (or is fenced): count, and move on when due. */
+static void store_check_failover(rs_agent *a)
+{
+    if (a->n_stores < 2)
+        return;
+    int64_t now = rs_mono_ms();
+    if (!a->store_failed && !a->store_fenced) {
+        a->store_fail_since_mono = 0;
+        return;
+    }
+    if (!a->store_fail_since_mono)
+        a->store_fail_since_mono = now;
+    if (!a->store_fenced && now - a->store_fail_since_mono < a->cfg.failover_after_ms)
+        return;
+    char why[160];
+    if (a->store_fenced)
+        snprintf(why, sizeof why, "its HEAD is of an epoch older than %" PRIu64 " (a former primary)", a->max_epoch);
+    else
+        snprintf(why, sizeof why, "its polls failed for %lld ms", (long long)(now - a->store_fail_since_mono));
+    store_switch(a, (a->cur + 1) % a->n_stores, true, why);
+}
+
 int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
 {
     bool ch = false;
+    store_probe_preferred(a);
+    a->store_failed = a->store_fenced = false;
     rs_error ce = {0};
     int crc = a->target ? poll_region_control(a, &ce) : RS_OK;
-    if (crc)
+    if (crc) {
         rs_agent_record_error(a, EK_STORE, 0, &ce);
+        a->store_failed = true;
+    }
     pthread_mutex_lock(&a->mu);
     bool own_paused = a->paused, publish_req = a->publish_req, allow = a->publish_allow_destructive;
     uint64_t own_pinned = a->pinned;
@@ -665,6 +879,18 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
         if (publish_req && allow)
             rs_publisher_allow_destructive_once(a->pub);
         int prc = rs_publisher_publish(a->pub, publish_req, &res, &pe);
+        size_t nrs;
+        const rs_publisher_replica_stats *rs = rs_publisher_replicas(a->pub, &nrs);
+        pthread_mutex_lock(&a->mu);
+        a->st.n_replica_stats = nrs < 8 ? nrs : 8;
+        for (size_t i = 0; i < a->st.n_replica_stats; i++) {
+            snprintf(a->st.replicas[i].name, sizeof a->st.replicas[i].name, "%s", rs[i].name);
+            a->st.replicas[i].version = rs[i].version;
+            a->st.replicas[i].copies = rs[i].copies;
+            a->st.replicas[i].failures = rs[i].failures;
+            a->st.replicas[i].behind = rs[i].behind;
+        }
+        pthread_mutex_unlock(&a->mu);
         if (prc) {
             rs_agent_record_error(a, res.source_failed ? EK_SOURCE : EK_STORE, 0, &pe);
             rc = prc;
@@ -731,6 +957,8 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
             }
         }
     }
+    if (a->target)
+        store_check_failover(a);
     /* a step that succeeds ends the current error (last_error stays, with its time); a change
      * between failing and working is reported at once, not at the next heartbeat */
     bool failed_now = rc != RS_OK;

@@ -25,6 +25,12 @@ typedef struct rs_key_list {
     size_t n;
 } rs_key_list;
 
+typedef struct rs_store_ref {
+    char *name;                   /* "primary" or a replica's name */
+    char *url;
+    rs_storage *h;
+} rs_store_ref;
+
 struct rs_agent {
     rs_agent_config cfg;          /* strings below are owned copies */
     char **inc, **exc;
@@ -33,7 +39,17 @@ struct rs_agent {
     int64_t started_ms;
     char *store_desc;
 
-    rs_storage *store;            /* agent thread */
+    rs_storage *store;            /* agent thread: the store read from (stores[cur].h) */
+    rs_store_ref *stores;         /* the read order (one entry without replicas) */
+    size_t n_stores, cur;
+    size_t n_primary_extra;       /* 1: stores[n_stores] is the primary, outside the read order */
+    rs_storage *primary;          /* the store publishers append to (borrowed from stores) */
+    int64_t store_fail_since_mono;/* polls of the current store failing since (0: not failing) */
+    int64_t last_pref_probe_mono;
+    bool store_failed, store_fenced; /* this step: the current store did not answer / is fenced */
+    uint64_t max_epoch;           /* the highest HEAD epoch seen (journal state "max_epoch") */
+    bool epoch_change;            /* the state was dropped for a new epoch: record when written */
+    uint64_t epoch_from_version, epoch_from_epoch;
     rs_storage *fetch[RS_MAX_FETCH];
     rs_storage *watch;            /* push notifications (own handle), NULL without RS_CAP_WATCH */
     rs_journal *journal;
