@@ -183,6 +183,26 @@ static void snapshot_store_stats(rs_agent *a)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Opens one store. tolerant: a store that does not answer now (not a bad URL) is left closed
+ * (NULL) and opened again when the agent moves to it. */
+static int open_one(rs_agent *a, rs_store_ref *r, bool tolerant, rs_error *err)
+{
+    rs_error oe = {0};
+    int rc = rs_storage_open(r->url, &a->cfg.store_opts, &r->h, &oe);
+    if (!rc)
+        return RS_OK;
+    if (!a->primary_open_error[0])
+        snprintf(a->primary_open_error, sizeof a->primary_open_error, "%.60s: %.400s", r->name, oe.msg);
+    if (tolerant && rc != RS_EINVALID && rc != RS_ENOMEM) {
+        RS_LOGW("agent", "store %s cannot be opened now (tried again when needed) error=\"%s\"", r->name, oe.msg);
+        r->h = NULL;
+        return RS_OK;
+    }
+    if (err)
+        *err = oe;
+    return rs_error_prefix(err, "store %s", r->name);
+}
+
 /* The read order: read_from names, or the primary then the replicas as listed. One handle per
  * store; a->store is the first (the preferred one), a->primary the store publishers append to. */
 static int open_stores(rs_agent *a, const rs_agent_config *cfg, rs_error *err)
@@ -222,9 +242,9 @@ static int open_stores(rs_agent *a, const rs_agent_config *cfg, rs_error *err)
         a->n_stores++;
         if (!a->stores[i].name || !a->stores[i].url)
             return rs_error_set(err, RS_ENOMEM, "out of memory");
-        int rc = rs_storage_open(urls[i], &a->cfg.store_opts, &a->stores[i].h, err);
+        int rc = open_one(a, &a->stores[i], nn > 1, err);
         if (rc)
-            return rs_error_prefix(err, "store %s", names[i]);
+            return rc;
         if (strcmp(names[i], "primary") == 0) {
             a->primary = a->stores[i].h;
             a->cfg.store_url = a->stores[i].url;
@@ -241,9 +261,9 @@ static int open_stores(rs_agent *a, const rs_agent_config *cfg, rs_error *err)
         a->n_stores++;
         if (!r->name || !r->url)
             return rs_error_set(err, RS_ENOMEM, "out of memory");
-        int rc = rs_storage_open(r->url, &a->cfg.store_opts, &r->h, err);
+        int rc = open_one(a, r, true, err);
         if (rc)
-            return rs_error_prefix(err, "replica %s", r->name);
+            return rc;
     }
     if (!a->primary) { /* read_from without the primary: publishers still append to it */
         rs_store_ref *r = &a->stores[a->n_stores];
@@ -255,22 +275,31 @@ static int open_stores(rs_agent *a, const rs_agent_config *cfg, rs_error *err)
             r->name = r->url = NULL;
             return rs_error_set(err, RS_ENOMEM, "out of memory");
         }
-        int rc = rs_storage_open(r->url, &a->cfg.store_opts, &r->h, err);
+        int rc = open_one(a, r, !cfg->publish, err);
         if (rc) {
             free(r->name);
             free(r->url);
             r->name = r->url = NULL;
-            return rs_error_prefix(err, "store");
+            return rc;
         }
         a->primary = r->h;
         a->cfg.store_url = r->url;
         a->n_primary_extra = 1; /* kept after the read order, never read from */
     }
+    if (cfg->publish && !a->primary)
+        return rs_error_set(err, RS_EUNAVAILABLE, "agent: the primary store cannot be opened: %s", a->primary_open_error);
+    /* start on the first store that opens (a replica when the primary's region is down) */
     a->cur = 0;
-    a->store = a->stores[0].h;
+    while (a->cur < a->n_stores && !a->stores[a->cur].h)
+        a->cur++;
+    if (a->cur == a->n_stores)
+        return rs_error_set(err, RS_EUNAVAILABLE, "agent: no store of read_from can be opened (first: %s)", a->primary_open_error);
+    if (a->cur)
+        RS_LOGW("agent", "starting on store %s: the stores before it in read_from cannot be opened", a->stores[a->cur].name);
+    a->store = a->stores[a->cur].h;
     free(a->store_url);
-    a->store_url = strdup(a->stores[0].url);
-    snprintf(a->st.read_store, sizeof a->st.read_store, "%s", a->stores[0].name);
+    a->store_url = strdup(a->stores[a->cur].url);
+    snprintf(a->st.read_store, sizeof a->st.read_store, "%s", a->stores[a->cur].name);
     a->st.n_stores = a->n_stores;
     return a->store_url ? RS_OK : rs_error_set(err, RS_ENOMEM, "out of memory");
 }
@@ -756,6 +785,18 @@ static int poll_region_control(rs_agent *a, rs_error *err)
 static void store_switch(rs_agent *a, size_t to, bool failover, const char *why)
 {
     size_t from = a->cur;
+    for (size_t k = 0; k < a->n_stores && !a->stores[to].h; k++) {
+        rs_error oe = {0};
+        if (rs_storage_open(a->stores[to].url, &a->cfg.store_opts, &a->stores[to].h, &oe) == RS_OK)
+            break;
+        a->stores[to].h = NULL;
+        RS_LOGW("agent", "store %s cannot be opened error=\"%s\"", a->stores[to].name, oe.msg);
+        if (!failover)
+            return;
+        to = (to + 1) % a->n_stores;
+    }
+    if (!a->stores[to].h || to == from)
+        return;
     a->cur = to;
     a->store = a->stores[to].h;
     char *u = strdup(a->stores[to].url);
@@ -807,6 +848,10 @@ static void store_probe_preferred(rs_agent *a)
     rs_head h;
     char etag[RS_ETAG_MAX];
     rs_error e = {0};
+    if (!a->stores[0].h && rs_storage_open(a->stores[0].url, &a->cfg.store_opts, &a->stores[0].h, &e) != RS_OK) {
+        a->stores[0].h = NULL;
+        return;
+    }
     int rc = rs_log_read_head(a->stores[0].h, NULL, &h, etag, &e);
     if (rc)
         return;

@@ -42,6 +42,7 @@ struct rs_agent {
     rs_storage *store;            /* agent thread: the store read from (stores[cur].h) */
     rs_store_ref *stores;         /* the read order (one entry without replicas) */
     size_t n_stores, cur;
+    char primary_open_error[RS_ERROR_MSG_MAX]; /* the first store that could not be opened, why */
     size_t n_primary_extra;       /* 1: stores[n_stores] is the primary, outside the read order */
     rs_storage *primary;          /* the store publishers append to (borrowed from stores) */
     int64_t store_fail_since_mono;/* polls of the current store failing since (0: not failing) */

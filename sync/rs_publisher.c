@@ -18,8 +18,10 @@ struct rs_publisher {
     rs_registry *state;      /* the registry at state_version (NULL: not loaded) */
     uint64_t state_version;
     bool allow_once;         /* the next publish may be destructive */
-    rs_storage **replicas;   /* owned handles, one per opts.replica_urls */
+    rs_storage **replicas;   /* owned handles, one per opts.replica_urls (NULL: not open yet) */
     char **replica_names;
+    char **replica_urls;
+    rs_storage_opts store_opts;
     rs_publisher_replica_stats *rstats;
     size_t n_replicas;
 };
@@ -29,12 +31,15 @@ static void close_replicas(rs_publisher *p)
     for (size_t i = 0; i < p->n_replicas; i++) {
         rs_storage_close(p->replicas[i]);
         free(p->replica_names[i]);
+        free(p->replica_urls[i]);
     }
     free(p->replicas);
     free(p->replica_names);
+    free(p->replica_urls);
     free(p->rstats);
     p->replicas = NULL;
     p->replica_names = NULL;
+    p->replica_urls = NULL;
     p->rstats = NULL;
     p->n_replicas = 0;
 }
@@ -46,20 +51,37 @@ static int open_replicas(rs_publisher *p, const rs_publisher_opts *o, const rs_s
     p->replicas = calloc(o->n_replicas, sizeof *p->replicas);
     p->replica_names = calloc(o->n_replicas, sizeof *p->replica_names);
     p->rstats = calloc(o->n_replicas, sizeof *p->rstats);
-    if (!p->replicas || !p->replica_names || !p->rstats)
+    p->replica_urls = calloc(o->n_replicas, sizeof *p->replica_urls);
+    if (!p->replicas || !p->replica_names || !p->rstats || !p->replica_urls)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     for (size_t i = 0; i < o->n_replicas; i++) {
         const char *nm = o->replica_names && o->replica_names[i] ? o->replica_names[i] : "replica";
         p->replica_names[i] = strdup(nm);
         if (!p->replica_names[i])
             return rs_error_set(err, RS_ENOMEM, "out of memory");
-        int rc = rs_storage_open(o->replica_urls[i], so, &p->replicas[i], err);
-        if (rc) {
+        p->replica_urls[i] = strdup(o->replica_urls[i]);
+        if (!p->replica_urls[i]) {
             free(p->replica_names[i]);
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        }
+        if (so)
+            p->store_opts = *so;
+        rs_error oe = {0};
+        int rc = rs_storage_open(o->replica_urls[i], so, &p->replicas[i], &oe);
+        if (rc == RS_EINVALID || rc == RS_ENOMEM) { /* a bad URL: the configuration is wrong */
+            free(p->replica_names[i]);
+            free(p->replica_urls[i]);
+            if (err)
+                *err = oe;
             return rs_error_prefix(err, "replica %s", nm);
         }
         p->rstats[i].name = p->replica_names[i];
         p->n_replicas++;
+        if (rc) { /* down now: opened again at each copy; never stops the primary's publishing */
+            p->rstats[i].behind = true;
+            snprintf(p->rstats[i].last_error, sizeof p->rstats[i].last_error, "%s", oe.msg);
+            RS_LOGW("publish", "replica not reachable yet replica=%s error=\"%s\"", nm, oe.msg);
+        }
     }
     return RS_OK;
 }
@@ -72,7 +94,9 @@ int rs_publisher_sync_replicas(rs_publisher *p)
         rs_error e = {0};
         rs_publisher_replica_stats *st = &p->rstats[i];
         int64_t t0 = rs_mono_ms();
-        int rc = rs_replica_sync(p->store, p->replicas[i], &r, &e);
+        int rc = p->replicas[i] ? RS_OK : rs_storage_open(p->replica_urls[i], &p->store_opts, &p->replicas[i], &e);
+        if (!rc)
+            rc = rs_replica_sync(p->store, p->replicas[i], &r, &e);
         if (rc) {
             failed++;
             st->failures++;

@@ -224,11 +224,15 @@ int rs_replica_check_fence(uint64_t epoch, rs_storage *const *replicas, const ch
         rs_head h;
         char etag[RS_ETAG_MAX];
         rs_error e = {0};
+        if (!replicas[i]) {
+            RS_LOGW("replica", "cannot read the epoch of replica %s: not reachable", names ? names[i] : "?");
+            continue;
+        }
         int rc = rs_log_read_head(replicas[i], NULL, &h, etag, &e);
         if (rc == RS_ENOTFOUND)
             continue;
         if (rc) {
-            RS_LOGW("replica", "cannot read the epoch of replica %s error=\"%s\"", names ? names[i] : rs_storage_url(replicas[i]),
+            RS_LOGW("replica", "cannot read the epoch of replica %s error=\"%s\"", names ? names[i] : "?",
                     e.msg);
             continue;
         }
