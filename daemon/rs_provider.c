@@ -184,6 +184,7 @@ static json_t *p_status(void *ctx)
     json_object_set_new(o, "target_modified", json_boolean(s.target_modified));
     json_object_set_new(o, "source_etag", s.source_etag[0] ? json_string(s.source_etag) : json_null());
     json_object_set_new(o, "last_success", time_json(s.last_success_ms));
+    json_object_set_new(o, "last_success_ms", json_integer((json_int_t)s.last_success_ms));
     if (s.last_error_ms) {
         json_t *e = json_object();
         json_object_set_new(e, "time", time_json(s.last_error_ms));
