@@ -867,7 +867,7 @@ static void store_probe_preferred(rs_agent *a)
 }
 
 /* After a step: the current store failed (or is fenced): count, and move on when due. */
-static void store_check_failover(rs_agent *a)
+static void store_check_failover(rs_agent *a, int64_t step_started)
 {
     if (a->n_stores < 2)
         return;
@@ -877,7 +877,7 @@ static void store_check_failover(rs_agent *a)
         return;
     }
     if (!a->store_fail_since_mono)
-        a->store_fail_since_mono = now;
+        a->store_fail_since_mono = step_started; /* failing since the first failed poll began */
     if (!a->store_fenced && now - a->store_fail_since_mono < a->cfg.failover_after_ms)
         return;
     char why[160];
@@ -892,6 +892,7 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
 {
     bool ch = false;
     store_probe_preferred(a);
+    int64_t step_started = rs_mono_ms();
     a->store_failed = a->store_fenced = false;
     rs_error ce = {0};
     int crc = a->target ? poll_region_control(a, &ce) : RS_OK;
@@ -1003,7 +1004,7 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
         }
     }
     if (a->target)
-        store_check_failover(a);
+        store_check_failover(a, step_started);
     /* a step that succeeds ends the current error (last_error stays, with its time); a change
      * between failing and working is reported at once, not at the next heartbeat */
     bool failed_now = rc != RS_OK;
@@ -1015,7 +1016,12 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
         pthread_mutex_unlock(&a->mu);
     }
     int64_t now = rs_mono_ms();
-    if (ch || flipped || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0) {
+    /* a report goes to the store read from: not to one that just failed (with several stores the
+     * next step may read another) */
+    bool report_due = ch || flipped || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0;
+    if (report_due && a->n_stores > 1 && (a->store_failed || a->store_fenced))
+        report_due = false;
+    if (report_due) {
         if (a->target && now - a->last_target_check_mono >= a->cfg.heartbeat_interval_ms)
             rs_follow_check_target(a, false, NULL);
         rs_error re = {0};
