@@ -893,6 +893,13 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
     bool ch = false;
     store_probe_preferred(a);
     int64_t step_started = rs_mono_ms();
+    if (a->target && a->n_stores > 1 && a->store_fail_since_mono &&
+        step_started - a->store_fail_since_mono >= a->cfg.failover_after_ms) {
+        /* due already: do not spend one more failing poll on this store */
+        char why[96];
+        snprintf(why, sizeof why, "its polls failed for %lld ms", (long long)(step_started - a->store_fail_since_mono));
+        store_switch(a, (a->cur + 1) % a->n_stores, true, why);
+    }
     a->store_failed = a->store_fenced = false;
     rs_error ce = {0};
     int crc = a->target ? poll_region_control(a, &ce) : RS_OK;

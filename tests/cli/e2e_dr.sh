@@ -147,7 +147,7 @@ if out=$(pub "$pstore" "$WORK/pub.yaml" 2>"$WORK/old-pub.err"); then
   fail "the old publisher published to the old primary: '$out'"
 fi
 grep -q "refusing to publish: replica pg .* epoch 1" "$WORK/old-pub.err" || { show_log "$WORK/old-pub.err"; fail "the old publisher's error does not name the fence"; }
-say "old publisher refused (exit 1): $(head -c 200 "$WORK/old-pub.err")"
+say "old publisher refused (exit 1): $(grep -o 'refusing to publish.*' "$WORK/old-pub.err" | head -c 220)"
 sleep 2.5 # A probes its preferred store (the old primary) every second
 expect_eq "A still reads" pg "$(field "$pa" read_store)"
 target_is "$WORK/a/registry.db" "$d" || fail "A's target moved away from the new primary's digest"
