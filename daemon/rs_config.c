@@ -1773,6 +1773,26 @@ static char *value_text(const rs_config *cfg, int i, const rs_strlist **list_out
     return NULL;
 }
 
+/* A list item as shown: a URL (or the URL of a replica's "name=url") without its secrets. */
+static char *list_item_display(const char *item)
+{
+    const char *eq = strchr(item, '=');
+    const char *url = eq && has_scheme(eq + 1) ? eq + 1 : has_scheme(item) ? item : NULL;
+    if (!url)
+        return strdup(item);
+    char *red = rs_config_redact_url(url);
+    if (!red)
+        return NULL;
+    size_t pl = (size_t)(url - item), rl = strlen(red);
+    char *out = malloc(pl + rl + 1);
+    if (out) {
+        memcpy(out, item, pl);
+        memcpy(out + pl, red, rl + 1);
+    }
+    free(red);
+    return out;
+}
+
 static void yaml_quote(rs_buf *b, const char *s)
 {
     rs_buf_putc(b, '"');
@@ -1815,7 +1835,9 @@ static char *describe_text(const rs_config *cfg)
             for (size_t j = 0; j < l->n; j++) {
                 if (j)
                     rs_buf_printf(&b, ", ");
-                yaml_quote(&b, l->v[j]);
+                char *it = list_item_display(l->v[j]);
+                yaml_quote(&b, it ? it : "");
+                free(it);
             }
             rs_buf_putc(&b, ']');
         } else if (KEYS[i].type == KT_STR || KEYS[i].type == KT_PATH) {
@@ -1872,8 +1894,11 @@ static char *describe_json(const rs_config *cfg)
         case KT_FRAC: jv = json_real(*(const double *)(const void *)((const char *)cfg + KEYS[i].off)); break;
         case KT_LIST:
             jv = json_array();
-            for (size_t j = 0; l && j < l->n; j++)
-                json_array_append_new(jv, json_string(l->v[j]));
+            for (size_t j = 0; l && j < l->n; j++) {
+                char *it = list_item_display(l->v[j]);
+                json_array_append_new(jv, json_string(it ? it : ""));
+                free(it);
+            }
             break;
         default: jv = json_string(v ? v : ""); break;
         }
