@@ -137,7 +137,8 @@ wait_for 15 "A at v$v (epoch 1)" target_is "$WORK/a/registry.db" "$d"
 wait_for 15 "B at v$v (epoch 1)" target_is "$WORK/b/registry.db" "$d"
 wait_for 5 "A's epoch 1" bash -c "[[ \$(curl -s -m 1 http://127.0.0.1:$pa/v1/status | jq -r .epoch) == 1 ]]"
 expect_eq "B's epoch" 1 "$(field "$pb" epoch)"
-curl -s -m 1 "http://127.0.0.1:$pa/metrics" | grep -q '^regsync_store_failovers_total [1-9]' || fail "regsync_store_failovers_total not counted on A"
+metrics=$(curl -s -m 5 "http://127.0.0.1:$pa/metrics")
+grep -q '^regsync_store_failovers_total [1-9]' <<<"$metrics" || fail "regsync_store_failovers_total not counted on A: $(grep regsync_store_failovers <<<"$metrics")"
 say "both agents at v$v from the promoted pg (epoch 1)"
 
 step "the old primary comes back with its old publisher"
