@@ -128,6 +128,12 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err);
 int rs_follow_load_local(rs_agent *a, rs_error *err);
 int rs_follow_check_target(rs_agent *a, bool force, rs_error *err);
 
+/* rs_stores.c: the read order and read failover */
+int rs_stores_open(rs_agent *a, const rs_agent_config *cfg, rs_error *err);
+void rs_stores_switch(rs_agent *a, size_t to, bool failover, const char *why);
+void rs_stores_probe_preferred(rs_agent *a);                 /* before a step */
+void rs_stores_check_failover(rs_agent *a, int64_t step_started); /* after a step */
+
 /* rs_agent.c */
 void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err);
 void rs_agent_set_state(rs_agent *a, const char *state);
