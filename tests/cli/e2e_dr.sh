@@ -41,8 +41,23 @@ faults=$WORK/faults
 start_fault_proxy s3-proxy "$ep" "$faults"
 pstore=${primary/endpoint=http:\/\/$ep/endpoint=http://127.0.0.1:$E2E_PROXY_PORT}
 say "primary through fault-proxy.py on port $E2E_PROXY_PORT; replica pg (table prefix)"
-die() { local i; for ((i = 0; i < 20000; i++)); do echo reset; done >"$faults"; }
-revive() { : >"$faults"; }
+die() {
+  local i quiet=0
+  for ((i = 0; i < 20000; i++)); do echo reset; done >"$WORK/resets"
+  for ((i = 0; i < 100 && quiet < 3; i++)); do
+    if (($(wc -l <"$faults") < 15000)); then cp "$WORK/resets" "$faults"; quiet=0; else quiet=$((quiet + 1)); fi
+    sleep 0.05
+  done
+}
+# the proxy pops a line by rewriting the file: a request in flight can write the rest back after
+# we changed it, so write it until it stays as we want it
+revive() {
+  local i quiet=0
+  for ((i = 0; i < 100 && quiet < 3; i++)); do
+    if [[ -s $faults ]]; then : >"$faults"; quiet=0; else quiet=$((quiet + 1)); fi
+    sleep 0.05
+  done
+}
 
 mkdir -p "$WORK/a" "$WORK/b"
 "$GEN" --seed 5 --projects 2 --out "$WORK/src.db" 2>/dev/null || fail "regsync-gen failed"
