@@ -1,6 +1,7 @@
 /* regsyncd: the regsync agent daemon. See `regsyncd --help` and docs/operations.md. */
 #include "rs_daemon.h"
 #include "rs_log.h"
+#include "rs_replica.h"
 #include "rs_time.h"
 
 #include <event2/event.h>
@@ -32,6 +33,14 @@ static const char USAGE[] =
     "                             objects, unless --allow-destructive\n"
     "  check-config               validate the configuration, list every problem by key, print the\n"
     "                             effective configuration (secrets shown as <set>)\n"
+    "  mirror --to STORE          keep a replica in step: copy the log entries and snapshots it lacks, then\n"
+    "                             HEAD (idempotent, resumable); every poll_interval until SIGTERM, or once\n"
+    "                             with --once. STORE: a replica name from `replicas`, \"primary\", or a URL;\n"
+    "                             --from STORE (default: the primary `store`). With two URLs no --config\n"
+    "                             is needed\n"
+    "  promote --store STORE      make a replica the primary after the primary is lost: writes its HEAD with\n"
+    "                             epoch = 1 + the highest epoch of every reachable store (conditional write);\n"
+    "                             agents then ignore the old primary and its publisher refuses to publish\n"
     "  healthcheck                GET /healthz on the admin API the configuration describes (admin.listen\n"
     "                             from the file, REGSYNC_ADMIN_LISTEN or --set); exit 0 when it answers 200,\n"
     "                             1 otherwise: a container HEALTHCHECK\n"
@@ -41,7 +50,9 @@ static const char USAGE[] =
     "                             by REGSYNC_CONFIG, if set\n"
     "  -s, --set KEY=VALUE        override one key (dotted path, e.g. admin.listen=127.0.0.1:9000);\n"
     "                             environment variables REGSYNC_<KEY> override the file, --set overrides both\n"
-    "      --once                 with sync and publish\n"
+    "      --once                 with sync, publish and mirror\n"
+    "      --from, --to STORE     with mirror\n"
+    "      --store STORE          with promote\n"
     "      --allow-destructive    with publish: let this one publish delete any number of objects\n"
     "      --json                 with check-config: print the effective configuration as JSON\n"
     "      --example              with check-config: print an annotated example configuration and exit\n"
@@ -359,12 +370,169 @@ static int once(daemon_state *d, bool publish, bool allow_destructive)
     return rc ? EXIT_FAILED : EXIT_OK;
 }
 
+/* ------------------------------------------------------------ mirror, promote */
+
+static volatile sig_atomic_t g_mirror_stop;
+static void on_mirror_signal(int sig)
+{
+    (void)sig;
+    g_mirror_stop = 1;
+}
+
+/* A store named by the user: a URL, "primary" (the configured store) or a replica's name.
+ * *name gets a printable name. NULL when it names nothing. */
+static const char *resolve_store(const rs_config *cfg, const char *s, const char **name)
+{
+    *name = s;
+    if (strstr(s, "://"))
+        return s;
+    if (!cfg)
+        return NULL;
+    if (strcmp(s, "primary") == 0)
+        return cfg->store;
+    return rs_config_replica_url(cfg, s);
+}
+
+static rs_storage_opts store_opts_of(const rs_config *cfg)
+{
+    rs_storage_opts o = {0};
+    if (cfg) {
+        o.timeout_ms = cfg->store_options.timeout_ms;
+        o.connect_timeout_ms = cfg->store_options.connect_timeout_ms;
+        o.max_retries = cfg->store_options.max_retries;
+        o.ca_bundle = cfg->store_options.ca_bundle && *cfg->store_options.ca_bundle ? cfg->store_options.ca_bundle : NULL;
+    }
+    return o;
+}
+
+static int mirror(const rs_config *cfg, const char *from, const char *to, bool once_only)
+{
+    const char *fname, *tname;
+    const char *furl = resolve_store(cfg, from ? from : "primary", &fname);
+    const char *turl = to ? resolve_store(cfg, to, &tname) : NULL;
+    if (!to) {
+        fprintf(stderr, "regsyncd: mirror needs --to (a replica name or a store URL)\n");
+        return EXIT_USAGE;
+    }
+    if (!furl || !turl) {
+        fprintf(stderr, "regsyncd: mirror: %s is neither a URL, \"primary\" nor a replica in the configuration\n",
+                !furl ? (from ? from : "primary") : to);
+        return EXIT_USAGE;
+    }
+    if (strcmp(furl, turl) == 0) {
+        fprintf(stderr, "regsyncd: mirror: --from and --to are the same store\n");
+        return EXIT_USAGE;
+    }
+    rs_storage_opts so = store_opts_of(cfg);
+    rs_storage *src = NULL, *dst = NULL;
+    rs_error err = {0};
+    if (rs_storage_open(furl, &so, &src, &err) || rs_storage_open(turl, &so, &dst, &err)) {
+        fprintf(stderr, "regsyncd: mirror: %s\n", err.msg);
+        rs_storage_close(src);
+        return EXIT_FAILED;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_mirror_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    int64_t every = cfg ? cfg->poll_interval_ms : 5000;
+    int rc = EXIT_OK;
+    RS_LOGI("mirror", "mirroring from=%s to=%s%s", fname, tname, once_only ? " once" : "");
+    while (!g_mirror_stop) {
+        rs_replica_result r;
+        int64_t t0 = rs_mono_ms();
+        rs_error e = {0};
+        int mrc = rs_replica_sync(src, dst, &r, &e);
+        if (mrc) {
+            RS_LOGE("mirror", "copy failed from=%s to=%s error=\"%s\"", fname, tname, e.msg);
+            if (once_only) {
+                fprintf(stderr, "regsyncd: mirror: %s\n", e.msg);
+                rc = EXIT_FAILED;
+            }
+        } else if (r.head_written) {
+            RS_LOGI("mirror", "copied to=%s version=%" PRIu64 " from=%" PRIu64 " epoch=%" PRIu64 " entries=%" PRIu64 " skipped=%" PRIu64
+                              " snapshots=%" PRIu64 " deleted=%" PRIu64 " ms=%lld",
+                    tname, r.dst_version, r.dst_version_before, r.src_epoch, r.entries_copied, r.entries_skipped,
+                    r.snapshots_copied, r.entries_deleted, (long long)(rs_mono_ms() - t0));
+            if (once_only)
+                printf("mirrored %s to version %" PRIu64 " (epoch %" PRIu64 "): %" PRIu64 " entries, %" PRIu64 " snapshots copied, %" PRIu64
+                       " already there%s\n",
+                       tname, r.dst_version, r.src_epoch, r.entries_copied, r.snapshots_copied, r.entries_skipped,
+                       r.rejoined ? " (rejoined from an older epoch)" : "");
+        } else if (once_only) {
+            printf("%s in step at version %" PRIu64 "\n", tname, r.dst_version);
+        }
+        if (once_only)
+            break;
+        for (int64_t left = every; left > 0 && !g_mirror_stop; left -= 100)
+            usleep(100000);
+    }
+    rs_storage_close(src);
+    rs_storage_close(dst);
+    return rc;
+}
+
+static int promote(const rs_config *cfg, const char *store)
+{
+    const char *name;
+    const char *url = store ? resolve_store(cfg, store, &name) : NULL;
+    if (!url) {
+        fprintf(stderr, "regsyncd: promote needs --store: a replica name from the configuration or a store URL\n");
+        return EXIT_USAGE;
+    }
+    rs_storage_opts so = store_opts_of(cfg);
+    rs_error err = {0};
+    rs_storage *s = NULL;
+    if (rs_storage_open(url, &so, &s, &err)) {
+        fprintf(stderr, "regsyncd: promote: %s\n", err.msg);
+        return EXIT_FAILED;
+    }
+    /* every other configured store that answers contributes its epoch */
+    rs_storage *others[65];
+    size_t n = 0;
+    if (cfg) {
+        const char *urls[65];
+        size_t nu = 0;
+        urls[nu++] = cfg->store;
+        for (size_t i = 0; i < cfg->replicas.n && nu < 65; i++)
+            urls[nu++] = strchr(cfg->replicas.v[i], '=') + 1;
+        for (size_t i = 0; i < nu; i++) {
+            if (strcmp(urls[i], url) == 0)
+                continue;
+            rs_storage_opts qo = so;
+            qo.max_retries = -1; /* the lost primary must not hold the promotion up */
+            if (rs_storage_open(urls[i], &qo, &others[n], NULL) == RS_OK)
+                n++;
+        }
+    }
+    char by[200], host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(by, sizeof by, "regsyncd promote on %s", host);
+    uint64_t epoch = 0, version = 0;
+    int rc = rs_replica_promote(s, others, n, by, &epoch, &version, &err);
+    for (size_t i = 0; i < n; i++)
+        rs_storage_close(others[i]);
+    rs_storage_close(s);
+    if (rc) {
+        fprintf(stderr, "regsyncd: promote: %s\n", err.msg);
+        return EXIT_FAILED;
+    }
+    RS_LOGW("promote", "promoted store=%s epoch=%" PRIu64 " version=%" PRIu64, name, epoch, version);
+    printf("promoted %s: epoch %" PRIu64 " at version %" PRIu64 "; point `store` at it (and list the old primary under "
+           "replicas once it is back)\n",
+           name, epoch, version);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
                                          {"once", no_argument, 0, 'o'},         {"json", no_argument, 0, 'j'},
                                          {"allow-destructive", no_argument, 0, 'D'},         {"example", no_argument, 0, 'e'},
                                          {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
+                                         {"from", required_argument, 0, 'F'},   {"to", required_argument, 0, 'T'},
+                                         {"store", required_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *config = getenv("REGSYNC_CONFIG"), *cmd = "run";
     if (config && !*config)
@@ -372,6 +540,7 @@ int main(int argc, char **argv)
     const char **ov = calloc((size_t)argc + 1, sizeof *ov);
     size_t nov = 0;
     bool once_flag = false, json = false, example = false, allow_destructive = false;
+    const char *from = NULL, *to = NULL, *pstore = NULL;
     int c;
     if (argc > 1 && argv[1][0] != '-') {
         cmd = argv[1];
@@ -385,6 +554,9 @@ int main(int argc, char **argv)
         case 's': ov[nov++] = optarg; break;
         case 'o': once_flag = true; break;
         case 'D': allow_destructive = true; break;
+        case 'F': from = optarg; break;
+        case 'T': to = optarg; break;
+        case 'S': pstore = optarg; break;
         case 'j': json = true; break;
         case 'e': example = true; break;
         case 'h': fputs(USAGE, stdout); free(ov); return EXIT_OK;
@@ -398,11 +570,38 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     bool is_run = strcmp(cmd, "run") == 0, is_sync = strcmp(cmd, "sync") == 0, is_pub = strcmp(cmd, "publish") == 0,
-         is_check = strcmp(cmd, "check-config") == 0, is_health = strcmp(cmd, "healthcheck") == 0;
-    if (!is_run && !is_sync && !is_pub && !is_check && !is_health) {
+         is_check = strcmp(cmd, "check-config") == 0, is_health = strcmp(cmd, "healthcheck") == 0,
+         is_mirror = strcmp(cmd, "mirror") == 0, is_promote = strcmp(cmd, "promote") == 0;
+    if (!is_run && !is_sync && !is_pub && !is_check && !is_health && !is_mirror && !is_promote) {
         fprintf(stderr, "regsyncd: unknown command '%s'\n%s", cmd, USAGE);
         free(ov);
         return EXIT_USAGE;
+    }
+    if ((from || to) && !is_mirror) {
+        fprintf(stderr, "regsyncd: --from and --to go with mirror\n");
+        free(ov);
+        return EXIT_USAGE;
+    }
+    if (pstore && !is_promote) {
+        fprintf(stderr, "regsyncd: --store goes with promote\n");
+        free(ov);
+        return EXIT_USAGE;
+    }
+    if (is_mirror || is_promote) {
+        /* two URLs need no configuration; names need it */
+        bool urls_only = is_mirror ? (from && to && strstr(from, "://") && strstr(to, "://")) : (pstore && strstr(pstore, "://") && !config);
+        rs_config *mc = NULL;
+        if (!urls_only || config) {
+            if (load_config(config, ov, nov, &mc)) {
+                free(ov);
+                return EXIT_USAGE;
+            }
+            configure_logging(mc);
+        }
+        int mrc = is_mirror ? mirror(mc, from, to, once_flag) : promote(mc, pstore);
+        rs_config_free(mc);
+        free(ov);
+        return mrc;
     }
     if ((is_sync || is_pub) && !once_flag) {
         fprintf(stderr, "regsyncd: %s needs --once (the daemon itself is `regsyncd run`)\n", cmd);

@@ -91,6 +91,9 @@ typedef enum key_id {
     KEY_PUBLISHER_ID,
     KEY_IGNORE_FIELDS,
     KEY_FETCH_CONCURRENCY,
+    KEY_REPLICAS,
+    KEY_READ_FROM,
+    KEY_FAILOVER_AFTER,
     KEY_COUNT
 } key_id;
 
@@ -132,6 +135,9 @@ static const keydef KEYS[KEY_COUNT] = {
     [KEY_PUBLISHER_ID] = {"publisher_id", KT_STR, OFF(publisher_id), "", 0, 0, NULL},
     [KEY_IGNORE_FIELDS] = {"ignore_fields", KT_LIST, OFF(ignore_fields), "version_id,last_updated", 0, 0, NULL},
     [KEY_FETCH_CONCURRENCY] = {"fetch_concurrency", KT_INT, OFF(fetch_concurrency), "4", 1, 64, NULL},
+    [KEY_REPLICAS] = {"replicas", KT_LIST, OFF(replicas), "", 0, 0, NULL},
+    [KEY_READ_FROM] = {"read_from", KT_LIST, OFF(read_from), "", 0, 0, NULL},
+    [KEY_FAILOVER_AFTER] = {"failover_after", KT_DUR, OFF(failover_after_ms), "30s", 0, DAY_MS, NULL},
 };
 #define NKEYS ((size_t)KEY_COUNT)
 
@@ -646,6 +652,40 @@ static void yaml_walk_map(ctx *c, yaml_document_t *doc, yaml_node_t *map, const 
                 yaml_node_t *in = yaml_document_get_node(doc, *it);
                 if (!in)
                     continue;
+                if (in->type == YAML_MAPPING_NODE && strcmp(KEYS[i].key, "replicas") == 0) {
+                    /* replicas: [{name: eu, url: s3://...}] is kept as "eu=s3://..." (the form env
+                       and --set use) */
+                    const char *nm = NULL, *url = NULL;
+                    bool other = false;
+                    for (yaml_node_pair_t *q2 = in->data.mapping.pairs.start; q2 < in->data.mapping.pairs.top; q2++) {
+                        yaml_node_t *k2 = yaml_document_get_node(doc, q2->key), *v2 = yaml_document_get_node(doc, q2->value);
+                        if (!k2 || !v2 || k2->type != YAML_SCALAR_NODE || v2->type != YAML_SCALAR_NODE) {
+                            other = true;
+                            continue;
+                        }
+                        if (strcmp((const char *)k2->data.scalar.value, "name") == 0)
+                            nm = (const char *)v2->data.scalar.value;
+                        else if (strcmp((const char *)k2->data.scalar.value, "url") == 0)
+                            url = (const char *)v2->data.scalar.value;
+                        else
+                            other = true;
+                    }
+                    char w2[512];
+                    snprintf(w2, sizeof w2, "%s:%d", c->file, (int)in->start_mark.line + 1);
+                    if (other || !nm || !url) {
+                        problem_add(c->ps, full, w2, (int)in->start_mark.line + 1,
+                                    "each replica is a mapping with exactly the keys name and url");
+                        continue;
+                    }
+                    size_t ln = strlen(nm) + strlen(url) + 2;
+                    char *both = malloc(ln);
+                    if (both) {
+                        snprintf(both, ln, "%s=%s", nm, url);
+                        strlist_push(&r->list, both, strlen(both));
+                        free(both);
+                    }
+                    continue;
+                }
                 if (in->type != YAML_SCALAR_NODE) {
                     char w2[512];
                     snprintf(w2, sizeof w2, "%s:%d", c->file, (int)in->start_mark.line + 1);
@@ -1359,6 +1399,43 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
         if (pv->o[KEY_TARGET].src == SRC_FILE && rs_url_has_secret(cfg->target))
             kproblem(ps, pv, KEY_TARGET, "the URL holds a password or secret; secrets are not accepted in the configuration file");
     }
+    /* replicas: "name=url", names [a-z0-9-]+ and unique, never "primary" */
+    for (size_t j = 0; j < cfg->replicas.n; j++) {
+        const char *it = cfg->replicas.v[j], *eq = strchr(it, '=');
+        if (!eq || eq == it || !eq[1]) {
+            kproblem(ps, pv, KEY_REPLICAS, "item %zu is not a {name, url} (or \"name=url\")", j + 1);
+            continue;
+        }
+        size_t nl = (size_t)(eq - it);
+        bool okname = nl < 64;
+        for (size_t k = 0; k < nl; k++)
+            if (!islower((unsigned char)it[k]) && !isdigit((unsigned char)it[k]) && it[k] != '-')
+                okname = false;
+        if (!okname || (nl == 7 && strncmp(it, "primary", 7) == 0))
+            kproblem(ps, pv, KEY_REPLICAS, "replica name %.*s must be [a-z0-9-]+ (at most 63) and not \"primary\" (the store)",
+                     (int)(nl > 64 ? 64 : nl), it);
+        for (size_t k = 0; k < j; k++)
+            if (strncmp(cfg->replicas.v[k], it, nl + 1) == 0)
+                kproblem(ps, pv, KEY_REPLICAS, "replica name %.*s is used twice", (int)(nl > 64 ? 64 : nl), it);
+        char *red = rs_config_redact_url(eq + 1);
+        const char *p = store_url_problem(eq + 1);
+        if (p)
+            kproblem(ps, pv, KEY_REPLICAS, "replica %.*s: %s %s", (int)(nl > 64 ? 64 : nl), it, q(red ? red : "", qb, sizeof qb), p);
+        free(red);
+        if (pv->o[KEY_REPLICAS].src == SRC_FILE && rs_url_has_secret(eq + 1))
+            kproblem(ps, pv, KEY_REPLICAS, "replica %.*s: the URL holds a password or secret; secrets are not accepted in the configuration file",
+                     (int)(nl > 64 ? 64 : nl), it);
+        if (*cfg->store && strcmp(eq + 1, cfg->store) == 0)
+            kproblem(ps, pv, KEY_REPLICAS, "replica %.*s is the store itself", (int)(nl > 64 ? 64 : nl), it);
+    }
+    for (size_t j = 0; j < cfg->read_from.n; j++) {
+        const char *nm = cfg->read_from.v[j];
+        if (strcmp(nm, "primary") != 0 && !rs_config_replica_url(cfg, nm))
+            kproblem(ps, pv, KEY_READ_FROM, "%s is neither \"primary\" nor the name of a replica", q(nm, qb, sizeof qb));
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(cfg->read_from.v[k], nm) == 0)
+                kproblem(ps, pv, KEY_READ_FROM, "%s is listed twice", q(nm, qb, sizeof qb));
+    }
     if (!*cfg->state_dir) {
         kproblem(ps, pv, KEY_STATE_DIR, "required: the directory for the journal and local state");
     } else {
@@ -1677,6 +1754,15 @@ void rs_config_free(rs_config *cfg)
 /* ------------------------------------------------------------------------------------------ */
 /* helpers for users */
 
+const char *rs_config_replica_url(const rs_config *cfg, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t j = 0; j < cfg->replicas.n; j++)
+        if (strncmp(cfg->replicas.v[j], name, nl) == 0 && cfg->replicas.v[j][nl] == '=')
+            return cfg->replicas.v[j] + nl + 1;
+    return NULL;
+}
+
 bool rs_config_project_allowed(const rs_config *cfg, const char *project)
 {
     if (!cfg || !project)
@@ -1735,6 +1821,26 @@ static char *value_text(const rs_config *cfg, int i, const rs_strlist **list_out
     return NULL;
 }
 
+/* A list item as shown: a URL (or the URL of a replica's "name=url") without its secrets. */
+static char *list_item_display(const char *item)
+{
+    const char *eq = strchr(item, '=');
+    const char *url = eq && has_scheme(eq + 1) ? eq + 1 : has_scheme(item) ? item : NULL;
+    if (!url)
+        return strdup(item);
+    char *red = rs_config_redact_url(url);
+    if (!red)
+        return NULL;
+    size_t pl = (size_t)(url - item), rl = strlen(red);
+    char *out = malloc(pl + rl + 1);
+    if (out) {
+        memcpy(out, item, pl);
+        memcpy(out + pl, red, rl + 1);
+    }
+    free(red);
+    return out;
+}
+
 static void yaml_quote(rs_buf *b, const char *s)
 {
     rs_buf_putc(b, '"');
@@ -1777,7 +1883,9 @@ static char *describe_text(const rs_config *cfg)
             for (size_t j = 0; j < l->n; j++) {
                 if (j)
                     rs_buf_printf(&b, ", ");
-                yaml_quote(&b, l->v[j]);
+                char *it = list_item_display(l->v[j]);
+                yaml_quote(&b, it ? it : "");
+                free(it);
             }
             rs_buf_putc(&b, ']');
         } else if (KEYS[i].type == KT_STR || KEYS[i].type == KT_PATH) {
@@ -1834,8 +1942,11 @@ static char *describe_json(const rs_config *cfg)
         case KT_FRAC: jv = json_real(*(const double *)(const void *)((const char *)cfg + KEYS[i].off)); break;
         case KT_LIST:
             jv = json_array();
-            for (size_t j = 0; l && j < l->n; j++)
-                json_array_append_new(jv, json_string(l->v[j]));
+            for (size_t j = 0; l && j < l->n; j++) {
+                char *it = list_item_display(l->v[j]);
+                json_array_append_new(jv, json_string(it ? it : ""));
+                free(it);
+            }
             break;
         default: jv = json_string(v ? v : ""); break;
         }
@@ -1941,7 +2052,15 @@ const char *rs_config_default_yaml(void)
            "# Registry-level fields ignored when deciding whether the source changed.\n"
            "ignore_fields: [version_id, last_updated]\n"
            "# Log entries a follower fetches in parallel (1-64).\n"
-           "fetch_concurrency: 4\n";
+           "fetch_concurrency: 4\n"
+           "# Replicas of the store (disaster recovery, docs/operations.md): a list of {name, url}.\n"
+           "# A publisher copies every version to each; agents fail over to them.\n"
+           "replicas: []\n"
+           "# The order an agent reads the stores in (\"primary\" and replica names); []: primary, then\n"
+           "# the replicas as listed.\n"
+           "read_from: []\n"
+           "# Failed polls this long make an agent read from the next store (0: at the first failure).\n"
+           "failover_after: 30s\n";
 }
 
 _Static_assert(sizeof(rs_on_local_change) == sizeof(int), "enum fields are written as int");

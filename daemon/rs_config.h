@@ -98,6 +98,9 @@ typedef struct rs_config {
     char *publisher_id;         /* default "<hostname>/<pid>" */
     rs_strlist ignore_fields;   /* registry-level fields ignored when deciding "changed" */
     int fetch_concurrency;      /* log entries fetched in parallel by a follower */
+    rs_strlist replicas;        /* "name=url" (YAML: a list of {name, url}); rs_config_replica_url */
+    rs_strlist read_from;       /* store names ("primary", replica names); empty: primary, replicas */
+    int64_t failover_after_ms;  /* failed polls this long: read from the next store */
 
     rs_strlist warnings;        /* non-fatal notes for the log (unknown REGSYNC_* variables, a
                                    token file readable by others, ...); never contain a secret */
@@ -156,6 +159,9 @@ const char *rs_config_default_yaml(void);
 
 /* Every dotted key, in documentation order. Static, borrowed. */
 const char *const *rs_config_keys(size_t *n);
+
+/* The URL of the replica called name; NULL when there is none. Borrowed. */
+const char *rs_config_replica_url(const rs_config *cfg, const char *name);
 
 /* true when project passes filters.include_projects and not filters.exclude_projects. */
 bool rs_config_project_allowed(const rs_config *cfg, const char *project);

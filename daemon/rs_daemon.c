@@ -36,6 +36,11 @@ void rs_daemon_agent_config(const rs_config *cfg, rs_agent_config *out)
     out->publisher_id = cfg->publisher_id && *cfg->publisher_id ? cfg->publisher_id : NULL;
     out->compare_full = cfg->ignore_fields.n == 0;
     out->fetch_parallel = cfg->fetch_concurrency > 0 ? (unsigned)cfg->fetch_concurrency : 0;
+    out->replicas = (const char *const *)cfg->replicas.v;
+    out->n_replicas = cfg->replicas.n;
+    out->read_from = (const char *const *)cfg->read_from.v;
+    out->n_read_from = cfg->read_from.n;
+    out->failover_after_ms = cfg->failover_after_ms;
     out->store_opts.timeout_ms = cfg->store_options.timeout_ms;
     out->store_opts.connect_timeout_ms = cfg->store_options.connect_timeout_ms;
     out->store_opts.max_retries = cfg->store_options.max_retries;

@@ -151,6 +151,25 @@ static json_t *p_status(void *ctx)
     json_object_set_new(o, "state", json_string(s.state));
     json_object_set_new(o, "applied_version", json_integer((json_int_t)s.applied_version));
     json_object_set_new(o, "head_version", json_integer((json_int_t)s.head_version));
+    json_object_set_new(o, "read_store", json_string(s.read_store));
+    json_object_set_new(o, "stores", json_integer((json_int_t)s.n_stores));
+    json_object_set_new(o, "store_failovers", json_integer((json_int_t)s.store_failovers));
+    json_object_set_new(o, "store_returns", json_integer((json_int_t)s.store_returns));
+    json_object_set_new(o, "store_behind", json_boolean(s.store_behind));
+    json_object_set_new(o, "epoch", json_integer((json_int_t)s.epoch));
+    if (s.n_replica_stats) {
+        json_t *ra = json_array();
+        for (size_t i = 0; i < s.n_replica_stats; i++) {
+            json_t *r = json_object();
+            json_object_set_new(r, "name", json_string(s.replicas[i].name));
+            json_object_set_new(r, "version", json_integer((json_int_t)s.replicas[i].version));
+            json_object_set_new(r, "copies", json_integer((json_int_t)s.replicas[i].copies));
+            json_object_set_new(r, "failures", json_integer((json_int_t)s.replicas[i].failures));
+            json_object_set_new(r, "behind", json_boolean(s.replicas[i].behind));
+            json_array_append_new(ra, r);
+        }
+        json_object_set_new(o, "replicas", ra);
+    }
     json_object_set_new(o, "versions_behind",
                         json_integer(s.head_version > s.applied_version ? (json_int_t)(s.head_version - s.applied_version) : 0));
     json_object_set_new(o, "lag_seconds", json_real(lag_seconds(&s)));
@@ -162,6 +181,7 @@ static json_t *p_status(void *ctx)
     json_object_set_new(o, "target_modified", json_boolean(s.target_modified));
     json_object_set_new(o, "source_etag", s.source_etag[0] ? json_string(s.source_etag) : json_null());
     json_object_set_new(o, "last_success", time_json(s.last_success_ms));
+    json_object_set_new(o, "last_success_ms", json_integer((json_int_t)s.last_success_ms));
     if (s.last_error_ms) {
         json_t *e = json_object();
         json_object_set_new(e, "time", time_json(s.last_error_ms));
@@ -286,6 +306,23 @@ static void p_metrics(void *ctx, rs_buf *out)
     sample_u(out, "regsync_rollbacks_total", "counter", "Rollbacks.", (double)s.rollbacks);
     sample_u(out, "regsync_publishes_total", "counter", "Versions this agent published.", (double)s.publishes);
     sample_u(out, "regsync_heartbeats_total", "counter", "Region reports written.", (double)s.heartbeats);
+    sample_u(out, "regsync_store_failovers_total", "counter", "Moves to the next store of read_from after failed polls.",
+             (double)s.store_failovers);
+    sample_u(out, "regsync_store_returns_total", "counter", "Moves back to the preferred store.", (double)s.store_returns);
+    sample_u(out, "regsync_epoch", "gauge", "Highest HEAD epoch seen (promotions).", (double)s.epoch);
+    if (s.n_replica_stats) {
+        rs_prom_help(out, "regsync_replica_copy_failures_total", "counter", "Failed copies of a version to a replica.");
+        for (size_t i = 0; i < s.n_replica_stats; i++) {
+            snprintf(labels, sizeof labels, "replica=\"%s\"", s.replicas[i].name);
+            rs_prom_sample(out, "regsync_replica_copy_failures_total", labels, (double)s.replicas[i].failures);
+        }
+        rs_prom_help(out, "regsync_mirror_lag_versions", "gauge", "Versions a replica's HEAD is behind the last published.");
+        for (size_t i = 0; i < s.n_replica_stats; i++) {
+            snprintf(labels, sizeof labels, "replica=\"%s\"", s.replicas[i].name);
+            rs_prom_sample(out, "regsync_mirror_lag_versions", labels,
+                           s.last_published_version > s.replicas[i].version ? (double)(s.last_published_version - s.replicas[i].version) : 0);
+        }
+    }
     rs_prom_help(out, "regsync_errors_total", "counter", "Errors by kind.");
     for (int k = 0; k < RS_ERRKINDS; k++) {
         snprintf(labels, sizeof labels, "kind=\"%s\"", rs_errkind_names[k]);

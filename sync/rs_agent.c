@@ -6,6 +6,7 @@
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
+#include "rs_url.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -175,14 +176,14 @@ static void snapshot_store_stats(rs_agent *a)
     rs_storage_stats sum = {0}, one;
     rs_storage *hs[RS_MAX_FETCH + 2];
     size_t n = 0;
-    hs[n++] = a->store;
     hs[n++] = a->watch;
     for (int i = 0; i < RS_MAX_FETCH; i++)
         hs[n++] = a->fetch[i];
-    for (size_t i = 0; i < n; i++) {
-        if (!hs[i])
+    for (size_t i = 0; i < n + a->n_stores; i++) {
+        rs_storage *h = i < n ? hs[i] : a->stores[i - n].h;
+        if (!h)
             continue;
-        rs_storage_get_stats(hs[i], &one);
+        rs_storage_get_stats(h, &one);
         sum.requests += one.requests;
         sum.bytes_in += one.bytes_in;
         sum.bytes_out += one.bytes_out;
@@ -256,7 +257,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     snprintf(a->st.instance, sizeof a->st.instance, "%s", a->instance);
     snprintf(a->st.state, sizeof a->st.state, "starting");
     a->st.publish = cfg->publish;
-    int rc = rs_storage_open(a->store_url, &a->cfg.store_opts, &a->store, err);
+    int rc = rs_stores_open(a, cfg, err);
     if (rc)
         goto fail;
     if (rs_storage_caps(a->store) & RS_CAP_WATCH) {
@@ -293,7 +294,21 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
                                 .compact = true,
                                 .max_delete_fraction = a->cfg.max_delete_fraction,
                                 .allow_destructive = a->cfg.allow_destructive};
-        rc = rs_publisher_open(a->store, a->source, &a->cfg.store_opts, &po, &a->pub, err);
+        const char *rn[64], *ru[64];
+        size_t nr = 0;
+        for (size_t j = 0; j < cfg->n_replicas && nr < 64; j++) {
+            const char *eq = strchr(cfg->replicas[j], '=');
+            if (!eq)
+                continue;
+            rn[nr] = strndup(cfg->replicas[j], (size_t)(eq - cfg->replicas[j]));
+            ru[nr++] = eq + 1;
+        }
+        po.replica_names = rn;
+        po.replica_urls = ru;
+        po.n_replicas = nr;
+        rc = rs_publisher_open(a->primary, a->source, &a->cfg.store_opts, &po, &a->pub, err);
+        for (size_t j = 0; j < nr; j++)
+            free((char *)rn[j]);
         if (rc)
             goto fail;
     }
@@ -309,6 +324,10 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     a->st.pinned_version = a->pinned;
     a->saved_paused = a->paused;
     a->saved_pinned = a->pinned;
+    int64_t ep = 0;
+    if (rs_journal_state_get_i64(a->journal, RS_JSTATE_MAX_EPOCH, &ep, NULL) == RS_OK && ep > 0)
+        a->max_epoch = (uint64_t)ep;
+    a->st.epoch = a->max_epoch;
     rc = rs_follow_load_local(a, err);
     if (rc)
         goto fail;
@@ -338,7 +357,12 @@ void rs_agent_close(rs_agent *a)
     for (int i = 0; i < RS_MAX_FETCH; i++)
         rs_storage_close(a->fetch[i]);
     rs_storage_close(a->watch);
-    rs_storage_close(a->store);
+    for (size_t i = 0; a->stores && i < a->n_stores + a->n_primary_extra; i++) {
+        rs_storage_close(a->stores[i].h);
+        free(a->stores[i].name);
+        free(a->stores[i].url);
+    }
+    free(a->stores);
     if (a->written && a->written != a->state)
         rs_registry_free(a->written);
     rs_registry_free(a->state);
@@ -645,10 +669,22 @@ static int poll_region_control(rs_agent *a, rs_error *err)
 int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
 {
     bool ch = false;
+    rs_stores_probe_preferred(a);
+    int64_t step_started = rs_mono_ms();
+    if (a->target && a->n_stores > 1 && a->store_fail_since_mono &&
+        step_started - a->store_fail_since_mono >= a->cfg.failover_after_ms) {
+        /* due already: do not spend one more failing poll on this store */
+        char why[96];
+        snprintf(why, sizeof why, "its polls failed for %lld ms", (long long)(step_started - a->store_fail_since_mono));
+        rs_stores_switch(a, (a->cur + 1) % a->n_stores, true, why);
+    }
+    a->store_failed = a->store_fenced = false;
     rs_error ce = {0};
     int crc = a->target ? poll_region_control(a, &ce) : RS_OK;
-    if (crc)
+    if (crc) {
         rs_agent_record_error(a, EK_STORE, 0, &ce);
+        a->store_failed = true;
+    }
     pthread_mutex_lock(&a->mu);
     bool own_paused = a->paused, publish_req = a->publish_req, allow = a->publish_allow_destructive;
     uint64_t own_pinned = a->pinned;
@@ -674,6 +710,18 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
         if (publish_req && allow)
             rs_publisher_allow_destructive_once(a->pub);
         int prc = rs_publisher_publish(a->pub, publish_req, &res, &pe);
+        size_t nrs;
+        const rs_publisher_replica_stats *rs = rs_publisher_replicas(a->pub, &nrs);
+        pthread_mutex_lock(&a->mu);
+        a->st.n_replica_stats = nrs < 8 ? nrs : 8;
+        for (size_t i = 0; i < a->st.n_replica_stats; i++) {
+            snprintf(a->st.replicas[i].name, sizeof a->st.replicas[i].name, "%s", rs[i].name);
+            a->st.replicas[i].version = rs[i].version;
+            a->st.replicas[i].copies = rs[i].copies;
+            a->st.replicas[i].failures = rs[i].failures;
+            a->st.replicas[i].behind = rs[i].behind;
+        }
+        pthread_mutex_unlock(&a->mu);
         if (prc) {
             rs_agent_record_error(a, res.source_failed ? EK_SOURCE : EK_STORE, 0, &pe);
             rc = prc;
@@ -740,6 +788,8 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
             }
         }
     }
+    if (a->target)
+        rs_stores_check_failover(a, step_started);
     /* a step that succeeds ends the current error (last_error stays, with its time); a change
      * between failing and working is reported at once, not at the next heartbeat */
     bool failed_now = rc != RS_OK;
@@ -751,7 +801,12 @@ int rs_agent_step(rs_agent *a, bool *changed, rs_error *err)
         pthread_mutex_unlock(&a->mu);
     }
     int64_t now = rs_mono_ms();
-    if (ch || flipped || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0) {
+    /* a report goes to the store read from: not to one that just failed (with several stores the
+     * next step may read another) */
+    bool report_due = ch || flipped || now - a->last_heartbeat_mono >= a->cfg.heartbeat_interval_ms || a->last_heartbeat_mono == 0;
+    if (report_due && a->n_stores > 1 && (a->store_failed || a->store_fenced))
+        report_due = false;
+    if (report_due) {
         if (a->target && now - a->last_target_check_mono >= a->cfg.heartbeat_interval_ms)
             rs_follow_check_target(a, false, NULL);
         rs_error re = {0};

@@ -54,6 +54,16 @@ typedef struct rs_agent_config {
     bool compare_full;
     unsigned fetch_parallel;        /* log entries fetched at once; 0: 4 */
     rs_storage_opts store_opts;
+    /* Disaster recovery (docs/operations.md). replicas: "name=url" items. A publisher copies
+     * each version to every replica; a follower reads the stores in read_from order (names:
+     * "primary" for store_url, replica names; none: primary then the replicas as listed), moves
+     * to the next after failover_after_ms of failed polls (0: at the first), and returns to the
+     * first when it answers again. */
+    const char *const *replicas;
+    size_t n_replicas;
+    const char *const *read_from;
+    size_t n_read_from;
+    int64_t failover_after_ms;
 } rs_agent_config;
 
 typedef struct rs_agent rs_agent;
@@ -99,6 +109,18 @@ typedef struct rs_agent_status {
     size_t n_modified, n_regional_meta;
     bool publish;
     bool ready;                     /* local copy present and fresh (max_staleness) */
+    char read_store[64];            /* the store this agent reads from ("primary" or a replica) */
+    size_t n_stores;                /* stores in its read order */
+    uint64_t store_failovers;       /* moves to the next store after failed polls */
+    uint64_t store_returns;         /* moves back to the preferred store */
+    uint64_t epoch;                 /* the highest HEAD epoch seen (persisted in the journal) */
+    bool store_behind;              /* the store read from lags this agent's version */
+    struct {                        /* publishers: their replicas (the first 8) */
+        char name[64];
+        uint64_t version, copies, failures;
+        bool behind;
+    } replicas[8];
+    size_t n_replica_stats;
 } rs_agent_status;
 
 int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err);

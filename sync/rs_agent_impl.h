@@ -25,6 +25,12 @@ typedef struct rs_key_list {
     size_t n;
 } rs_key_list;
 
+typedef struct rs_store_ref {
+    char *name;                   /* "primary" or a replica's name */
+    char *url;
+    rs_storage *h;
+} rs_store_ref;
+
 struct rs_agent {
     rs_agent_config cfg;          /* strings below are owned copies */
     char **inc, **exc;
@@ -33,7 +39,18 @@ struct rs_agent {
     int64_t started_ms;
     char *store_desc;
 
-    rs_storage *store;            /* agent thread */
+    rs_storage *store;            /* agent thread: the store read from (stores[cur].h) */
+    rs_store_ref *stores;         /* the read order (one entry without replicas) */
+    size_t n_stores, cur;
+    char primary_open_error[RS_ERROR_MSG_MAX]; /* the first store that could not be opened, why */
+    size_t n_primary_extra;       /* 1: stores[n_stores] is the primary, outside the read order */
+    rs_storage *primary;          /* the store publishers append to (borrowed from stores) */
+    int64_t store_fail_since_mono;/* polls of the current store failing since (0: not failing) */
+    int64_t last_pref_probe_mono;
+    bool store_failed, store_fenced; /* this step: the current store did not answer / is fenced */
+    uint64_t max_epoch;           /* the highest HEAD epoch seen (journal state "max_epoch") */
+    bool epoch_change;            /* the state was dropped for a new epoch: record when written */
+    uint64_t epoch_from_version, epoch_from_epoch;
     rs_storage *fetch[RS_MAX_FETCH];
     rs_storage *watch;            /* push notifications (own handle), NULL without RS_CAP_WATCH */
     rs_journal *journal;
@@ -105,6 +122,12 @@ struct rs_agent {
     void (*on_change)(void *);
     void *on_change_ctx;
 };
+
+/* rs_stores.c: the read order and read failover */
+int rs_stores_open(rs_agent *a, const rs_agent_config *cfg, rs_error *err);
+void rs_stores_switch(rs_agent *a, size_t to, bool failover, const char *why);
+void rs_stores_probe_preferred(rs_agent *a);                 /* before a step */
+void rs_stores_check_failover(rs_agent *a, int64_t step_started); /* after a step */
 
 /* rs_agent.c */
 /* The EK_* counter of an error from its origin (set where it was made: store, source, target,

@@ -1154,6 +1154,7 @@ json_t *rs_drift_head_json(const rs_head *h)
     json_object_set_new(o, "publisher", json_string(h->publisher));
     json_object_set_new(o, "updated", time_or_null(h->updated_ms));
     json_object_set_new(o, "format", json_integer(h->format));
+    json_object_set_new(o, "epoch", json_integer((json_int_t)h->epoch));
     return o;
 }
 

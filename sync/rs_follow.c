@@ -782,6 +782,18 @@ static int check_lagging_head(rs_agent *a, uint64_t *latest, rs_error *err)
             *err = e2;
         return rc;
     }
+    if (a->n_stores > 1) {
+        /* several stores: one that lags (a replica the mirror has not reached yet) is only
+         * behind; keep this version and wait */
+        *latest = a->state_version;
+        if (!a->st.store_behind)
+            RS_LOGW("follow", "store %s is behind head_version=%" PRIu64 " local_version=%" PRIu64 ": keeping version %" PRIu64,
+                    a->stores[a->cur].name, a->head.version, a->state_version, a->state_version);
+        pthread_mutex_lock(&a->mu);
+        a->st.store_behind = true;
+        pthread_mutex_unlock(&a->mu);
+        return RS_OK;
+    }
     return rs_error_set(err, RS_ECONFLICT,
                         "HEAD says version %" PRIu64 " and the log has no version %" PRIu64
                         ", which this region holds: the store was reset or rolled back; keeping version %" PRIu64
@@ -825,6 +837,7 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
                           " (store unreachable or emptied); keeping the local copy",
                           RS_KEY_HEAD, a->state_version);
         rs_agent_record_error(a, EK_STORE, 0, err);
+        a->store_failed = true;
         return rc;
     } else if (rc == RS_ENOTFOUND) {
         rs_agent_set_state(a, "waiting");
@@ -834,8 +847,53 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
         return RS_OK;
     } else if (rc) {
         rs_agent_record_error(a, EK_STORE, 0, err);
+        a->store_failed = true;
+        return rc;
+    } else if (h.epoch < a->max_epoch) {
+        /* the fence: a HEAD of an older epoch is a former primary's (or a replica not yet
+         * mirrored since the promotion): never followed */
+        rc = rs_error_set(err, RS_ECONFLICT,
+                          "store %s: HEAD is at epoch %" PRIu64 " (version %" PRIu64 "), older than epoch %" PRIu64
+                          " already seen: a former primary; ignored",
+                          a->stores[a->cur].name, h.epoch, h.version, a->max_epoch);
+        rs_head_clear(&h);
+        rs_agent_record_error(a, EK_STORE, 0, err);
+        a->store_fenced = true;
         return rc;
     } else {
+        if (h.epoch > a->max_epoch && a->state && !a->epoch_change) {
+            /* a promotion: is this region's version on the new epoch's history? Its entry in the
+             * new primary's log must have our digest; otherwise the versions since were lost
+             * with the old primary and the region re-bootstraps from the new one */
+            rs_change *c = NULL;
+            uint8_t d[RS_DIGEST_LEN];
+            rs_registry_digest(a->state, d);
+            rs_error ce = {0};
+            int crc = rs_log_read_entry(a->store, a->state_version, &c, NULL, &ce);
+            bool on_chain = crc == RS_OK && memcmp(c->result_digest, d, RS_DIGEST_LEN) == 0;
+            rs_change_free(c);
+            if (crc && crc != RS_ENOTFOUND) {
+                rs_head_clear(&h);
+                if (err)
+                    *err = ce;
+                rs_agent_record_error(a, EK_STORE, 0, err);
+                a->store_failed = true;
+                return crc;
+            }
+            if (!on_chain) {
+                RS_LOGW("follow", "epoch change: version %" PRIu64 " (epoch %" PRIu64 ") is not on epoch %" PRIu64
+                                  "'s history; re-bootstrapping from store %s",
+                        a->state_version, a->max_epoch, h.epoch, a->stores[a->cur].name);
+                a->epoch_change = true;
+                a->epoch_from_version = a->state_version;
+                a->epoch_from_epoch = a->max_epoch;
+                rs_registry_free(a->state);
+                a->state = NULL;
+                a->state_version = 0;
+                a->bad_version = 0;
+                clear_retry(a);
+            }
+        }
         head_changed = !a->head_etag[0] || strcmp(etag, a->head_etag) != 0 || h.version != a->head.version;
         rs_head_clear(&a->head);
         a->head = h;
@@ -919,7 +977,30 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
         goto failed;
     clear_retry(a);
     a->fail_kind = -1;
+    if (a->head.epoch > a->max_epoch && (a->state || !a->epoch_change)) {
+        /* remembered only once this region stands on the new epoch's history */
+        if (a->epoch_change) {
+            rs_journal_event(a->journal, RS_LOG_WARN, "epoch", a->state_version,
+                             "epoch change: from version %" PRIu64 " (epoch %" PRIu64 ") to version %" PRIu64 " (epoch %" PRIu64 ")",
+                             a->epoch_from_version, a->epoch_from_epoch, a->state_version, a->head.epoch);
+            RS_LOGW("follow", "epoch change: from version %" PRIu64 " (epoch %" PRIu64 ") to version %" PRIu64 " (epoch %" PRIu64 ")",
+                    a->epoch_from_version, a->epoch_from_epoch, a->state_version, a->head.epoch);
+        } else if (a->state) {
+            rs_journal_event(a->journal, RS_LOG_INFO, "epoch", a->state_version,
+                             "epoch %" PRIu64 " (store %s promoted); version %" PRIu64 " is on its history", a->head.epoch,
+                             a->stores[a->cur].name, a->state_version);
+        }
+        rs_error je = {0};
+        if (rs_journal_state_set_i64(a->journal, RS_JSTATE_MAX_EPOCH, (int64_t)a->head.epoch, &je) == RS_OK) {
+            a->max_epoch = a->head.epoch;
+            a->epoch_change = false;
+        } else {
+            RS_LOGW("follow", "cannot record epoch %" PRIu64 " in the journal error=\"%s\"", a->head.epoch, je.msg);
+        }
+    }
     pthread_mutex_lock(&a->mu);
+    a->st.epoch = a->max_epoch;
+    a->st.store_behind = a->n_stores > 1 && a->head.version < a->state_version;
     a->st.last_success_ms = rs_wall_ms();
     a->st.attempted_version = 0;
     pthread_mutex_unlock(&a->mu);

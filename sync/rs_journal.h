@@ -111,6 +111,7 @@ typedef struct rs_journal_counts {
 #define RS_JSTATE_PAUSED "paused"                 /* "1" / "0" */
 #define RS_JSTATE_PINNED_VERSION "pinned_version" /* decimal; absent: not pinned */
 #define RS_JSTATE_HEAD_ETAG "head_etag"
+#define RS_JSTATE_MAX_EPOCH "max_epoch"           /* decimal: the highest HEAD epoch seen */
 #define RS_JSTATE_TARGET_DIGEST "target_digest"   /* hex; written by rs_journal_target_set */
 #define RS_JSTATE_TARGET_MTIME_NS "target_mtime_ns"
 #define RS_JSTATE_TARGET_SIZE "target_size"

@@ -57,6 +57,7 @@ int rs_head_encode(const rs_head *h, uint8_t **out, size_t *len, rs_error *err)
     ts.nanos = (int32_t)(h->updated_ms % 1000) * 1000000;
     m.updated = &ts;
     m.format = RS_LOG_FORMAT;
+    m.epoch = h->epoch;
     size_t n = regsync__v1__head__get_packed_size(&m);
     *out = malloc(n ? n : 1);
     if (!*out)
@@ -97,6 +98,7 @@ int rs_head_decode(const uint8_t *p, size_t n, rs_head *out, rs_error *err)
         snprintf(out->publisher, sizeof out->publisher, "%s", m->publisher ? m->publisher : "");
         out->updated_ms = m->updated ? m->updated->seconds * 1000 + m->updated->nanos / 1000000 : 0;
         out->format = m->format;
+        out->epoch = m->epoch;
         if (m->n_snapshots) {
             out->snapshots = malloc(m->n_snapshots * sizeof *out->snapshots);
             if (!out->snapshots)

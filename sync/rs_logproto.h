@@ -39,6 +39,8 @@ typedef struct rs_head {
     char publisher[128];
     int64_t updated_ms;
     uint32_t format;
+    uint64_t epoch;                       /* promotion epoch: 0 until the first `regsyncd promote`;
+                                             readers ignore a HEAD older than the highest seen */
 } rs_head;
 
 void rs_head_clear(rs_head *h);

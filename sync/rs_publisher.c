@@ -2,6 +2,7 @@
 #include "rs_publisher.h"
 #include "rs_alloc.h"
 #include "rs_log.h"
+#include "rs_replica.h"
 #include "rs_time.h"
 
 #include <inttypes.h>
@@ -18,7 +19,124 @@ struct rs_publisher {
     rs_registry *state;      /* the registry at state_version (NULL: not loaded) */
     uint64_t state_version;
     bool allow_once;         /* the next publish may be destructive */
+    rs_storage **replicas;   /* owned handles, one per opts.replica_urls (NULL: not open yet) */
+    char **replica_names;
+    char **replica_urls;
+    rs_storage_opts store_opts;
+    rs_publisher_replica_stats *rstats;
+    size_t n_replicas;
 };
+
+static void close_replicas(rs_publisher *p)
+{
+    for (size_t i = 0; i < p->n_replicas; i++) {
+        rs_storage_close(p->replicas[i]);
+        free(p->replica_names[i]);
+        free(p->replica_urls[i]);
+    }
+    free(p->replicas);
+    free(p->replica_names);
+    free(p->replica_urls);
+    free(p->rstats);
+    p->replicas = NULL;
+    p->replica_names = NULL;
+    p->replica_urls = NULL;
+    p->rstats = NULL;
+    p->n_replicas = 0;
+}
+
+static int open_replicas(rs_publisher *p, const rs_publisher_opts *o, const rs_storage_opts *so, rs_error *err)
+{
+    if (!o->n_replicas)
+        return RS_OK;
+    p->replicas = calloc(o->n_replicas, sizeof *p->replicas);
+    p->replica_names = calloc(o->n_replicas, sizeof *p->replica_names);
+    p->rstats = calloc(o->n_replicas, sizeof *p->rstats);
+    p->replica_urls = calloc(o->n_replicas, sizeof *p->replica_urls);
+    if (!p->replicas || !p->replica_names || !p->rstats || !p->replica_urls)
+        return rs_error_set(err, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < o->n_replicas; i++) {
+        const char *nm = o->replica_names && o->replica_names[i] ? o->replica_names[i] : "replica";
+        p->replica_names[i] = strdup(nm);
+        if (!p->replica_names[i])
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        p->replica_urls[i] = strdup(o->replica_urls[i]);
+        if (!p->replica_urls[i]) {
+            free(p->replica_names[i]);
+            return rs_error_set(err, RS_ENOMEM, "out of memory");
+        }
+        if (so)
+            p->store_opts = *so;
+        rs_error oe = {0};
+        int rc = rs_storage_open(o->replica_urls[i], so, &p->replicas[i], &oe);
+        if (rc == RS_EINVALID || rc == RS_ENOMEM) { /* a bad URL: the configuration is wrong */
+            free(p->replica_names[i]);
+            free(p->replica_urls[i]);
+            if (err)
+                *err = oe;
+            return rs_error_prefix(err, "replica %s", nm);
+        }
+        p->rstats[i].name = p->replica_names[i];
+        p->n_replicas++;
+        if (rc) { /* down now: opened again at each copy; never stops the primary's publishing */
+            p->rstats[i].behind = true;
+            snprintf(p->rstats[i].last_error, sizeof p->rstats[i].last_error, "%s", oe.msg);
+            RS_LOGW("publish", "replica not reachable yet replica=%s error=\"%s\"", nm, oe.msg);
+        }
+    }
+    return RS_OK;
+}
+
+int rs_publisher_sync_replicas(rs_publisher *p)
+{
+    int failed = 0;
+    for (size_t i = 0; i < p->n_replicas; i++) {
+        rs_replica_result r;
+        rs_error e = {0};
+        rs_publisher_replica_stats *st = &p->rstats[i];
+        int64_t t0 = rs_mono_ms();
+        int rc = p->replicas[i] ? RS_OK : rs_storage_open(p->replica_urls[i], &p->store_opts, &p->replicas[i], &e);
+        if (!rc)
+            rc = rs_replica_sync(p->store, p->replicas[i], &r, &e);
+        if (rc) {
+            failed++;
+            st->failures++;
+            st->behind = true;
+            snprintf(st->last_error, sizeof st->last_error, "%s", e.msg);
+            RS_LOGW("publish", "replica copy failed replica=%s error=\"%s\" (the primary is published; the next publish "
+                               "copies the missing range)",
+                    p->replica_names[i], e.msg);
+            continue;
+        }
+        st->behind = false;
+        st->version = r.dst_version;
+        st->last_error[0] = '\0';
+        if (r.head_written) {
+            st->copies++;
+            st->entries_copied += r.entries_copied;
+            st->snapshots_copied += r.snapshots_copied;
+            RS_LOGI("publish", "replica copied replica=%s version=%" PRIu64 " from=%" PRIu64 " entries=%" PRIu64
+                               " snapshots=%" PRIu64 " ms=%lld",
+                    p->replica_names[i], r.dst_version, r.dst_version_before, r.entries_copied, r.snapshots_copied,
+                    (long long)(rs_mono_ms() - t0));
+        }
+    }
+    return failed;
+}
+
+const rs_publisher_replica_stats *rs_publisher_replicas(const rs_publisher *p, size_t *n)
+{
+    *n = p->n_replicas;
+    return p->rstats;
+}
+
+static bool replicas_behind(const rs_publisher *p)
+{
+    for (size_t i = 0; i < p->n_replicas; i++)
+        if (p->rstats[i].behind)
+            return true;
+    return false;
+}
 
 void rs_publisher_allow_destructive_once(rs_publisher *p) { p->allow_once = true; }
 
@@ -113,9 +231,20 @@ int rs_publisher_open(rs_storage *store, const char *source, const rs_storage_op
         snprintf(p->id, sizeof p->id, "%s/%d", host, (int)getpid());
     }
     p->opts.publisher_id = p->id;
+    p->opts.replica_names = p->opts.replica_urls = NULL; /* copied into the handles below */
+    p->opts.n_replicas = 0;
+    if (opts) {
+        int rc = open_replicas(p, opts, store_opts, err);
+        if (rc) {
+            close_replicas(p);
+            free(p);
+            return rc;
+        }
+    }
     if (source) {
         int rc = rs_source_open(source, store, store_opts, &p->source, err);
         if (rc) {
+            close_replicas(p);
             free(p);
             return rc;
         }
@@ -130,6 +259,7 @@ void rs_publisher_close(rs_publisher *p)
         return;
     rs_source_close(p->source);
     rs_registry_free(p->state);
+    close_replicas(p);
     free(p);
 }
 
@@ -286,6 +416,8 @@ static int publish_registry(rs_publisher *p, const rs_registry *src, const char 
                 res->repaired_head = rc == RS_OK;
             }
             rs_head_clear(&h);
+            if (!rc && (lags || replicas_behind(p)))
+                res->replica_failures = rs_publisher_sync_replicas(p);
             return rc;
         }
         if (lags) { /* repair first, so HEAD never falls more than one version behind */
@@ -296,6 +428,16 @@ static int publish_registry(rs_publisher *p, const rs_registry *src, const char 
             if (rc)
                 return rc;
             continue;
+        }
+        /* the fence: a replica promoted past this store's epoch means this store is a former
+         * primary; a version appended here would fork the history agents follow */
+        if (p->n_replicas) {
+            rc = rs_replica_check_fence(h.epoch, p->replicas, (const char *const *)p->replica_names, p->n_replicas, err);
+            if (rc) {
+                res->fenced = true;
+                rs_head_clear(&h);
+                return rc;
+            }
         }
         rs_change *c;
         rc = rs_change_between(p->state, src, &c, err);
@@ -362,6 +504,8 @@ static int publish_registry(rs_publisher *p, const rs_registry *src, const char 
                                         "the next publish repairs HEAD)", res->version);
         RS_LOGI("publish", "published version=%" PRIu64 " ops=%zu bytes=%zu conflicts=%d", res->version, res->ops, bytes,
                 res->conflicts);
+        /* entries and snapshots first, HEAD last, on every replica; never fails the publish */
+        res->replica_failures = rs_publisher_sync_replicas(p);
         if (snap && p->opts.compact) {
             uint64_t deleted = 0;
             rs_error ce = {0};
@@ -384,6 +528,8 @@ int rs_publisher_publish(rs_publisher *p, bool force, rs_publish_result *res, rs
     int rc = rs_source_read(p->source, force, &data, &len, tag, err);
     if (rc == RS_ENOTMODIFIED) {
         res->version = p->state_version;
+        if (replicas_behind(p)) /* a copy failed before: repair it now, not at the next version */
+            res->replica_failures = rs_publisher_sync_replicas(p);
         return RS_OK;
     }
     if (rc) {

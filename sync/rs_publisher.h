@@ -25,7 +25,25 @@ typedef struct rs_publisher_opts {
      * registry is refused. */
     double max_delete_fraction;
     bool allow_destructive;
+    /* Replicas of the store (docs/operations.md, "Disaster recovery"): after each version is
+     * appended and HEAD moved, its entry, snapshot and then HEAD are copied to each replica
+     * (rs_replica_sync). A failed copy is logged and counted, never fails the publish, and is
+     * repaired by the next publish (the whole missing range). Before appending, a replica with
+     * a newer epoch than the store refuses the publish (RS_ECONFLICT: the fence). The publisher
+     * opens (and owns) one handle per replica URL; names and URLs are copied. */
+    const char *const *replica_names;
+    const char *const *replica_urls;
+    size_t n_replicas;
 } rs_publisher_opts;
+
+typedef struct rs_publisher_replica_stats {
+    const char *name;           /* borrowed from the publisher */
+    uint64_t version;           /* the replica's HEAD version after the last successful copy */
+    uint64_t copies, failures;  /* copies attempted that moved it / failed */
+    uint64_t entries_copied, snapshots_copied;
+    bool behind;                /* the last copy failed: repaired at the next publish */
+    char last_error[RS_ERROR_MSG_MAX];
+} rs_publisher_replica_stats;
 
 typedef struct rs_publish_result {
     bool changed;               /* a new version was appended */
@@ -36,6 +54,8 @@ typedef struct rs_publish_result {
     bool repaired_head;         /* HEAD lagged the log and was moved forward */
     char source_tag[RS_ETAG_MAX];
     bool source_failed;         /* on error: the source could not be read or was refused */
+    int replica_failures;       /* replicas whose copy failed this time (logged; repaired later) */
+    bool fenced;                /* on error: a replica has a newer epoch (this store is a former primary) */
 } rs_publish_result;
 
 int rs_publisher_open(rs_storage *store, const char *source, const rs_storage_opts *store_opts,
@@ -60,6 +80,12 @@ int rs_publisher_check_source(const rs_registry *r, rs_error *err);
  * The same checks and guard as rs_publisher_publish apply. */
 int rs_publisher_publish_registry(rs_publisher *p, const rs_registry *r, const char *source_tag,
                                   rs_publish_result *res, rs_error *err);
+
+/* Copies what each replica lacks now (also done by every publish). Returns the number of
+ * replicas whose copy failed. */
+int rs_publisher_sync_replicas(rs_publisher *p);
+/* Per-replica counters; *n replicas. The array is the publisher's (valid until it closes). */
+const rs_publisher_replica_stats *rs_publisher_replicas(const rs_publisher *p, size_t *n);
 
 
 

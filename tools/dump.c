@@ -41,7 +41,7 @@ static const char USAGE[] =
     "  ls URL                keys, sizes and ETags under a store URL\n"
     "\n"
     "Live systems (STORE_URL is the global store regsync publishes to):\n"
-    "  head STORE_URL        regsync/HEAD as JSON: version, digests, oldest, snapshots, publisher, updated,\n"
+    "  head STORE_URL        regsync/HEAD as JSON: version, digests, oldest, snapshots, publisher, updated, epoch,\n"
     "                        and log_version (the newest entry in the log; above version when HEAD lags)\n"
     "  log [--json] [--all] STORE_URL VERSION\n"
     "        one log entry: header and the plan of its change (--all: meta and registry-level too);\n"

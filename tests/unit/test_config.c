@@ -648,6 +648,66 @@ static void test_default_yaml_and_docs(void)
     rs_config_free(c);
 }
 
+
+/* disaster recovery: replicas as {name, url} (file) or name=url (env), read_from, failover_after */
+static void test_replicas(void)
+{
+    char y[2000];
+    snprintf(y, sizeof y,
+             "%sreplicas:\n  - {name: eu, url: \"s3://b-eu/p?region=eu-central-1\"}\n  - name: pg\n    url: postgresql://u@h/db\n"
+             "read_from: [eu, primary]\nfailover_after: 5s\n",
+             minimal());
+    char *p = write_cfg("rep.yaml", y);
+    rs_config *c = NULL;
+    rs_config_problems ps;
+    rs_error e;
+    int rc = rs_config_load_ex(p, noenv, NULL, 0, &c, &ps, &e);
+    dump(&ps);
+    CU_ASSERT_EQUAL_FATAL(rc, RS_OK);
+    CU_ASSERT_EQUAL(c->replicas.n, 2);
+    CU_ASSERT_STRING_EQUAL(rs_config_replica_url(c, "eu"), "s3://b-eu/p?region=eu-central-1");
+    CU_ASSERT_STRING_EQUAL(rs_config_replica_url(c, "pg"), "postgresql://u@h/db");
+    CU_ASSERT_PTR_NULL(rs_config_replica_url(c, "e"));
+    CU_ASSERT_EQUAL(c->read_from.n, 2);
+    CU_ASSERT_EQUAL(c->failover_after_ms, 5000);
+    rs_config_free(c);
+    rs_config_problems_free(&ps);
+    /* the environment form, with a password (allowed there), never shown */
+    char *env[] = {"REGSYNC_REPLICAS=pg=postgresql://u:hunter2@h/db,eu=s3://b/p", NULL};
+    p = write_cfg("rep2.yaml", minimal());
+    CU_ASSERT_EQUAL_FATAL(rs_config_load_ex(p, env, NULL, 0, &c, &ps, NULL), RS_OK);
+    CU_ASSERT_STRING_EQUAL(rs_config_replica_url(c, "pg"), "postgresql://u:hunter2@h/db");
+    CU_ASSERT_EQUAL(c->failover_after_ms, 30000); /* the default */
+    char *t = rs_config_describe(c, false), *j = rs_config_describe(c, true);
+    CU_ASSERT_PTR_NULL(strstr(t, "hunter2"));
+    CU_ASSERT_PTR_NULL(strstr(j, "hunter2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "pg=postgresql://u:<redacted>@h/db"));
+    free(t);
+    free(j);
+    rs_config_free(c);
+    rs_config_problems_free(&ps);
+    /* every mistake, by key */
+    snprintf(y, sizeof y,
+             "%sreplicas:\n  - {name: primary, url: \"file:///a\"}\n  - {name: x}\n  - {name: Bad_Name, url: \"file:///b\"}\n"
+             "  - {name: dup, url: \"file:///c\"}\n  - {name: dup, url: \"ftp://d\"}\n"
+             "  - {name: pw, url: \"postgresql://u:hunter2@h/db\"}\nread_from: [nope, primary, primary]\n",
+             minimal());
+    p = write_cfg("rep3.yaml", y);
+    CU_ASSERT_EQUAL(rs_config_load_ex(p, noenv, NULL, 0, &c, &ps, NULL), RS_EINVALID);
+    dump(&ps);
+    CU_ASSERT(has_problem(&ps, "replicas", "not \"primary\""));
+    CU_ASSERT(has_problem(&ps, "replicas", "exactly the keys name and url"));
+    CU_ASSERT(has_problem(&ps, "replicas", "Bad_Name"));
+    CU_ASSERT(has_problem(&ps, "replicas", "used twice"));
+    CU_ASSERT(has_problem(&ps, "replicas", "ftp"));
+    CU_ASSERT(has_problem(&ps, "replicas", "password"));
+    CU_ASSERT(has_problem(&ps, "read_from", "nope"));
+    CU_ASSERT(has_problem(&ps, "read_from", "twice"));
+    for (size_t i = 0; i < ps.n; i++)
+        CU_ASSERT_PTR_NULL(strstr(ps.v[i].text, "hunter2"));
+    rs_config_problems_free(&ps);
+}
+
 static void test_publish_only_and_misc(void)
 {
     /* publish-only: no target needed */
@@ -725,6 +785,7 @@ int main(void)
     CU_add_test(s, "glob lists", test_globs);
     CU_add_test(s, "default yaml, describe and docs cover every key", test_default_yaml_and_docs);
     CU_add_test(s, "publish-only, paths, ranges, nulls", test_publish_only_and_misc);
+    CU_add_test(s, "replicas, read_from, failover_after", test_replicas);
     int rc = rs_test_run();
     rs_test_rmrf(tmp);
     free(tmp);
