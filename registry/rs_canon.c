@@ -436,6 +436,70 @@ static int emit_group(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry
     return RS_OK;
 }
 
+/* Protobuf parsers clear a oneof when another member arrives, so an occurrence survives only when
+ * no member of a different field of the same oneof comes after it (several occurrences of the
+ * winning field itself all survive: a message member merges them). One pass finds, per oneof,
+ * the field whose occurrence is last and the last position of any other member; a second pass
+ * marks the losers. Linear in the entries (times the message's oneof count, a schema constant). */
+typedef struct oneof_state {
+    unsigned qoff;                          /* quantifier_offset: names the oneof */
+    const ProtobufCFieldDescriptor *last;   /* field of the last occurrence */
+    uint32_t last_pos;
+    uint32_t other_pos;                     /* last position of another field (UINT32_MAX: none) */
+} oneof_state;
+
+static oneof_state *oneof_find(oneof_state *st, size_t *n, unsigned qoff)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (st[i].qoff == qoff)
+            return &st[i];
+    st[*n].qoff = qoff;
+    st[*n].last = NULL;
+    st[*n].last_pos = 0;
+    st[*n].other_pos = UINT32_MAX;
+    return &st[(*n)++];
+}
+
+static bool is_oneof(const entry *e) { return e->fd && (e->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF); }
+
+static int drop_oneof_losers(entry *es, size_t ne, const ProtobufCMessageDescriptor *d)
+{
+    oneof_state stack_st[8];
+    oneof_state *st = stack_st;
+    size_t nst = 0;
+    if (d->n_fields > 8 && !(st = malloc(d->n_fields * sizeof *st)))
+        return RS_ENOMEM;
+    /* pass 1: the last occurrence of each oneof (es is sorted by field, so positions are not) */
+    for (size_t i = 0; i < ne; i++) {
+        if (!is_oneof(&es[i]))
+            continue;
+        oneof_state *o = oneof_find(st, &nst, es[i].fd->quantifier_offset);
+        if (!o->last || es[i].pos > o->last_pos) {
+            o->last = es[i].fd;
+            o->last_pos = es[i].pos;
+        }
+    }
+    /* pass 2: the last occurrence of a member other than the winner */
+    for (size_t i = 0; i < ne; i++) {
+        if (!is_oneof(&es[i]))
+            continue;
+        oneof_state *o = oneof_find(st, &nst, es[i].fd->quantifier_offset);
+        if (es[i].fd != o->last && (o->other_pos == UINT32_MAX || es[i].pos > o->other_pos))
+            o->other_pos = es[i].pos;
+    }
+    /* a loser: another field's member comes after it */
+    for (size_t i = 0; i < ne; i++) {
+        if (!is_oneof(&es[i]))
+            continue;
+        oneof_state *o = oneof_find(st, &nst, es[i].fd->quantifier_offset);
+        if (es[i].fd != o->last || (o->other_pos != UINT32_MAX && es[i].pos < o->other_pos))
+            es[i].dropped = 1;
+    }
+    if (st != stack_st)
+        free(st);
+    return RS_OK;
+}
+
 static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, rs_buf *out,
                      unsigned level)
 {
@@ -491,21 +555,8 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
     }
     if (!sorted)
         qsort(es, ne, sizeof *es, cmp_entry_num);
-    if (has_oneof) {
-        /* only the last member (by position) of each oneof survives */
-        for (size_t i = 0; i < ne; i++) {
-            if (!es[i].fd || !(es[i].fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-                continue;
-            for (size_t j = 0; j < ne; j++) {
-                if (j != i && es[j].fd && (es[j].fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-                    es[j].fd->quantifier_offset == es[i].fd->quantifier_offset && es[j].fd != es[i].fd &&
-                    es[j].pos > es[i].pos) {
-                    es[i].dropped = 1;
-                    break;
-                }
-            }
-        }
-    }
+    if (has_oneof && (rc = drop_oneof_losers(es, ne, d)) != RS_OK)
+        goto out;
     for (size_t i = 0; i < ne;) {
         size_t j = i;
         while (j < ne && es[j].f.num == es[i].f.num)
