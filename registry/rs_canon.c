@@ -196,12 +196,55 @@ static bool is_map_entry(const ProtobufCFieldDescriptor *fd)
            strcmp(m->name + l - 5, "Entry") == 0 && strcmp(m->fields[0].name, "key") == 0;
 }
 
-static int cmp_entry_num(const void *a, const void *b)
+/* Orders entries by field number, keeping the original order within a number (stable), in time
+ * linear in the entries: an LSD radix sort of entry indices, one counting pass per byte of the
+ * field number that varies (field numbers are small, so usually one), then the entries are put in
+ * place by following the permutation's cycles. Only the 4-byte indices need memory (a comparison
+ * sort is n log n with a call per comparison). */
+static int sort_entries(entry *es, size_t ne)
 {
-    const entry *x = a, *y = b;
-    if (x->f.num != y->f.num)
-        return x->f.num < y->f.num ? -1 : 1;
-    return x->pos < y->pos ? -1 : (x->pos > y->pos);
+    uint32_t all_or = 0, all_and = UINT32_MAX;
+    for (size_t i = 0; i < ne; i++) {
+        all_or |= es[i].f.num;
+        all_and &= es[i].f.num;
+    }
+    uint32_t *idx = malloc(2 * ne * sizeof *idx);
+    if (!idx)
+        return RS_ENOMEM;
+    uint32_t *src = idx, *dst = idx + ne;
+    for (size_t i = 0; i < ne; i++)
+        src[i] = (uint32_t)i;
+    for (unsigned shift = 0; shift < 32; shift += 8) {
+        if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
+            continue; /* this byte is the same in every entry */
+        size_t count[257] = {0};
+        for (size_t i = 0; i < ne; i++)
+            count[((es[src[i]].f.num >> shift) & 0xff) + 1]++;
+        for (size_t b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (size_t i = 0; i < ne; i++)
+            dst[count[(es[src[i]].f.num >> shift) & 0xff]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* src[k]: the entry that belongs at k. Follow each cycle once, marking done slots. */
+    for (size_t k = 0; k < ne; k++) {
+        if (src[k] == (uint32_t)k || src[k] == UINT32_MAX)
+            continue;
+        entry hold = es[k];
+        size_t at = k;
+        while (src[at] != (uint32_t)k) {
+            size_t from = src[at];
+            es[at] = es[from];
+            src[at] = UINT32_MAX;
+            at = from;
+        }
+        es[at] = hold;
+        src[at] = UINT32_MAX;
+    }
+    free(idx);
+    return RS_OK;
 }
 
 static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, rs_buf *out,
@@ -553,8 +596,8 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
         prev = e->f.num;
         ne++;
     }
-    if (!sorted)
-        qsort(es, ne, sizeof *es, cmp_entry_num);
+    if (!sorted && (rc = sort_entries(es, ne)) != RS_OK)
+        goto out;
     if (has_oneof && (rc = drop_oneof_losers(es, ne, d)) != RS_OK)
         goto out;
     for (size_t i = 0; i < ne;) {
