@@ -97,7 +97,7 @@ static int fail(rs_canon_ctx *c, const uint8_t *at, const char *field, const cha
     return RS_ECORRUPT;
 }
 
-static int wt_for_type(ProtobufCType t)
+static inline int wt_for_type(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT32:
@@ -162,27 +162,38 @@ static int put_value(rs_buf *out, int wt, uint64_t v)
     return put_fixed(out, v, wt == RS_WT_I64 ? 8 : 4);
 }
 
-/* Writes a length prefix for the bytes appended since start (which reserved 1 byte). */
-static int close_len(rs_buf *out, size_t start)
+static size_t varint_len(uint64_t v)
 {
-    size_t n = out->len - start - 1;
-    if (n < 0x80) {
-        out->data[start] = (uint8_t)n;
-        return RS_OK;
+    size_t k = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        k++;
     }
-    uint8_t v[10];
-    size_t k = 0;
+    return k;
+}
+
+/* Writes the length prefix of the bytes appended after the `reserved` bytes at start. The caller
+ * reserves the size of the input's prefix, which is the size needed whenever the canonical form
+ * is as long as the input (already canonical input, the usual case), so the bytes move only when
+ * canonicalization crossed a varint size: without this, every level of nesting moved everything
+ * under it, depth times per byte. */
+static int close_len(rs_buf *out, size_t start, size_t reserved)
+{
+    size_t n = out->len - start - reserved;
+    size_t k = varint_len(n);
+    if (k != reserved) {
+        if (k > reserved && rs_buf_reserve(out, k - reserved))
+            return RS_ENOMEM;
+        memmove(out->data + start + k, out->data + start + reserved, n);
+        out->len = out->len + k - reserved;
+    }
+    uint8_t *v = out->data + start;
     uint64_t x = n;
     while (x >= 0x80) {
-        v[k++] = (uint8_t)(x | 0x80);
+        *v++ = (uint8_t)(x | 0x80);
         x >>= 7;
     }
-    v[k++] = (uint8_t)x;
-    if (rs_buf_reserve(out, k - 1))
-        return RS_ENOMEM;
-    memmove(out->data + start + k, out->data + start + 1, n);
-    memcpy(out->data + start, v, k);
-    out->len += k - 1;
+    *v = (uint8_t)x;
     return RS_OK;
 }
 
@@ -266,15 +277,17 @@ static int emit_message(rs_canon_ctx *c, uint32_t num, const ProtobufCFieldDescr
 {
     if (level + 1 > c->max_depth)
         return fail(c, p, fd->name, "messages nested deeper than the limit of %u", c->max_depth);
-    if (put_tag(out, num, RS_WT_LEN) || rs_buf_putc(out, 0))
+    size_t reserved = varint_len(n);
+    if (put_tag(out, num, RS_WT_LEN) || rs_buf_reserve(out, reserved))
         return RS_ENOMEM;
-    size_t start = out->len - 1;
+    size_t start = out->len;
+    out->len += reserved;
     push(c, fd->name, idx);
     int rc = canon_msg(c, fd->descriptor, p, n, out, level + 1);
     c->depth--;
     if (rc)
         return rc;
-    return close_len(out, start);
+    return close_len(out, start, reserved);
 }
 
 typedef struct map_item {
@@ -546,9 +559,9 @@ static int drop_oneof_losers(entry *es, size_t ne, const ProtobufCMessageDescrip
 static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, rs_buf *out,
                      unsigned level)
 {
-    entry stack_es[32];
+    entry stack_es[8];
     entry *es = stack_es;
-    size_t ne = 0, cap = 32;
+    size_t ne = 0, cap = sizeof stack_es / sizeof stack_es[0];
     const uint8_t *q = p, *end = p + n;
     bool sorted = true;
     uint32_t prev = 0;

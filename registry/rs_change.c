@@ -335,7 +335,7 @@ int rs_change_apply(rs_registry *r, const rs_change *c, unsigned flags, rs_error
             return rc;
         }
         uint8_t h[RS_DIGEST_LEN];
-        SHA256(canon.data ? canon.data : (const uint8_t *)"", canon.len, h);
+        rs_sha256(canon.data, canon.len, h);
         if (memcmp(h, op->hash, RS_DIGEST_LEN) != 0) {
             rs_buf_free(&canon);
             return rs_error_set(err, RS_ECORRUPT, "%s: object hash does not match its bytes (%s %s/%s)", root,

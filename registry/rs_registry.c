@@ -373,7 +373,7 @@ static int make_obj(uint32_t kind, const uint8_t *data, size_t len, uint8_t *own
     o->pub.kind = kind;
     o->pub.data = owned ? owned : data;
     o->pub.len = len;
-    SHA256(scratch->data ? scratch->data : (const uint8_t *)"", scratch->len, o->pub.hash);
+    rs_sha256(scratch->data, scratch->len, o->pub.hash);
     char *project = NULL, *name = NULL;
     rc = rs_obj_key_from_canon(kind, scratch->data ? scratch->data : (const uint8_t *)"", scratch->len, &project,
                                &name, err);
