@@ -212,7 +212,8 @@ static bool is_map_entry(const ProtobufCFieldDescriptor *fd)
  * field number that varies (field numbers are small, so usually one), then the entries are put in
  * place by following the permutation's cycles. Only the 4-byte indices need memory (a comparison
  * sort is n log n with a call per comparison). */
-static int sort_entries(entry *es, size_t ne)
+/* noinline: its 2 KiB of counters would otherwise sit in every recursive canon_msg frame */
+__attribute__((noinline)) static int sort_entries(entry *es, size_t ne)
 {
     uint32_t all_or = 0, all_and = UINT32_MAX;
     for (size_t i = 0; i < ne; i++) {
@@ -310,7 +311,7 @@ static int cmp_map_item(const void *a, const void *b)
 }
 
 /* A map field: entries canonicalized, sorted by key, last duplicate wins. */
-static int emit_map(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out,
+__attribute__((noinline)) static int emit_map(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out,
                     unsigned level)
 {
     rs_buf scratch = {0};
@@ -371,7 +372,7 @@ out:
 }
 
 /* Reads all values of a repeated numeric field (packed or not) into a packed canonical buffer. */
-static int emit_packed(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out)
+__attribute__((noinline)) static int emit_packed(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out)
 {
     int wt = wt_for_type(fd->type);
     rs_buf vals = {0};
@@ -426,6 +427,8 @@ static bool packable(ProtobufCType t) { return t != PROTOBUF_C_TYPE_STRING && t 
 static int emit_group(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out,
                       unsigned level)
 {
+    if (!fd && c->drop_unknown)
+        return RS_OK;
     if (!fd) { /* unknown: byte for byte */
         for (size_t i = 0; i < ne; i++)
             if (rs_buf_append(out, es[i].f.raw, es[i].f.raw_len))
@@ -518,7 +521,7 @@ static oneof_state *oneof_find(oneof_state *st, size_t *n, unsigned qoff)
 
 static bool is_oneof(const entry *e) { return e->fd && (e->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF); }
 
-static int drop_oneof_losers(entry *es, size_t ne, const ProtobufCMessageDescriptor *d)
+__attribute__((noinline)) static int drop_oneof_losers(entry *es, size_t ne, const ProtobufCMessageDescriptor *d)
 {
     oneof_state stack_st[8];
     oneof_state *st = stack_st;
@@ -618,10 +621,16 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
         while (j < ne && es[j].f.num == es[i].f.num)
             j++;
         /* drop oneof losers inside the group */
-        size_t k = i;
-        for (size_t m = i; m < j; m++)
-            if (!es[m].dropped)
-                es[k++] = es[m];
+        size_t k = j;
+        if (has_oneof) {
+            k = i;
+            for (size_t m = i; m < j; m++)
+                if (!es[m].dropped) {
+                    if (k != m)
+                        es[k] = es[m];
+                    k++;
+                }
+        }
         if (k > i) {
             rc = emit_group(c, es[i].fd, es + i, k - i, out, level);
             if (rc)

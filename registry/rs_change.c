@@ -535,15 +535,20 @@ static bool has_nul(const char *s, size_t maxlen)
 int rs_change_decode(const uint8_t *p, size_t n, rs_change **out, rs_error *err)
 {
     *out = NULL;
-    /* wire-level validation first: protobuf-c's unpack is lenient and recursive */
+    /* wire-level validation first: protobuf-c's unpack is lenient and recursive. It unpacks the
+       canonical form, which holds the same message: each singular field once (protobuf-c would
+       allocate and merge every occurrence) and no unknown fields (it would copy each one). */
     rs_buf canon = {0};
     rs_canon_ctx cx;
     rs_canon_init(&cx, p, "change", 16, err);
+    cx.drop_unknown = true;
     int rc = rs_canon(&cx, &regsync__v1__change__descriptor, p, n, &canon);
-    rs_buf_free(&canon);
-    if (rc)
+    if (rc) {
+        rs_buf_free(&canon);
         return rc;
-    Regsync__V1__Change *m = regsync__v1__change__unpack(NULL, n, p);
+    }
+    Regsync__V1__Change *m = regsync__v1__change__unpack(NULL, canon.len, canon.data ? canon.data : (const uint8_t *)"");
+    rs_buf_free(&canon);
     if (!m)
         return rs_error_set(err, RS_ECORRUPT, "change: not a regsync.v1.Change message");
     rs_change *c = calloc(1, sizeof *c);
