@@ -496,7 +496,7 @@ static void test_registry_shapes(void)
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         bool ok = check_shapes("registry", registry_shapes, sizeof registry_shapes / sizeof registry_shapes[0],
                                sizes[s]);
-        if (!ok)
+        if (!ok && !getenv("RS_DECODE_ALL"))
             break; /* quadratic at this size: the next would take minutes */
     }
 }
