@@ -1,6 +1,7 @@
 /* rs_change.c: see rs_change.h. */
 #include "rs_change.h"
 #include "rs_canon.h"
+#include "rs_checked.h"
 #include "rs_diff.h"
 #include "rs_registry_impl.h"
 
@@ -568,7 +569,8 @@ int rs_change_decode(const uint8_t *p, size_t n, rs_change **out, rs_error *err)
     if (!rc)
         rc = digest_field(&m->result_content_digest, c->result_content_digest, "result_content_digest", false, err);
     if (!rc) {
-        c->published_ms = m->published ? m->published->seconds * 1000 + m->published->nanos / 1000000 : 0;
+        /* untrusted: a time beyond what int64 milliseconds hold is no time (0), as an absent one */
+        c->published_ms = m->published ? rs_ts_to_ms_or_zero(m->published->seconds, m->published->nanos) : 0;
         c->publisher = strdup(m->publisher ? m->publisher : "");
         c->source_etag = strdup(m->source_etag ? m->source_etag : "");
         c->source = strdup(m->source ? m->source : "");

@@ -1,5 +1,6 @@
 /* rs_logproto.c: see rs_logproto.h and docs/sync.md. */
 #include "rs_logproto.h"
+#include "rs_checked.h"
 #include "rs_log.h"
 #include "rs_time.h"
 
@@ -94,7 +95,8 @@ int rs_head_decode(const uint8_t *p, size_t n, rs_head *out, rs_error *err)
         out->oldest_version = m->oldest_version;
         out->snapshot_version = m->snapshot_version;
         snprintf(out->publisher, sizeof out->publisher, "%s", m->publisher ? m->publisher : "");
-        out->updated_ms = m->updated ? m->updated->seconds * 1000 + m->updated->nanos / 1000000 : 0;
+        /* untrusted: a time beyond what int64 milliseconds hold is no time (0) */
+        out->updated_ms = m->updated ? rs_ts_to_ms_or_zero(m->updated->seconds, m->updated->nanos) : 0;
         out->format = m->format;
         if (m->n_snapshots) {
             out->snapshots = malloc(m->n_snapshots * sizeof *out->snapshots);
