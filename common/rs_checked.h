@@ -13,14 +13,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* a + b / a * b for sizes; false when the result does not fit in size_t. */
-static inline bool rs_size_add(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
-static inline bool rs_size_mul(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
+/* The __builtin_*_overflow functions store the wrapped result even on overflow; these store
+ * only a result that fits. */
+#define RS_CHECKED_OP_(name, type, builtin)                                                                            \
+    static inline bool name(type a, type b, type *out)                                                                 \
+    {                                                                                                                  \
+        type r;                                                                                                        \
+        if (builtin(a, b, &r))                                                                                         \
+            return false;                                                                                              \
+        *out = r;                                                                                                      \
+        return true;                                                                                                   \
+    }
 
-/* a + b / a - b / a * b for int64; false when the result does not fit. */
-static inline bool rs_i64_add(int64_t a, int64_t b, int64_t *out) { return !__builtin_add_overflow(a, b, out); }
-static inline bool rs_i64_sub(int64_t a, int64_t b, int64_t *out) { return !__builtin_sub_overflow(a, b, out); }
-static inline bool rs_i64_mul(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+/* a + b / a * b for sizes; false (and *out untouched) when the result does not fit in size_t. */
+RS_CHECKED_OP_(rs_size_add, size_t, __builtin_add_overflow)
+RS_CHECKED_OP_(rs_size_mul, size_t, __builtin_mul_overflow)
+
+/* a + b / a - b / a * b for int64; false (and *out untouched) when the result does not fit. */
+RS_CHECKED_OP_(rs_i64_add, int64_t, __builtin_add_overflow)
+RS_CHECKED_OP_(rs_i64_sub, int64_t, __builtin_sub_overflow)
+RS_CHECKED_OP_(rs_i64_mul, int64_t, __builtin_mul_overflow)
 
 /* a - b clamped to [INT64_MIN, INT64_MAX]: for ages and lags computed from untrusted times. */
 static inline int64_t rs_i64_sub_sat(int64_t a, int64_t b)
@@ -38,9 +50,7 @@ static inline int64_t rs_i64_sub_sat(int64_t a, int64_t b)
 static inline bool rs_ts_to_ms(int64_t seconds, int32_t nanos, int64_t *out)
 {
     int64_t ms;
-    if (__builtin_mul_overflow(seconds, (int64_t)1000, &ms))
-        return false;
-    return !__builtin_add_overflow(ms, (int64_t)(nanos / 1000000), out);
+    return rs_i64_mul(seconds, 1000, &ms) && rs_i64_add(ms, nanos / 1000000, out);
 }
 
 /* The same, 0 ("no time") when the time does not fit: the convention of the decoders, where an
