@@ -492,7 +492,7 @@ static const shape registry_shapes[] = {
 
 static void test_registry_shapes(void)
 {
-    static const size_t sizes[] = {64 << 10, 1 << 20};
+    static const size_t sizes[] = {64 << 10, 256 << 10, 1 << 20};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         bool ok = check_shapes("registry", registry_shapes, sizeof registry_shapes / sizeof registry_shapes[0],
                                sizes[s]);
@@ -606,7 +606,7 @@ static const shape change_shapes[] = {
 
 static void test_change_shapes(void)
 {
-    static const size_t sizes[] = {64 << 10, 1 << 20};
+    static const size_t sizes[] = {64 << 10, 256 << 10, 1 << 20};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         bool ok = check_shapes("change", change_shapes, sizeof change_shapes / sizeof change_shapes[0], sizes[s]);
         if (!ok)
@@ -664,7 +664,7 @@ static const shape head_shapes[] = {
 
 static void test_head_shapes(void)
 {
-    static const size_t sizes[] = {64 << 10, 1 << 20};
+    static const size_t sizes[] = {64 << 10, 256 << 10, 1 << 20};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         bool ok = check_shapes("head", head_shapes, sizeof head_shapes / sizeof head_shapes[0], sizes[s]);
         if (!ok)
