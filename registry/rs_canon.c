@@ -570,6 +570,21 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
     uint32_t prev = 0;
     int rc = RS_OK;
     bool has_oneof = false;
+    /* Singular fields keep one entry however often they occur (the first 64 fields of the
+     * descriptor; later ones, if any, get an entry per occurrence as before): a scalar's later
+     * occurrence replaces it, a message's is appended to a merge buffer. An adversary repeating
+     * one field then costs no memory per occurrence. slot[i]/mslot[i] are valid where seen/mbits
+     * has bit i. */
+    uint64_t seen = 0, mbits = 0;
+    uint32_t slot[64], mslot[64];
+    rs_buf *mb = NULL;         /* merge buffers */
+    size_t nmb = 0, mbcap = 0;
+    struct {
+        unsigned qoff;
+        size_t fi;             /* the member that occurred last */
+    } cur[8];
+    size_t ncur = 0;
+    uint32_t occ = 0;          /* occurrences read */
     while (q < end) {
         if (ne == cap) {
             size_t ncap = cap * 2;
@@ -591,7 +606,7 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
             goto out;
         }
         e->fd = protobuf_c_message_descriptor_get_field(d, e->f.num);
-        e->pos = (uint32_t)ne;
+        e->pos = occ++;
         e->dropped = 0;
         if (level == 0 && c->skip_field && e->f.num == c->skip_field)
             continue;
@@ -606,6 +621,70 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
             }
             if (e->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
                 has_oneof = true;
+            size_t fi = (size_t)(e->fd - d->fields);
+            if (e->fd->label != PROTOBUF_C_LABEL_REPEATED && fi < 64) {
+                uint64_t bit = (uint64_t)1 << fi;
+                bool slotted = true;
+                if (e->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+                    /* another member was current: its entry stays and loses to this one
+                     * (drop_oneof_losers); when it occurs again it starts a new entry */
+                    size_t k;
+                    for (k = 0; k < ncur && cur[k].qoff != e->fd->quantifier_offset; k++)
+                        ;
+                    if (k == ncur && ncur < sizeof cur / sizeof cur[0]) {
+                        cur[k].qoff = e->fd->quantifier_offset;
+                        cur[k].fi = fi;
+                        ncur++;
+                    } else if (k == ncur) {
+                        slotted = false; /* more oneofs than tracked: an entry per occurrence */
+                    } else if (cur[k].fi != fi) {
+                        seen &= ~((uint64_t)1 << cur[k].fi);
+                        cur[k].fi = fi;
+                    }
+                }
+                if (slotted && (seen & bit)) {
+                    entry *sl = &es[slot[fi]];
+                    if (e->fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+                        if (!(mbits & bit)) {
+                            if (nmb == mbcap) {
+                                size_t nc = mbcap ? mbcap * 2 : 4;
+                                rs_buf *nv = realloc(mb, nc * sizeof *nv);
+                                if (!nv) {
+                                    rc = RS_ENOMEM;
+                                    goto out;
+                                }
+                                mb = nv;
+                                mbcap = nc;
+                            }
+                            memset(&mb[nmb], 0, sizeof mb[nmb]);
+                            if (rs_buf_append(&mb[nmb], sl->f.data, sl->f.len)) {
+                                rs_buf_free(&mb[nmb]);
+                                rc = RS_ENOMEM;
+                                goto out;
+                            }
+                            mslot[fi] = (uint32_t)nmb++;
+                            mbits |= bit;
+                        }
+                        rs_buf *m = &mb[mslot[fi]];
+                        if (rs_buf_append(m, e->f.data, e->f.len)) {
+                            rc = RS_ENOMEM;
+                            goto out;
+                        }
+                        /* offsets in errors inside a merged message are relative to the merge */
+                        sl->f.data = m->data ? m->data : (const uint8_t *)"";
+                        sl->f.len = m->len;
+                    } else {
+                        sl->f = e->f; /* last value wins */
+                    }
+                    sl->pos = e->pos;
+                    continue;
+                }
+                if (slotted) {
+                    seen |= bit;
+                    mbits &= ~bit;
+                    slot[fi] = (uint32_t)ne;
+                }
+            }
         }
         if (e->f.num < prev)
             sorted = false;
@@ -641,6 +720,9 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
 out:
     if (es != stack_es)
         free(es);
+    for (size_t i = 0; i < nmb; i++)
+        rs_buf_free(&mb[i]);
+    free(mb);
     if (rc == RS_ENOMEM)
         rs_error_set(c->err, RS_ENOMEM, "out of memory while reading %s", d->name);
     return rc;
