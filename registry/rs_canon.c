@@ -562,7 +562,7 @@ __attribute__((noinline)) static int drop_oneof_losers(entry *es, size_t ne, con
 static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, rs_buf *out,
                      unsigned level)
 {
-    entry stack_es[8];
+    entry stack_es[4];
     entry *es = stack_es;
     size_t ne = 0, cap = sizeof stack_es / sizeof stack_es[0];
     const uint8_t *q = p, *end = p + n;
@@ -576,7 +576,8 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
      * one field then costs no memory per occurrence. slot[i]/mslot[i] are valid where seen/mbits
      * has bit i. */
     uint64_t seen = 0, mbits = 0;
-    uint32_t slot[64], mslot[64];
+    uint32_t slot[64];
+    uint8_t mslot[64];
     rs_buf *mb = NULL;         /* merge buffers */
     size_t nmb = 0, mbcap = 0;
     struct {
@@ -662,7 +663,7 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
                                 rc = RS_ENOMEM;
                                 goto out;
                             }
-                            mslot[fi] = (uint32_t)nmb++;
+                            mslot[fi] = (uint8_t)nmb++;
                             mbits |= bit;
                         }
                         rs_buf *m = &mb[mslot[fi]];
