@@ -16,7 +16,8 @@
  * (clock_gettime(CLOCK_PROCESS_CPUTIME_ID)), each run repeating the decode until it has used
  * 20 ms; input and reference runs alternate and the best of 3 of each counts, so load on a shared
  * machine does not make the ratio flake. RS_DECODE_SHAPE=<name> runs one shape, RS_DECODE_MIN_MS
- * lengthens runs (profiling), RS_DECODE_ALL=1 goes on to 1 MiB after a failed screen. */
+ * lengthens runs (profiling), RS_DECODE_ALL=1 goes on to 1 MiB after a failed screen,
+ * RS_DECODE_SIZE_KB=<k> measures at that one size instead. */
 #include "rs_test.h"
 
 #include "rs_buf.h"
@@ -513,6 +514,10 @@ static bool check_shapes(const char *what, const shape *shapes, size_t n, size_t
 
 static void check_group(const char *what, const shape *shapes, size_t n)
 {
+    if (getenv("RS_DECODE_SIZE_KB")) { /* measuring one size (docs/benchmarks.md): the screen limit */
+        check_shapes(what, shapes, n, (size_t)atoll(getenv("RS_DECODE_SIZE_KB")) << 10, SCREEN_LIMIT);
+        return;
+    }
     if (check_shapes(what, shapes, n, SCREEN_SIZE, SCREEN_LIMIT) || getenv("RS_DECODE_ALL"))
         check_shapes(what, shapes, n, CHECK_SIZE, MAX_RATIO);
 }
