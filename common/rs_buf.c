@@ -1,5 +1,6 @@
 #include "rs_buf.h"
 #include "rs_url.h"
+#include "rs_checked.h"
 #include "rs_error.h"
 
 #include <errno.h>
@@ -13,10 +14,13 @@
 
 int rs_buf_reserve(rs_buf *b, size_t extra)
 {
-    if (b->len + extra <= b->cap)
+    size_t need; /* extra can come from a decoded length: b->len + extra + 1 must not wrap */
+    if (!rs_size_add(b->len, extra, &need) || !rs_size_add(need, 1, &need))
+        return RS_ENOMEM;
+    if (need - 1 <= b->cap)
         return RS_OK;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1) {
+    while (cap < need) {
         if (cap > SIZE_MAX / 2)
             return RS_ENOMEM;
         cap *= 2;

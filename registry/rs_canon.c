@@ -97,7 +97,7 @@ static int fail(rs_canon_ctx *c, const uint8_t *at, const char *field, const cha
     return RS_ECORRUPT;
 }
 
-static int wt_for_type(ProtobufCType t)
+static inline int wt_for_type(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT32:
@@ -162,27 +162,38 @@ static int put_value(rs_buf *out, int wt, uint64_t v)
     return put_fixed(out, v, wt == RS_WT_I64 ? 8 : 4);
 }
 
-/* Writes a length prefix for the bytes appended since start (which reserved 1 byte). */
-static int close_len(rs_buf *out, size_t start)
+static size_t varint_len(uint64_t v)
 {
-    size_t n = out->len - start - 1;
-    if (n < 0x80) {
-        out->data[start] = (uint8_t)n;
-        return RS_OK;
+    size_t k = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        k++;
     }
-    uint8_t v[10];
-    size_t k = 0;
+    return k;
+}
+
+/* Writes the length prefix of the bytes appended after the `reserved` bytes at start. The caller
+ * reserves the size of the input's prefix, which is the size needed whenever the canonical form
+ * is as long as the input (already canonical input, the usual case), so the bytes move only when
+ * canonicalization crossed a varint size: without this, every level of nesting moved everything
+ * under it, depth times per byte. */
+static int close_len(rs_buf *out, size_t start, size_t reserved)
+{
+    size_t n = out->len - start - reserved;
+    size_t k = varint_len(n);
+    if (k != reserved) {
+        if (k > reserved && rs_buf_reserve(out, k - reserved))
+            return RS_ENOMEM;
+        memmove(out->data + start + k, out->data + start + reserved, n);
+        out->len = out->len + k - reserved;
+    }
+    uint8_t *v = out->data + start;
     uint64_t x = n;
     while (x >= 0x80) {
-        v[k++] = (uint8_t)(x | 0x80);
+        *v++ = (uint8_t)(x | 0x80);
         x >>= 7;
     }
-    v[k++] = (uint8_t)x;
-    if (rs_buf_reserve(out, k - 1))
-        return RS_ENOMEM;
-    memmove(out->data + start + k, out->data + start + 1, n);
-    memcpy(out->data + start, v, k);
-    out->len += k - 1;
+    *v = (uint8_t)x;
     return RS_OK;
 }
 
@@ -196,12 +207,56 @@ static bool is_map_entry(const ProtobufCFieldDescriptor *fd)
            strcmp(m->name + l - 5, "Entry") == 0 && strcmp(m->fields[0].name, "key") == 0;
 }
 
-static int cmp_entry_num(const void *a, const void *b)
+/* Orders entries by field number, keeping the original order within a number (stable), in time
+ * linear in the entries: an LSD radix sort of entry indices, one counting pass per byte of the
+ * field number that varies (field numbers are small, so usually one), then the entries are put in
+ * place by following the permutation's cycles. Only the 4-byte indices need memory (a comparison
+ * sort is n log n with a call per comparison). */
+/* noinline: its 2 KiB of counters would otherwise sit in every recursive canon_msg frame */
+__attribute__((noinline)) static int sort_entries(entry *es, size_t ne)
 {
-    const entry *x = a, *y = b;
-    if (x->f.num != y->f.num)
-        return x->f.num < y->f.num ? -1 : 1;
-    return x->pos < y->pos ? -1 : (x->pos > y->pos);
+    uint32_t all_or = 0, all_and = UINT32_MAX;
+    for (size_t i = 0; i < ne; i++) {
+        all_or |= es[i].f.num;
+        all_and &= es[i].f.num;
+    }
+    uint32_t *idx = malloc(2 * ne * sizeof *idx);
+    if (!idx)
+        return RS_ENOMEM;
+    uint32_t *src = idx, *dst = idx + ne;
+    for (size_t i = 0; i < ne; i++)
+        src[i] = (uint32_t)i;
+    for (unsigned shift = 0; shift < 32; shift += 8) {
+        if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
+            continue; /* this byte is the same in every entry */
+        size_t count[257] = {0};
+        for (size_t i = 0; i < ne; i++)
+            count[((es[src[i]].f.num >> shift) & 0xff) + 1]++;
+        for (size_t b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (size_t i = 0; i < ne; i++)
+            dst[count[(es[src[i]].f.num >> shift) & 0xff]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* src[k]: the entry that belongs at k. Follow each cycle once, marking done slots. */
+    for (size_t k = 0; k < ne; k++) {
+        if (src[k] == (uint32_t)k || src[k] == UINT32_MAX)
+            continue;
+        entry hold = es[k];
+        size_t at = k;
+        while (src[at] != (uint32_t)k) {
+            size_t from = src[at];
+            es[at] = es[from];
+            src[at] = UINT32_MAX;
+            at = from;
+        }
+        es[at] = hold;
+        src[at] = UINT32_MAX;
+    }
+    free(idx);
+    return RS_OK;
 }
 
 static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, rs_buf *out,
@@ -223,15 +278,17 @@ static int emit_message(rs_canon_ctx *c, uint32_t num, const ProtobufCFieldDescr
 {
     if (level + 1 > c->max_depth)
         return fail(c, p, fd->name, "messages nested deeper than the limit of %u", c->max_depth);
-    if (put_tag(out, num, RS_WT_LEN) || rs_buf_putc(out, 0))
+    size_t reserved = varint_len(n);
+    if (put_tag(out, num, RS_WT_LEN) || rs_buf_reserve(out, reserved))
         return RS_ENOMEM;
-    size_t start = out->len - 1;
+    size_t start = out->len;
+    out->len += reserved;
     push(c, fd->name, idx);
     int rc = canon_msg(c, fd->descriptor, p, n, out, level + 1);
     c->depth--;
     if (rc)
         return rc;
-    return close_len(out, start);
+    return close_len(out, start, reserved);
 }
 
 typedef struct map_item {
@@ -254,7 +311,7 @@ static int cmp_map_item(const void *a, const void *b)
 }
 
 /* A map field: entries canonicalized, sorted by key, last duplicate wins. */
-static int emit_map(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out,
+__attribute__((noinline)) static int emit_map(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out,
                     unsigned level)
 {
     rs_buf scratch = {0};
@@ -315,7 +372,7 @@ out:
 }
 
 /* Reads all values of a repeated numeric field (packed or not) into a packed canonical buffer. */
-static int emit_packed(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out)
+__attribute__((noinline)) static int emit_packed(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out)
 {
     int wt = wt_for_type(fd->type);
     rs_buf vals = {0};
@@ -370,6 +427,8 @@ static bool packable(ProtobufCType t) { return t != PROTOBUF_C_TYPE_STRING && t 
 static int emit_group(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry *es, size_t ne, rs_buf *out,
                       unsigned level)
 {
+    if (!fd && c->drop_unknown)
+        return RS_OK;
     if (!fd) { /* unknown: byte for byte */
         for (size_t i = 0; i < ne; i++)
             if (rs_buf_append(out, es[i].f.raw, es[i].f.raw_len))
@@ -436,17 +495,97 @@ static int emit_group(rs_canon_ctx *c, const ProtobufCFieldDescriptor *fd, entry
     return RS_OK;
 }
 
+/* Protobuf parsers clear a oneof when another member arrives, so an occurrence survives only when
+ * no member of a different field of the same oneof comes after it (several occurrences of the
+ * winning field itself all survive: a message member merges them). One pass finds, per oneof,
+ * the field whose occurrence is last and the last position of any other member; a second pass
+ * marks the losers. Linear in the entries (times the message's oneof count, a schema constant). */
+typedef struct oneof_state {
+    unsigned qoff;                          /* quantifier_offset: names the oneof */
+    const ProtobufCFieldDescriptor *last;   /* field of the last occurrence */
+    uint32_t last_pos;
+    uint32_t other_pos;                     /* last position of another field (UINT32_MAX: none) */
+} oneof_state;
+
+static oneof_state *oneof_find(oneof_state *st, size_t *n, unsigned qoff)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (st[i].qoff == qoff)
+            return &st[i];
+    st[*n].qoff = qoff;
+    st[*n].last = NULL;
+    st[*n].last_pos = 0;
+    st[*n].other_pos = UINT32_MAX;
+    return &st[(*n)++];
+}
+
+static bool is_oneof(const entry *e) { return e->fd && (e->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF); }
+
+__attribute__((noinline)) static int drop_oneof_losers(entry *es, size_t ne, const ProtobufCMessageDescriptor *d)
+{
+    oneof_state stack_st[8];
+    oneof_state *st = stack_st;
+    size_t nst = 0;
+    if (d->n_fields > 8 && !(st = malloc(d->n_fields * sizeof *st)))
+        return RS_ENOMEM;
+    /* pass 1: the last occurrence of each oneof (es is sorted by field, so positions are not) */
+    for (size_t i = 0; i < ne; i++) {
+        if (!is_oneof(&es[i]))
+            continue;
+        oneof_state *o = oneof_find(st, &nst, es[i].fd->quantifier_offset);
+        if (!o->last || es[i].pos > o->last_pos) {
+            o->last = es[i].fd;
+            o->last_pos = es[i].pos;
+        }
+    }
+    /* pass 2: the last occurrence of a member other than the winner */
+    for (size_t i = 0; i < ne; i++) {
+        if (!is_oneof(&es[i]))
+            continue;
+        oneof_state *o = oneof_find(st, &nst, es[i].fd->quantifier_offset);
+        if (es[i].fd != o->last && (o->other_pos == UINT32_MAX || es[i].pos > o->other_pos))
+            o->other_pos = es[i].pos;
+    }
+    /* a loser: another field's member comes after it */
+    for (size_t i = 0; i < ne; i++) {
+        if (!is_oneof(&es[i]))
+            continue;
+        oneof_state *o = oneof_find(st, &nst, es[i].fd->quantifier_offset);
+        if (es[i].fd != o->last || (o->other_pos != UINT32_MAX && es[i].pos < o->other_pos))
+            es[i].dropped = 1;
+    }
+    if (st != stack_st)
+        free(st);
+    return RS_OK;
+}
+
 static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, rs_buf *out,
                      unsigned level)
 {
-    entry stack_es[32];
+    entry stack_es[4];
     entry *es = stack_es;
-    size_t ne = 0, cap = 32;
+    size_t ne = 0, cap = sizeof stack_es / sizeof stack_es[0];
     const uint8_t *q = p, *end = p + n;
     bool sorted = true;
     uint32_t prev = 0;
     int rc = RS_OK;
     bool has_oneof = false;
+    /* Singular fields keep one entry however often they occur (the first 64 fields of the
+     * descriptor; later ones, if any, get an entry per occurrence as before): a scalar's later
+     * occurrence replaces it, a message's is appended to a merge buffer. An adversary repeating
+     * one field then costs no memory per occurrence. slot[i]/mslot[i] are valid where seen/mbits
+     * has bit i. */
+    uint64_t seen = 0, mbits = 0;
+    uint32_t slot[64];
+    uint8_t mslot[64];
+    rs_buf *mb = NULL;         /* merge buffers */
+    size_t nmb = 0, mbcap = 0;
+    struct {
+        unsigned qoff;
+        size_t fi;             /* the member that occurred last */
+    } cur[8];
+    size_t ncur = 0;
+    uint32_t occ = 0;          /* occurrences read */
     while (q < end) {
         if (ne == cap) {
             size_t ncap = cap * 2;
@@ -468,7 +607,7 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
             goto out;
         }
         e->fd = protobuf_c_message_descriptor_get_field(d, e->f.num);
-        e->pos = (uint32_t)ne;
+        e->pos = occ++;
         e->dropped = 0;
         if (level == 0 && c->skip_field && e->f.num == c->skip_field)
             continue;
@@ -483,38 +622,95 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
             }
             if (e->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
                 has_oneof = true;
+            size_t fi = (size_t)(e->fd - d->fields);
+            if (e->fd->label != PROTOBUF_C_LABEL_REPEATED && fi < 64) {
+                uint64_t bit = (uint64_t)1 << fi;
+                bool slotted = true;
+                if (e->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+                    /* another member was current: its entry stays and loses to this one
+                     * (drop_oneof_losers); when it occurs again it starts a new entry */
+                    size_t k;
+                    for (k = 0; k < ncur && cur[k].qoff != e->fd->quantifier_offset; k++)
+                        ;
+                    if (k == ncur && ncur < sizeof cur / sizeof cur[0]) {
+                        cur[k].qoff = e->fd->quantifier_offset;
+                        cur[k].fi = fi;
+                        ncur++;
+                    } else if (k == ncur) {
+                        slotted = false; /* more oneofs than tracked: an entry per occurrence */
+                    } else if (cur[k].fi != fi) {
+                        seen &= ~((uint64_t)1 << cur[k].fi);
+                        cur[k].fi = fi;
+                    }
+                }
+                if (slotted && (seen & bit)) {
+                    entry *sl = &es[slot[fi]];
+                    if (e->fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+                        if (!(mbits & bit)) {
+                            if (nmb == mbcap) {
+                                size_t nc = mbcap ? mbcap * 2 : 4;
+                                rs_buf *nv = realloc(mb, nc * sizeof *nv);
+                                if (!nv) {
+                                    rc = RS_ENOMEM;
+                                    goto out;
+                                }
+                                mb = nv;
+                                mbcap = nc;
+                            }
+                            memset(&mb[nmb], 0, sizeof mb[nmb]);
+                            if (rs_buf_append(&mb[nmb], sl->f.data, sl->f.len)) {
+                                rs_buf_free(&mb[nmb]);
+                                rc = RS_ENOMEM;
+                                goto out;
+                            }
+                            mslot[fi] = (uint8_t)nmb++;
+                            mbits |= bit;
+                        }
+                        rs_buf *m = &mb[mslot[fi]];
+                        if (rs_buf_append(m, e->f.data, e->f.len)) {
+                            rc = RS_ENOMEM;
+                            goto out;
+                        }
+                        /* offsets in errors inside a merged message are relative to the merge */
+                        sl->f.data = m->data ? m->data : (const uint8_t *)"";
+                        sl->f.len = m->len;
+                    } else {
+                        sl->f = e->f; /* last value wins */
+                    }
+                    sl->pos = e->pos;
+                    continue;
+                }
+                if (slotted) {
+                    seen |= bit;
+                    mbits &= ~bit;
+                    slot[fi] = (uint32_t)ne;
+                }
+            }
         }
         if (e->f.num < prev)
             sorted = false;
         prev = e->f.num;
         ne++;
     }
-    if (!sorted)
-        qsort(es, ne, sizeof *es, cmp_entry_num);
-    if (has_oneof) {
-        /* only the last member (by position) of each oneof survives */
-        for (size_t i = 0; i < ne; i++) {
-            if (!es[i].fd || !(es[i].fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-                continue;
-            for (size_t j = 0; j < ne; j++) {
-                if (j != i && es[j].fd && (es[j].fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-                    es[j].fd->quantifier_offset == es[i].fd->quantifier_offset && es[j].fd != es[i].fd &&
-                    es[j].pos > es[i].pos) {
-                    es[i].dropped = 1;
-                    break;
-                }
-            }
-        }
-    }
+    if (!sorted && (rc = sort_entries(es, ne)) != RS_OK)
+        goto out;
+    if (has_oneof && (rc = drop_oneof_losers(es, ne, d)) != RS_OK)
+        goto out;
     for (size_t i = 0; i < ne;) {
         size_t j = i;
         while (j < ne && es[j].f.num == es[i].f.num)
             j++;
         /* drop oneof losers inside the group */
-        size_t k = i;
-        for (size_t m = i; m < j; m++)
-            if (!es[m].dropped)
-                es[k++] = es[m];
+        size_t k = j;
+        if (has_oneof) {
+            k = i;
+            for (size_t m = i; m < j; m++)
+                if (!es[m].dropped) {
+                    if (k != m)
+                        es[k] = es[m];
+                    k++;
+                }
+        }
         if (k > i) {
             rc = emit_group(c, es[i].fd, es + i, k - i, out, level);
             if (rc)
@@ -525,6 +721,9 @@ static int canon_msg(rs_canon_ctx *c, const ProtobufCMessageDescriptor *d, const
 out:
     if (es != stack_es)
         free(es);
+    for (size_t i = 0; i < nmb; i++)
+        rs_buf_free(&mb[i]);
+    free(mb);
     if (rc == RS_ENOMEM)
         rs_error_set(c->err, RS_ENOMEM, "out of memory while reading %s", d->name);
     return rc;

@@ -26,6 +26,7 @@ typedef struct rs_canon_ctx {
     const uint8_t *base;       /* offsets in errors are counted from here */
     rs_error *err;
     uint32_t skip_field;       /* omit this field of the outermost message (0: none) */
+    bool drop_unknown;         /* omit fields the schema does not know (at every level) */
     const char *root;          /* path prefix for errors, e.g. "feature_views[3]" */
     unsigned depth;
     struct {

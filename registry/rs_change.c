@@ -1,6 +1,7 @@
 /* rs_change.c: see rs_change.h. */
 #include "rs_change.h"
 #include "rs_canon.h"
+#include "rs_checked.h"
 #include "rs_diff.h"
 #include "rs_registry_impl.h"
 
@@ -335,7 +336,7 @@ int rs_change_apply(rs_registry *r, const rs_change *c, unsigned flags, rs_error
             return rc;
         }
         uint8_t h[RS_DIGEST_LEN];
-        SHA256(canon.data ? canon.data : (const uint8_t *)"", canon.len, h);
+        rs_sha256(canon.data, canon.len, h);
         if (memcmp(h, op->hash, RS_DIGEST_LEN) != 0) {
             rs_buf_free(&canon);
             return rs_error_set(err, RS_ECORRUPT, "%s: object hash does not match its bytes (%s %s/%s)", root,
@@ -535,15 +536,20 @@ static bool has_nul(const char *s, size_t maxlen)
 int rs_change_decode(const uint8_t *p, size_t n, rs_change **out, rs_error *err)
 {
     *out = NULL;
-    /* wire-level validation first: protobuf-c's unpack is lenient and recursive */
+    /* wire-level validation first: protobuf-c's unpack is lenient and recursive. It unpacks the
+       canonical form, which holds the same message: each singular field once (protobuf-c would
+       allocate and merge every occurrence) and no unknown fields (it would copy each one). */
     rs_buf canon = {0};
     rs_canon_ctx cx;
     rs_canon_init(&cx, p, "change", 16, err);
+    cx.drop_unknown = true;
     int rc = rs_canon(&cx, &regsync__v1__change__descriptor, p, n, &canon);
-    rs_buf_free(&canon);
-    if (rc)
+    if (rc) {
+        rs_buf_free(&canon);
         return rc;
-    Regsync__V1__Change *m = regsync__v1__change__unpack(NULL, n, p);
+    }
+    Regsync__V1__Change *m = regsync__v1__change__unpack(NULL, canon.len, canon.data ? canon.data : (const uint8_t *)"");
+    rs_buf_free(&canon);
     if (!m)
         return rs_error_set(err, RS_ECORRUPT, "change: not a regsync.v1.Change message");
     rs_change *c = calloc(1, sizeof *c);
@@ -563,7 +569,8 @@ int rs_change_decode(const uint8_t *p, size_t n, rs_change **out, rs_error *err)
     if (!rc)
         rc = digest_field(&m->result_content_digest, c->result_content_digest, "result_content_digest", false, err);
     if (!rc) {
-        c->published_ms = m->published ? m->published->seconds * 1000 + m->published->nanos / 1000000 : 0;
+        /* untrusted: a time beyond what int64 milliseconds hold is no time (0), as an absent one */
+        c->published_ms = m->published ? rs_ts_to_ms_or_zero(m->published->seconds, m->published->nanos) : 0;
         c->publisher = strdup(m->publisher ? m->publisher : "");
         c->source_etag = strdup(m->source_etag ? m->source_etag : "");
         c->source = strdup(m->source ? m->source : "");

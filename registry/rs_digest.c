@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,18 @@ int rs_reg_key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
     if (r)
         return r;
     return al < bl ? -1 : (al > bl);
+}
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md; /* fetched once, never freed (process lifetime); NULL: fetch failed */
+
+static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+void rs_sha256(const void *p, size_t n, uint8_t *out)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md || !EVP_Digest(n ? p : (const void *)"", n, out, NULL, sha256_md, NULL))
+        SHA256(n ? p : (const void *)"", n, out); /* same digest, the slower way */
 }
 
 /* ---------------------------------------------------------------- buckets */
@@ -199,7 +212,7 @@ void rs_registry_full_rehash(rs_registry *r, uint8_t out[RS_DIGEST_LEN])
         obj *o = r->objs[i];
         rs_buf_reset(&c);
         if (rs_obj_canon(o->pub.kind, o->pub.data, o->pub.len, NULL, "", 0, 0, &c, NULL) == RS_OK)
-            SHA256(c.data ? c.data : (const uint8_t *)"", c.len, o->pub.hash);
+            rs_sha256(c.data, c.len, o->pub.hash);
     }
     rs_buf_free(&c);
     for (size_t i = 0; i < NBUCKETS; i++) {

@@ -373,7 +373,7 @@ static int make_obj(uint32_t kind, const uint8_t *data, size_t len, uint8_t *own
     o->pub.kind = kind;
     o->pub.data = owned ? owned : data;
     o->pub.len = len;
-    SHA256(scratch->data ? scratch->data : (const uint8_t *)"", scratch->len, o->pub.hash);
+    rs_sha256(scratch->data, scratch->len, o->pub.hash);
     char *project = NULL, *name = NULL;
     rc = rs_obj_key_from_canon(kind, scratch->data ? scratch->data : (const uint8_t *)"", scratch->len, &project,
                                &name, err);
@@ -448,6 +448,69 @@ static int replace_in_slot(rs_registry *r, obj *old, obj *o, rs_error *err)
 }
 
 /* ---------------------------------------------------------------- decode */
+
+/* Decode gives each object the lowest free ordinal of its (kind, project, name). Decoding starts
+ * from an empty registry and only adds, so that ordinal is the number of objects with the same
+ * base key placed so far: a count per base key keeps k duplicates linear (give_key's search from
+ * ordinal 0 would try 1 + 2 + ... + k keys). */
+typedef struct ord_slot {
+    uint64_t h;
+    const obj *first; /* NULL: free slot */
+    uint32_t count;
+} ord_slot;
+
+typedef struct ord_counts {
+    ord_slot *v;
+    size_t cap, used;
+} ord_counts;
+
+static uint64_t base_key_hash(const obj *o)
+{
+    uint8_t k[4];
+    rs_be32(k, o->pub.kind);
+    uint64_t h = fnv1a(k, 4);
+    h = h * 31 + fnv1a((const uint8_t *)o->pub.project, strlen(o->pub.project) + 1);
+    return h * 31 + fnv1a((const uint8_t *)o->pub.name, strlen(o->pub.name) + 1);
+}
+
+static bool same_base_key(const obj *a, const obj *b)
+{
+    return a->pub.kind == b->pub.kind && strcmp(a->pub.project, b->pub.project) == 0 &&
+           strcmp(a->pub.name, b->pub.name) == 0;
+}
+
+/* The next ordinal for o's base key (counted as taken); -1 when out of memory. */
+static long ord_next(ord_counts *t, const obj *o)
+{
+    if ((t->used + 1) * 10 >= t->cap * 7) {
+        size_t ncap = t->cap ? t->cap * 2 : 64;
+        ord_slot *nv = calloc(ncap, sizeof *nv);
+        if (!nv)
+            return -1;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->v[i].first)
+                continue;
+            size_t j = t->v[i].h & (ncap - 1);
+            while (nv[j].first)
+                j = (j + 1) & (ncap - 1);
+            nv[j] = t->v[i];
+        }
+        free(t->v);
+        t->v = nv;
+        t->cap = ncap;
+    }
+    uint64_t h = base_key_hash(o);
+    size_t j = h & (t->cap - 1);
+    while (t->v[j].first && !(t->v[j].h == h && same_base_key(t->v[j].first, o)))
+        j = (j + 1) & (t->cap - 1);
+    if (!t->v[j].first) {
+        t->v[j].h = h;
+        t->v[j].first = o;
+        t->v[j].count = 0;
+        t->used++;
+    }
+    return (long)t->v[j].count++;
+}
 
 static void limits_or_default(const rs_limits *in, rs_limits *out)
 {
@@ -527,6 +590,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
     } pend[24];
     size_t npend = 0;
     size_t idx_of[20] = {0}; /* per repeated kind: element counter for error paths */
+    ord_counts ords = {0};
     while (p < end) {
         rs_wfield f;
         const char *why;
@@ -577,7 +641,8 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
                     rs_error_prefix(err, "not a Feast registry");
                 goto out;
             }
-            rc = place(r, o, -1, r->n, err);
+            long ord = ord_next(&ords, o);
+            rc = ord < 0 ? rs_error_set(err, RS_ENOMEM, "out of memory") : place(r, o, ord, r->n, err);
             if (rc) {
                 obj_free(o);
                 goto out;
@@ -644,6 +709,7 @@ static int decode_impl(rs_registry *r, const uint8_t *data, size_t len, const rs
 out:
     for (size_t j = 0; j < npend; j++)
         rs_buf_free(&pend[j].b);
+    free(ords.v);
     rs_buf_free(&scratch);
     return rc;
 }

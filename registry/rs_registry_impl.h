@@ -10,6 +10,11 @@
 int rs_obj_canon(uint32_t kind, const uint8_t *data, size_t len, const uint8_t *base, const char *root,
                  unsigned max_depth, uint32_t skip_field, rs_buf *out, rs_error *err);
 
+/* SHA-256 of p[0..n) into out (RS_DIGEST_LEN bytes). OpenSSL 3's one-shot SHA256() looks the
+ * algorithm up in its provider store on every call (some 270 ns, most of a small object's
+ * hash); this fetches it once per process. Thread-safe. */
+void rs_sha256(const void *p, size_t n, uint8_t *out);
+
 /* The (project, name) of an object from its canonical bytes; caller frees both. */
 int rs_obj_key_from_canon(uint32_t kind, const uint8_t *canon, size_t n, char **project, char **name, rs_error *err);
 

@@ -14,6 +14,7 @@
  * MariaDB); see feast_sql_internal.h.
  */
 #include "feast_sql_internal.h"
+#include "rs_checked.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -438,8 +439,9 @@ static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
     if (!isdigit((unsigned char)*s))
         return false;
     int64_t whole = 0;
-    while (isdigit((unsigned char)*s))
-        whole = whole * 10 + (*s++ - '0');
+    while (isdigit((unsigned char)*s)) /* a row's text: more digits than int64 holds is no number */
+        if (!rs_i64_mul(whole, 10, &whole) || !rs_i64_add(whole, *s++ - '0', &whole))
+            return false;
     int64_t frac = 0;
     int digits = 0;
     if (*s == '.') {

@@ -18,6 +18,7 @@
  * components. Temp files older than an hour (a crashed writer) are removed by list().
  */
 #include "rs_storage_impl.h"
+#include "rs_checked.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -778,7 +779,7 @@ static int list_walk(file_store *fs, const char *dirpath, size_t rootlen, const 
             break;
         }
         le->size = (uint64_t)st2.st_size;
-        le->mtime_ms = (int64_t)st2.st_mtim.tv_sec * 1000 + st2.st_mtim.tv_nsec / 1000000;
+        le->mtime_ms = rs_ts_to_ms_or_zero(st2.st_mtim.tv_sec, (int32_t)st2.st_mtim.tv_nsec); /* any mtime a writer set */
         acc->n++;
         free(full);
     }
@@ -887,7 +888,7 @@ static int file_del_if(void *impl, const char *key, const char *if_match, int64_
     char cur[RS_ETAG_MAX];
     struct stat st;
     rc = etag_of_path(fs, path, cur, &st, err);
-    int64_t mt = rc ? 0 : (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    int64_t mt = rc ? 0 : rs_ts_to_ms_or_zero(st.st_mtim.tv_sec, (int32_t)st.st_mtim.tv_nsec);
     if (rc == RS_ENOTFOUND) {
         rc = RS_OK;
     } else if (!rc && !etag_eq(cur, if_match)) {

@@ -1,6 +1,7 @@
 /* rs_control.c: see rs_control.h and docs/fleet.md. */
 #define RS_ERROR_ORIGIN RS_ORIGIN_DATA /* the errors this file makes (common/rs_error.h) */
 #include "rs_control.h"
+#include "rs_checked.h"
 #include "rs_logproto.h"
 #include "rs_time.h"
 
@@ -62,8 +63,8 @@ int rs_control_decode(const uint8_t *p, size_t n, rs_region_control *out, rs_err
     out->rollback = m->rollback;
     snprintf(out->by, sizeof out->by, "%s", m->by ? m->by : "");
     /* untrusted: a time beyond what milliseconds in int64 hold is no time */
-    if (m->at && m->at->seconds > -(INT64_MAX / 1000 - 1) && m->at->seconds < INT64_MAX / 1000 - 1)
-        out->at_ms = m->at->seconds * 1000 + m->at->nanos / 1000000;
+    if (m->at)
+        out->at_ms = rs_ts_to_ms_or_zero(m->at->seconds, m->at->nanos);
     snprintf(out->action, sizeof out->action, "%s", m->action ? m->action : "");
     out->serial = m->serial;
     regsync__v1__region_control__free_unpacked(m, NULL);

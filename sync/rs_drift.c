@@ -1,6 +1,7 @@
 /* rs_drift.c: region reports, drift states and pairwise differences. See rs_drift.h and
  * docs/drift.md. */
 #include "rs_drift.h"
+#include "rs_checked.h"
 #include "rs_agent.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
@@ -30,9 +31,7 @@ static bool digest_is_zero(const uint8_t *d)
 /* untrusted input: a time beyond what int64 milliseconds hold is no time */
 static int64_t ts_ms(const Google__Protobuf__Timestamp *t)
 {
-    if (!t || t->seconds <= -(INT64_MAX / 1000 - 1) || t->seconds >= INT64_MAX / 1000 - 1)
-        return 0;
-    return (int64_t)t->seconds * 1000 + t->nanos / 1000000;
+    return t ? rs_ts_to_ms_or_zero(t->seconds, t->nanos) : 0;
 }
 
 static char *dupz(const char *s, bool *oom)
@@ -901,7 +900,7 @@ static double lag_of(rs_drift_ctx *c, const rs_head *head, uint64_t applied, int
     }
     if (!t || now <= t)
         return 0.0;
-    return (double)(now - t) / 1000.0;
+    return (double)rs_i64_sub_sat(now, t) / 1000.0; /* t is untrusted: may be near INT64_MIN */
 }
 
 static void judge(rs_drift_ctx *c, const rs_head *head, int64_t now, int64_t stale_after, rs_region_report *r,
@@ -911,7 +910,7 @@ static void judge(rs_drift_ctx *c, const rs_head *head, int64_t now, int64_t sta
     row->report = r;
     row->state = RS_DRIFT_IN_SYNC;
     /* a region whose clock runs ahead reports heartbeats from the future: age 0 */
-    row->heartbeat_age_ms = !r->heartbeat_ms ? -1 : now > r->heartbeat_ms ? now - r->heartbeat_ms : 0;
+    row->heartbeat_age_ms = !r->heartbeat_ms ? -1 : now > r->heartbeat_ms ? rs_i64_sub_sat(now, r->heartbeat_ms) : 0;
     if (r->error) {
         row->state = RS_DRIFT_STALE;
         snprintf(row->reason, sizeof row->reason, "report unreadable: %s", r->error);
@@ -923,21 +922,22 @@ static void judge(rs_drift_ctx *c, const rs_head *head, int64_t now, int64_t sta
     if (row->versions_behind)
         row->lag_seconds = lag_of(c, head, r->applied_version, now, &lag_approx);
     char lag[32], age[32];
-    fmt_duration((int64_t)(row->lag_seconds * 1000.0), lag, sizeof lag);
+    /* a lag from an untrusted time can reach 2^63 ms, which no int64 holds */
+    fmt_duration(row->lag_seconds * 1000.0 < 9.2e18 ? (int64_t)(row->lag_seconds * 1000.0) : INT64_MAX, lag, sizeof lag);
     char behind[96] = "";
     if (row->versions_behind)
         snprintf(behind, sizeof behind, "%" PRIu64 " version(s) behind, lag %s%s", row->versions_behind,
                  lag_approx ? "at least " : "", lag);
 
     /* stale */
-    if (!r->heartbeat_ms || now - r->heartbeat_ms > stale_after) {
+    if (!r->heartbeat_ms || rs_i64_sub_sat(now, r->heartbeat_ms) > stale_after) {
         row->state = RS_DRIFT_STALE;
         char lim[32];
         fmt_duration(stale_after, lim, sizeof lim);
         if (!r->heartbeat_ms) {
             snprintf(row->reason, sizeof row->reason, "the report has no heartbeat");
         } else {
-            fmt_duration(now - r->heartbeat_ms, age, sizeof age);
+            fmt_duration(rs_i64_sub_sat(now, r->heartbeat_ms), age, sizeof age);
             snprintf(row->reason, sizeof row->reason, "no heartbeat for %s (limit %s); last seen %s at version %" PRIu64 "%s%s",
                      age, lim, r->state[0] ? r->state : "reporting", r->applied_version, behind[0] ? "; " : "", behind);
         }

@@ -1,6 +1,7 @@
 /* rs_fleet.c: the fleet view. See rs_fleet.h and docs/fleet.md. */
 #include "rs_fleet.h"
 #include "rs_alloc.h"
+#include "rs_checked.h"
 #include "rs_log.h"
 #include "rs_logproto.h"
 #include "rs_time.h"
@@ -169,8 +170,8 @@ static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool uns
     rs_region_report r;
     t->skew_known = false;
     if (rs_region_report_decode(d, l, &r, NULL) == RS_OK && r.written_at_ms && le->mtime_ms &&
-        (!unsure || r.written_at_ms - le->mtime_ms >= -(int64_t)r.heartbeat_interval_ms)) {
-        t->skew_ms = r.written_at_ms - le->mtime_ms;
+        (!unsure || rs_i64_sub_sat(r.written_at_ms, le->mtime_ms) >= -(int64_t)r.heartbeat_interval_ms)) {
+        t->skew_ms = rs_i64_sub_sat(r.written_at_ms, le->mtime_ms); /* written_at is untrusted */
         t->skew_known = true;
     }
     rs_region_report_clear(&r);
@@ -213,7 +214,7 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
                 return rs_error_set(err, RS_ENOMEM, "out of memory");
             }
             t->first_seen_mono = now_mono;
-            t->first_age_ms = le[j].mtime_ms && now_wall > le[j].mtime_ms ? now_wall - le[j].mtime_ms : 0;
+            t->first_age_ms = le[j].mtime_ms && now_wall > le[j].mtime_ms ? rs_i64_sub_sat(now_wall, le[j].mtime_ms) : 0;
             t->mtime_ms = le[j].mtime_ms;
             read_body(f, t, &le[j], !f->listed);
             continue;

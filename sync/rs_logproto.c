@@ -1,6 +1,7 @@
 /* rs_logproto.c: see rs_logproto.h and docs/sync.md. */
 #define RS_ERROR_ORIGIN RS_ORIGIN_DATA /* the errors this file makes (common/rs_error.h) */
 #include "rs_logproto.h"
+#include "rs_checked.h"
 #include "rs_log.h"
 #include "rs_time.h"
 
@@ -96,7 +97,8 @@ int rs_head_decode(const uint8_t *p, size_t n, rs_head *out, rs_error *err)
         out->oldest_version = m->oldest_version;
         out->snapshot_version = m->snapshot_version;
         snprintf(out->publisher, sizeof out->publisher, "%s", m->publisher ? m->publisher : "");
-        out->updated_ms = m->updated ? m->updated->seconds * 1000 + m->updated->nanos / 1000000 : 0;
+        /* untrusted: a time beyond what int64 milliseconds hold is no time (0) */
+        out->updated_ms = m->updated ? rs_ts_to_ms_or_zero(m->updated->seconds, m->updated->nanos) : 0;
         out->format = m->format;
         out->epoch = m->epoch;
         if (m->n_snapshots) {

@@ -2,6 +2,7 @@
 #define RS_ERROR_ORIGIN RS_ORIGIN_TARGET /* the errors this file makes (common/rs_error.h) */
 #include "rs_target.h"
 #include "rs_alloc.h"
+#include "rs_checked.h"
 #include "rs_buf.h"
 #include "rs_log.h"
 
@@ -182,7 +183,11 @@ static void stamp_from_stat(const struct stat *st, rs_target_stamp *s)
 {
     memset(s, 0, sizeof *s);
     s->exists = true;
-    s->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    /* a file's mtime can be set to anything: past 2262 nanoseconds overflow int64; saturate */
+    int64_t ns;
+    if (!rs_i64_mul((int64_t)st->st_mtim.tv_sec, 1000000000, &ns) || !rs_i64_add(ns, st->st_mtim.tv_nsec, &ns))
+        ns = st->st_mtim.tv_sec < 0 ? INT64_MIN : INT64_MAX;
+    s->mtime_ns = ns;
     s->size = (uint64_t)st->st_size;
     s->inode = (uint64_t)st->st_ino;
 }
