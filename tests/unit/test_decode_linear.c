@@ -486,6 +486,14 @@ static bool check_shapes(const char *what, const shape *shapes, size_t n, size_t
         paired(shapes[i].decode, &in, dec_registry, r, &t, &rt, &rc, &e2);
         double ratio = (t / (double)in.len) / (rt / (double)r->len);
         double lim = shapes[i].max_ratio > limit ? shapes[i].max_ratio : limit;
+        /* a miss within 3x the limit is measured again (up to 3 more times) before it counts: a
+         * burst of load on a shared runner hits one series harder than the other; quadratic code
+         * misses by 100x and more every time */
+        for (int again = 0; again < 3 && RS_TIMING_ASSERTED && ratio > lim && ratio < 3 * lim; again++) {
+            printf("  %-20s %.2fx over its limit of %.0fx: measuring again\n", shapes[i].name, ratio, lim);
+            paired(shapes[i].decode, &in, dec_registry, r, &t, &rt, &rc, &e2);
+            ratio = (t / (double)in.len) / (rt / (double)r->len);
+        }
         printf("  %-20s %8zu bytes: %8.2f ms; %-21s %8.2f ms; %5.2fx per byte (limit %.0fx) %s%s\n", shapes[i].name,
                in.len, t / 1e6, shapes[i].reference ? "distinct-key objects" : "plain registry", rt / 1e6, ratio, lim,
                rc ? "refused: " : "decoded", rc ? e2.msg : "");
