@@ -77,12 +77,28 @@ static char *trim(char *s)
     return s;
 }
 
+/* n decimal digits at s (no sign, no blanks) into *v; false otherwise. */
+static bool digits_at(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
 int rs_aws_parse_time(const char *s, int64_t *ms)
 {
-    int Y, M, D, h, m, sec, n = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n == 0)
+    /* exactly YYYY-MM-DDThh:mm:ss; every position is checked before the next is read, so a short
+       string never lets the parser step past its end */
+    int Y, M, D, h, m, sec;
+    if (!s || !digits_at(s, 4, &Y) || s[4] != '-' || !digits_at(s + 5, 2, &M) || s[7] != '-' ||
+        !digits_at(s + 8, 2, &D) || s[10] != 'T' || !digits_at(s + 11, 2, &h) || s[13] != ':' ||
+        !digits_at(s + 14, 2, &m) || s[16] != ':' || !digits_at(s + 17, 2, &sec))
         return -1;
-    const char *p = s + n;
+    const char *p = s + 19;
     int64_t frac_ms = 0;
     if (*p == '.') {
         p++;
@@ -100,8 +116,8 @@ int rs_aws_parse_time(const char *s, int64_t *ms)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh = 0, om = 0;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+        int oh, om;
+        if (!digits_at(p + 1, 2, &oh) || p[3] != ':' || !digits_at(p + 4, 2, &om) || oh > 23 || om > 59)
             return -1;
         offset_s = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
         p += 6;
