@@ -8,7 +8,7 @@
 # entries; head/report/control: encoded by seed_protos; the others: tests/fuzz/seeds/<target>/;
 # every target also gets its tests/fuzz/regressions/<target>/. Limits on every run: -timeout=10
 # (a slow input is a finding), -rss_limit_mb=2048 (so is a memory blow-up), -max_len 1 MiB for
-# registry inputs (registry, change, feast_rows), 64 KiB for the others.
+# registry inputs (registry, change, feast_rows), 64 KiB for the others; UBSan halts on error.
 # A crash, timeout, leak or out-of-memory input is copied to tests/fuzz/regressions/<target>/ (so
 # test_fuzz_regressions replays it from then on) and fails the run.
 set -euo pipefail
@@ -37,6 +37,8 @@ for t in $all; do
   cp -f tests/fuzz/seeds/"$t"/* "$corp/$t/" 2>/dev/null || true
   cp -f tests/fuzz/regressions/"$t"/* "$corp/$t/" 2>/dev/null || true
 done
+# UBSan findings (signed overflow, bad shifts, ...) stop the run like ASan ones
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 status=0
 for t in $targets; do
   art=$bdir/artifacts-$t/

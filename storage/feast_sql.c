@@ -427,7 +427,8 @@ static int put_timestamp(rs_buf *b, uint32_t field, int64_t sec, int32_t nanos)
     return rc;
 }
 
-/* "1779800708.035266" / "-12.5" / "17" -> seconds, nanos (nanos in [0, 1e9)). */
+/* "1779800708.035266" / "-12.5" / "17" -> seconds, nanos (nanos in [0, 1e9)). False for what is
+ * not such a number or lies outside protobuf Timestamp's range (years 1 to 9999). */
 static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
 {
     bool neg = false;
@@ -438,8 +439,11 @@ static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
     if (!isdigit((unsigned char)*s))
         return false;
     int64_t whole = 0;
-    while (isdigit((unsigned char)*s))
+    while (isdigit((unsigned char)*s)) {
         whole = whole * 10 + (*s++ - '0');
+        if (whole > 253402300799LL) /* 9999-12-31T23:59:59Z; also keeps whole from overflowing */
+            return false;
+    }
     int64_t frac = 0;
     int digits = 0;
     if (*s == '.') {
@@ -464,6 +468,8 @@ static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
             whole -= 1;
             frac = 1000000000 - frac;
         }
+        if (whole < -62135596800LL) /* before 0001-01-01T00:00:00Z */
+            return false;
     }
     *sec = whole;
     *nanos = (int32_t)frac;
@@ -784,20 +790,17 @@ int fsql_assemble_rows(const rs_feast_sql *h, int64_t max_lut, const fsql_result
 /* Runs the objects and history queries and builds the Registry from their rows. */
 static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err)
 {
-    fsql_result objects = {0}, history = {0};
-    bool have_objects = false, have_history = false;
+    fsql_result objects = {0}, history = {0}; /* zeroed: freeing one that was not filled is a no-op */
     int rc = RS_OK;
-    if (h->objects_sql && !(rc = query(h, "read registry tables", h->objects_sql, &objects, err)))
-        have_objects = true;
-    if (!rc && h->history_sql &&
-        !(rc = query(h, "read feature_view_version_history", h->history_sql, &history, err)))
-        have_history = true;
+    if (h->objects_sql)
+        rc = query(h, "read registry tables", h->objects_sql, &objects, err);
+    if (!rc && h->history_sql)
+        rc = query(h, "read feature_view_version_history", h->history_sql, &history, err);
     if (!rc)
-        rc = fsql_assemble_rows(h, max_lut, have_objects ? &objects : NULL, have_history ? &history : NULL, out, err);
-    if (have_objects)
-        fsql_result_free(&objects);
-    if (have_history)
-        fsql_result_free(&history);
+        rc = fsql_assemble_rows(h, max_lut, h->objects_sql ? &objects : NULL, h->history_sql ? &history : NULL, out,
+                                err);
+    fsql_result_free(&objects);
+    fsql_result_free(&history);
     return rc;
 }
 
