@@ -98,3 +98,10 @@ int rs_duration_parse_ms(const char *s, int64_t *ms)
     *ms = total;
     return 0;
 }
+
+int64_t rs_time_pb_ms(int64_t seconds, int32_t nanos)
+{
+    if (seconds <= -(INT64_MAX / 1000 - 1) || seconds >= INT64_MAX / 1000 - 1)
+        return 0;
+    return seconds * 1000 + nanos / 1000000;
+}

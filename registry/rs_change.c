@@ -3,6 +3,7 @@
 #include "rs_canon.h"
 #include "rs_diff.h"
 #include "rs_registry_impl.h"
+#include "rs_time.h"
 
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -563,7 +564,7 @@ int rs_change_decode(const uint8_t *p, size_t n, rs_change **out, rs_error *err)
     if (!rc)
         rc = digest_field(&m->result_content_digest, c->result_content_digest, "result_content_digest", false, err);
     if (!rc) {
-        c->published_ms = m->published ? m->published->seconds * 1000 + m->published->nanos / 1000000 : 0;
+        c->published_ms = m->published ? rs_time_pb_ms(m->published->seconds, m->published->nanos) : 0;
         c->publisher = strdup(m->publisher ? m->publisher : "");
         c->source_etag = strdup(m->source_etag ? m->source_etag : "");
         c->source = strdup(m->source ? m->source : "");

@@ -94,7 +94,7 @@ int rs_head_decode(const uint8_t *p, size_t n, rs_head *out, rs_error *err)
         out->oldest_version = m->oldest_version;
         out->snapshot_version = m->snapshot_version;
         snprintf(out->publisher, sizeof out->publisher, "%s", m->publisher ? m->publisher : "");
-        out->updated_ms = m->updated ? m->updated->seconds * 1000 + m->updated->nanos / 1000000 : 0;
+        out->updated_ms = m->updated ? rs_time_pb_ms(m->updated->seconds, m->updated->nanos) : 0;
         out->format = m->format;
         if (m->n_snapshots) {
             out->snapshots = malloc(m->n_snapshots * sizeof *out->snapshots);
