@@ -268,6 +268,12 @@ bool rs_admin_regions_valid(const char *s);
 const char *rs_admin_bearer(const char *value, size_t *len);
 
 /* ---- rs_admin_routes.c ---- */
+/* The route of a request path (the URI's path, %-escapes as sent); for /v1/versions/<tail>
+ * *tail points into path, else NULL. RT_OTHER when no route matches. */
+rs_route rs_admin_match_route(const char *path, const char **tail);
+/* A POST body (len bytes, not NUL-terminated): empty or blank is *out = NULL; otherwise a JSON
+ * object without duplicate keys (*out, caller json_decref()s). -1 with the reason in why. */
+int rs_admin_parse_body(const char *data, size_t len, json_t **out, char *why, size_t whyn);
 void rs_admin_on_request(struct evhttp_request *req, void *arg);
 void rs_admin_answer_job(rs_admin *a, rs_job *j);        /* loop: a finished slow call */
 void rs_admin_answer_timeout(rs_admin *a, rs_job *j);    /* loop: a slow call timed out */

@@ -328,7 +328,30 @@ void rs_admin_wait_checked(rs_admin *a, rs_job *j)
 /* ------------------------------------------------------------------------------------------ */
 /* request parsing                                                                            */
 
-static rs_route match_route(const char *path, const char **tail)
+int rs_admin_parse_body(const char *data, size_t len, json_t **out, char *why, size_t whyn)
+{
+    *out = NULL;
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+        i++;
+    if (i == len)
+        return 0;
+    json_error_t je;
+    json_t *body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!body) {
+        snprintf(why, whyn, "request body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+        return -1;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        snprintf(why, whyn, "request body must be a JSON object");
+        return -1;
+    }
+    *out = body;
+    return 0;
+}
+
+rs_route rs_admin_match_route(const char *path, const char **tail)
 {
     *tail = NULL;
     for (int i = 0; i < RT_COUNT; i++)
@@ -776,23 +799,10 @@ static void route_control(rs_rctx *r)
     size_t len = evbuffer_get_length(in);
     json_t *body = NULL;
     if (len > 0) {
-        const char *data = (const char *)evbuffer_pullup(in, -1);
-        size_t i = 0;
-        while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
-            i++;
-        if (i < len) {
-            json_error_t je;
-            body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-            if (!body) {
-                rs_admin_reply_error(r, 400, "bad_json", "request body is not valid JSON: %s (line %d, column %d)",
-                                     je.text, je.line, je.column);
-                return;
-            }
-            if (!json_is_object(body)) {
-                json_decref(body);
-                rs_admin_reply_error(r, 400, "bad_json", "request body must be a JSON object");
-                return;
-            }
+        char why[256];
+        if (rs_admin_parse_body((const char *)evbuffer_pullup(in, -1), len, &body, why, sizeof why) != 0) {
+            rs_admin_reply_error(r, 400, "bad_json", "%s", why);
+            return;
         }
     }
     if (r->route == RT_PIN || r->route == RT_ROLLBACK) {
@@ -856,7 +866,7 @@ void rs_admin_on_request(struct evhttp_request *req, void *arg)
     if (!path || !*path)
         path = "/";
     const char *tail = NULL;
-    r.route = match_route(path, &tail);
+    r.route = rs_admin_match_route(path, &tail);
     if (r.route == RT_OTHER) {
         rs_admin_reply_error(&r, 404, "not_found", "no such route: %.200s", path);
         return;

@@ -127,3 +127,4 @@ int rs_duration_parse_ms(const char *s, int64_t *ms)
     *ms = total;
     return 0;
 }
+

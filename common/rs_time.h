@@ -24,6 +24,7 @@ void rs_time_rfc3339_ms(int64_t wall_ms, char *out, size_t n);
 /* RFC 3339 UTC from seconds + nanos with 0, 3, 6 or 9 fractional digits, as proto3 JSON does. */
 void rs_time_rfc3339(int64_t seconds, int32_t nanos, char *out, size_t n);
 
+
 /* Parses a duration: "500ms", "5s", "10m", "2h", "7d", or a plain number of seconds; also
  * combinations like "1h30m". Returns 0 and the milliseconds, or -1. */
 int rs_duration_parse_ms(const char *s, int64_t *ms);

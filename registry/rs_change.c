@@ -4,6 +4,7 @@
 #include "rs_checked.h"
 #include "rs_diff.h"
 #include "rs_registry_impl.h"
+#include "rs_time.h"
 
 #include <openssl/sha.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #   3. starts the real test servers: Ceph RGW (S3), PostgreSQL and MariaDB (MySQL), on 127.0.0.1
 #   4. runs every CTest test in the optimized build and every CUnit suite in the sanitizer build
 #      (servers required: a missing one fails)
-#   5. runs the libFuzzer targets for a bounded time (RS_FUZZ_SECONDS, default 30 each)
+#   5. runs the 11 libFuzzer targets for a bounded time (RS_FUZZ_SECONDS, default 15 each: ~3 min)
 #   6. runs the container test (scripts/test-containers.sh: the image and the compose federation;
 #      skipped, and counted so, where no container engine can run; RS_TEST_CONTAINERS=0 leaves it out)
 #   7. stops the servers
@@ -67,8 +67,8 @@ if [[ ${RS_TEST_QUICK:-0} != 1 ]]; then
   # the end-to-end scripts (label cli) drive the optimized binaries as separate processes;
   # every library and the daemon's code paths run under the sanitizers in the CUnit suites
   run_ctest build-asan "-LE cli" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  log "fuzzers (${RS_FUZZ_SECONDS:-30}s each)"
-  if scripts/fuzz.sh "${RS_FUZZ_SECONDS:-30}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+  log "fuzzers (${RS_FUZZ_SECONDS:-15}s each)"
+  if scripts/fuzz.sh "${RS_FUZZ_SECONDS:-15}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 fi
 if [[ ${RS_TEST_CONTAINERS:-1} != 0 ]]; then
   log "containers (scripts/test-containers.sh)"

@@ -77,12 +77,28 @@ static char *trim(char *s)
     return s;
 }
 
+/* n decimal digits at s (no sign, no blanks) into *v; false otherwise. */
+static bool digits_at(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
 int rs_aws_parse_time(const char *s, int64_t *ms)
 {
-    int Y, M, D, h, m, sec, n = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n == 0)
+    /* exactly YYYY-MM-DDThh:mm:ss; every position is checked before the next is read, so a short
+       string never lets the parser step past its end */
+    int Y, M, D, h, m, sec;
+    if (!s || !digits_at(s, 4, &Y) || s[4] != '-' || !digits_at(s + 5, 2, &M) || s[7] != '-' ||
+        !digits_at(s + 8, 2, &D) || s[10] != 'T' || !digits_at(s + 11, 2, &h) || s[13] != ':' ||
+        !digits_at(s + 14, 2, &m) || s[16] != ':' || !digits_at(s + 17, 2, &sec))
         return -1;
-    const char *p = s + n;
+    const char *p = s + 19;
     int64_t frac_ms = 0;
     if (*p == '.') {
         p++;
@@ -100,8 +116,8 @@ int rs_aws_parse_time(const char *s, int64_t *ms)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh = 0, om = 0;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+        int oh, om;
+        if (!digits_at(p + 1, 2, &oh) || p[3] != ':' || !digits_at(p + 4, 2, &om) || oh > 23 || om > 59)
             return -1;
         offset_s = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
         p += 6;
@@ -391,7 +407,7 @@ static int http_do(rs_aws_provider *p, const char *what, const char *method, con
 }
 
 /* {"AccessKeyId","SecretAccessKey","Token","Expiration"} (ECS agent and IMDS alike). */
-static int parse_creds_json(const char *what, const char *body, rs_aws_creds *out, rs_error *err)
+int rs_aws_parse_creds_json(const char *what, const char *body, rs_aws_creds *out, rs_error *err)
 {
     memset(out, 0, sizeof *out);
     json_error_t je;
@@ -493,7 +509,7 @@ static int container_fetch(rs_aws_provider *p, rs_aws_creds *out, rs_error *err)
         rc = rs_error_set(err, r.status == 401 || r.status == 403 ? RS_EAUTH : RS_EIO,
                           "%s: GET %s: HTTP %ld", what, p->container_url, r.status);
     } else {
-        rc = parse_creds_json(what, (const char *)r.body.data, out, err);
+        rc = rs_aws_parse_creds_json(what, (const char *)r.body.data, out, err);
     }
     OPENSSL_cleanse(r.body.data, r.body.len);
     rs_buf_free(&r.body);
@@ -585,7 +601,7 @@ static int imds_fetch(rs_aws_provider *p, rs_aws_creds *out, rs_error *err)
     if (r.status != 200)
         rc = rs_error_set(err, RS_EIO, "%s: GET %s: HTTP %ld", what, path, r.status);
     else
-        rc = parse_creds_json(what, (const char *)r.body.data, out, err);
+        rc = rs_aws_parse_creds_json(what, (const char *)r.body.data, out, err);
     OPENSSL_cleanse(r.body.data, r.body.len);
     rs_buf_free(&r.body);
     return rc;
@@ -711,6 +727,50 @@ static void clean_message(char *m, const char *token)
         strcpy(m + 197, "...");
 }
 
+int rs_aws_parse_sts_reply(const char *what, long status, const char *doc, const char *token, rs_aws_creds *out,
+                           rs_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = RS_OK;
+    if (status == 200) {
+        char *ak = xml_text(doc, "AccessKeyId"), *sk = xml_text(doc, "SecretAccessKey");
+        char *tok = xml_text(doc, "SessionToken"), *exp = xml_text(doc, "Expiration");
+        if (!ak || !*ak || !sk || !*sk) {
+            rc = rs_error_set(err, RS_ECORRUPT, "%s: the answer holds no AccessKeyId/SecretAccessKey", what);
+        } else if (!exp || rs_aws_parse_time(exp, &out->expires_ms) != 0) {
+            rc = rs_error_set(err, RS_ECORRUPT, "%s: the answer's Expiration '%.40s' is not a time", what,
+                              exp ? exp : "");
+        } else {
+            out->access_key_id = ak;
+            out->secret_access_key = sk;
+            out->session_token = tok && *tok ? tok : NULL;
+            if (tok && !*tok)
+                free(tok);
+            ak = sk = tok = NULL;
+        }
+        wipe_free(ak);
+        wipe_free(sk);
+        wipe_free(tok);
+        free(exp);
+    } else {
+        char *code = xml_text(doc, "Code"), *msg = xml_text(doc, "Message");
+        char m[256];
+        snprintf(m, sizeof m, "%s", msg ? msg : "");
+        clean_message(m, token);
+        bool retry = status >= 500 || status == 429 ||
+                     (code && (strcmp(code, "IDPCommunicationError") == 0 || strcmp(code, "Throttling") == 0 ||
+                               strcmp(code, "ThrottlingException") == 0 || strcmp(code, "RequestLimitExceeded") == 0));
+        /* a refusal of a credentials request (bad token, unknown role, not trusted): no credentials
+         * until someone changes something */
+        int code_rc = retry ? RS_EUNAVAILABLE : (status >= 400 && status < 500) ? RS_EAUTH : RS_EIO;
+        rc = rs_error_setr(err, code_rc, retry, "%s: HTTP %ld %s%s%s", what, status, code ? code : "(no error code)",
+                           m[0] ? ": " : "", m);
+        free(code);
+        free(msg);
+    }
+    return rc;
+}
+
 /* POSTs an STS action (body: form fields) and parses the temporary credentials. sign: SigV4 with
  * the source provider's credentials (AssumeRole); unsigned otherwise (AssumeRoleWithWebIdentity
  * is authenticated by its token). token: the web identity token, kept out of every message. */
@@ -782,43 +842,7 @@ static int sts_call(rs_aws_provider *p, const char *action, rs_buf *form, bool s
     if ((rc = http_do_ex(p, what, "POST", p->sts_url, h, (const char *)form->data, true, p->sts_timeout_ms, &r,
                          err)))
         goto out;
-    const char *doc = r.body.data ? (const char *)r.body.data : "";
-    if (r.status == 200) {
-        char *ak = xml_text(doc, "AccessKeyId"), *sk = xml_text(doc, "SecretAccessKey");
-        char *tok = xml_text(doc, "SessionToken"), *exp = xml_text(doc, "Expiration");
-        if (!ak || !*ak || !sk || !*sk) {
-            rc = rs_error_set(err, RS_ECORRUPT, "%s: the answer holds no AccessKeyId/SecretAccessKey", what);
-        } else if (!exp || rs_aws_parse_time(exp, &out->expires_ms) != 0) {
-            rc = rs_error_set(err, RS_ECORRUPT, "%s: the answer's Expiration '%.40s' is not a time", what,
-                              exp ? exp : "");
-        } else {
-            out->access_key_id = ak;
-            out->secret_access_key = sk;
-            out->session_token = tok && *tok ? tok : NULL;
-            if (tok && !*tok)
-                free(tok);
-            ak = sk = tok = NULL;
-        }
-        wipe_free(ak);
-        wipe_free(sk);
-        wipe_free(tok);
-        free(exp);
-    } else {
-        char *code = xml_text(doc, "Code"), *msg = xml_text(doc, "Message");
-        char m[256];
-        snprintf(m, sizeof m, "%s", msg ? msg : "");
-        clean_message(m, token);
-        bool retry = r.status >= 500 || r.status == 429 ||
-                     (code && (strcmp(code, "IDPCommunicationError") == 0 || strcmp(code, "Throttling") == 0 ||
-                               strcmp(code, "ThrottlingException") == 0 || strcmp(code, "RequestLimitExceeded") == 0));
-        /* a refusal of a credentials request (bad token, unknown role, not trusted): no credentials
-         * until someone changes something */
-        int code_rc = retry ? RS_EUNAVAILABLE : (r.status >= 400 && r.status < 500) ? RS_EAUTH : RS_EIO;
-        rc = rs_error_setr(err, code_rc, retry, "%s: HTTP %ld %s%s%s", what, r.status, code ? code : "(no error code)",
-                           m[0] ? ": " : "", m);
-        free(code);
-        free(msg);
-    }
+    rc = rs_aws_parse_sts_reply(what, r.status, r.body.data ? (const char *)r.body.data : "", token, out, err);
     OPENSSL_cleanse(r.body.data, r.body.len);
     rs_buf_free(&r.body);
 out:

@@ -106,4 +106,17 @@ int rs_aws_ini_get(const char *path, const char *section, const char *key, char 
  * wall-clock ms. 0 or -1. */
 int rs_aws_parse_time(const char *s, int64_t *ms);
 
+/* The untrusted answers of the credential endpoints (exposed for the fuzz target; the provider
+ * calls them). what names the endpoint in messages. On success *out holds the credentials (the
+ * caller clears them); on failure *out is empty. Secrets never appear in messages.
+ *   rs_aws_parse_creds_json: the JSON document of the container (ECS/EKS) and IMDS endpoints,
+ *     NUL-terminated. RS_EAUTH for a Code other than "Success", RS_ECORRUPT when malformed.
+ *   rs_aws_parse_sts_reply: an STS AssumeRole* answer (XML, NUL-terminated) with its HTTP status;
+ *     a non-200 answer is an error naming its Code and Message (token, the web identity token,
+ *     removed from the message; may be NULL): RS_EUNAVAILABLE (retryable) for 5xx, 429 and
+ *     throttling, RS_EAUTH for other 4xx, RS_EIO otherwise. */
+int rs_aws_parse_creds_json(const char *what, const char *body, rs_aws_creds *out, rs_error *err);
+int rs_aws_parse_sts_reply(const char *what, long status, const char *doc, const char *token, rs_aws_creds *out,
+                           rs_error *err);
+
 #endif

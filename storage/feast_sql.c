@@ -428,7 +428,8 @@ static int put_timestamp(rs_buf *b, uint32_t field, int64_t sec, int32_t nanos)
     return rc;
 }
 
-/* "1779800708.035266" / "-12.5" / "17" -> seconds, nanos (nanos in [0, 1e9)). */
+/* "1779800708.035266" / "-12.5" / "17" -> seconds, nanos (nanos in [0, 1e9)). False for what is
+ * not such a number or lies outside protobuf Timestamp's range (years 1 to 9999). */
 static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
 {
     bool neg = false;
@@ -439,9 +440,11 @@ static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
     if (!isdigit((unsigned char)*s))
         return false;
     int64_t whole = 0;
-    while (isdigit((unsigned char)*s)) /* a row's text: more digits than int64 holds is no number */
-        if (!rs_i64_mul(whole, 10, &whole) || !rs_i64_add(whole, *s++ - '0', &whole))
+    while (isdigit((unsigned char)*s)) {
+        whole = whole * 10 + (*s++ - '0');
+        if (whole > 253402300799LL) /* 9999-12-31T23:59:59Z; also keeps whole from overflowing */
             return false;
+    }
     int64_t frac = 0;
     int digits = 0;
     if (*s == '.') {
@@ -466,6 +469,8 @@ static bool parse_epoch(const char *s, int64_t *sec, int32_t *nanos)
             whole -= 1;
             frac = 1000000000 - frac;
         }
+        if (whole < -62135596800LL) /* before 0001-01-01T00:00:00Z */
+            return false;
     }
     *sec = whole;
     *nanos = (int32_t)frac;
@@ -658,7 +663,7 @@ static int table_of_field(uint32_t field)
 /* A value exactly as long as its column's type allows (MySQL's 64 KB BLOB, as older Feast
  * created its tables) was most likely cut when written (MySQL without strict mode): refuse it
  * rather than pass a truncated object on. */
-static int check_cap(rs_feast_sql *h, int k, const char *col, const char *proj, const char *name, size_t bl,
+static int check_cap(const rs_feast_sql *h, int k, const char *col, const char *proj, const char *name, size_t bl,
                      rs_error *err)
 {
     if (k < 0 || !h->t[k].proto_cap || bl != h->t[k].proto_cap)
@@ -670,12 +675,10 @@ static int check_cap(rs_feast_sql *h, int k, const char *col, const char *proj, 
                         h->display, FSQL_TABLES[k].table, col, proj, name, bl, FSQL_TABLES[k].table, col);
 }
 
-static int build_history(rs_feast_sql *h, rs_buf *field18, rs_error *err)
+static int build_history(const rs_feast_sql *h, const fsql_result *hr, rs_buf *field18, rs_error *err)
 {
-    fsql_result r;
-    int rc = query(h, "read feature_view_version_history", h->history_sql, &r, err);
-    if (rc)
-        return rc;
+    const fsql_result r = *hr;
+    int rc = RS_OK;
     int hk = table_of_field(18);
     rs_buf hist = {0}, rec = {0};
     for (size_t i = 0; i < r.rows && !rc; i++) {
@@ -722,13 +725,13 @@ static int build_history(rs_feast_sql *h, rs_buf *field18, rs_error *err)
         rc = RS_ENOMEM;
     if (rc == RS_ENOMEM)
         rs_error_set(err, RS_ENOMEM, "out of memory");
-    fsql_result_free(&r);
     rs_buf_free(&hist);
     rs_buf_free(&rec);
     return rc;
 }
 
-static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err)
+int fsql_assemble_rows(const rs_feast_sql *h, int64_t max_lut, const fsql_result *objects, const fsql_result *history,
+                       rs_buf *out, rs_error *err)
 {
     rs_buf f[20];
     memset(f, 0, sizeof f);
@@ -737,9 +740,8 @@ static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err
     int rc = RS_OK;
     if (max_lut > 0)
         rc = put_timestamp(&f[5], 5, max_lut, 0) ? rs_error_set(err, RS_ENOMEM, "out of memory") : RS_OK;
-    if (!rc && h->objects_sql) {
-        fsql_result r;
-        rc = query(h, "read registry tables", h->objects_sql, &r, err);
+    if (!rc && objects) {
+        const fsql_result r = *objects;
         for (size_t i = 0; !rc && i < r.rows; i++) {
             char fs[16], proj[1100];
             uint32_t field = (uint32_t)strtoul(cell_str(fsql_at(&r, i, 0), fs, sizeof fs), NULL, 10);
@@ -772,18 +774,34 @@ static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err
         }
         if (rc == RS_ENOMEM)
             rs_error_set(err, RS_ENOMEM, "out of memory");
-        fsql_result_free(&r);
     }
     if (!rc && have_infra && put_bytes(&f[10], 10, infra.data, infra.len))
         rc = rs_error_set(err, RS_ENOMEM, "out of memory");
-    if (!rc && h->history_sql)
-        rc = build_history(h, &f[18], err);
+    if (!rc && history)
+        rc = build_history(h, history, &f[18], err);
     for (int i = 0; i < 20 && !rc; i++)
         if (f[i].len && rs_buf_append(out, f[i].data, f[i].len))
             rc = rs_error_set(err, RS_ENOMEM, "out of memory");
     for (int i = 0; i < 20; i++)
         rs_buf_free(&f[i]);
     rs_buf_free(&infra);
+    return rc;
+}
+
+/* Runs the objects and history queries and builds the Registry from their rows. */
+static int assemble(rs_feast_sql *h, int64_t max_lut, rs_buf *out, rs_error *err)
+{
+    fsql_result objects = {0}, history = {0}; /* zeroed: freeing one that was not filled is a no-op */
+    int rc = RS_OK;
+    if (h->objects_sql)
+        rc = query(h, "read registry tables", h->objects_sql, &objects, err);
+    if (!rc && h->history_sql)
+        rc = query(h, "read feature_view_version_history", h->history_sql, &history, err);
+    if (!rc)
+        rc = fsql_assemble_rows(h, max_lut, h->objects_sql ? &objects : NULL, h->history_sql ? &history : NULL, out,
+                                err);
+    fsql_result_free(&objects);
+    fsql_result_free(&history);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "feast_sql.h"
+#include "rs_buf.h"
 
 typedef enum { T_OBJECT, T_INFRA, T_METADATA, T_HISTORY, T_PROJECTS } fsql_tkind;
 
@@ -100,6 +101,13 @@ struct fsql_driver {
     const char *begin_sql;    /* a read-only consistent snapshot */
     const char *where_hint;   /* where tables are looked for, for the "no tables" error */
 };
+
+/* Builds the Registry message (appended to out) from the rows of the objects and history queries
+ * (shapes below; either may be NULL: not run) and the stamp's max_lut: the part of a read that
+ * consumes what the server sent. Uses h's display and discovered column limits only. RS_ECORRUPT
+ * naming the row for a value it cannot use; RS_ENOMEM. */
+int fsql_assemble_rows(const rs_feast_sql *h, int64_t max_lut, const fsql_result *objects, const fsql_result *history,
+                       rs_buf *out, rs_error *err);
 
 extern const fsql_driver rs_fsql_pg_driver;
 extern const fsql_driver rs_fsql_mysql_driver;

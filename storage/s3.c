@@ -28,6 +28,7 @@
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
+#include "s3_xml.h"
 #include "sigv4.h"
 #include "rs_url.h"
 
@@ -385,24 +386,6 @@ static size_t on_write(char *p, size_t sz, size_t n, void *ud)
     return rs_buf_append(&r->body, p, len) == RS_OK ? len : 0;
 }
 
-static void set_etag(char dst[RS_ETAG_MAX], const char *v, size_t n)
-{
-    while (n && isspace((unsigned char)*v)) {
-        v++;
-        n--;
-    }
-    while (n && isspace((unsigned char)v[n - 1]))
-        n--;
-    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
-        v++;
-        n -= 2;
-    }
-    if (n >= RS_ETAG_MAX)
-        n = RS_ETAG_MAX - 1;
-    memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
 static size_t on_header(char *b, size_t sz, size_t n, void *ud)
 {
     s3_resp *r = ud;
@@ -429,7 +412,7 @@ static size_t on_header(char *b, size_t sz, size_t n, void *ud)
         vl--;
     }
     if (nl == 4 && strncasecmp(b, "etag", 4) == 0) {
-        set_etag(r->etag, v, vl);
+        rs_s3_set_etag(r->etag, v, vl);
     } else if (nl == 13 && strncasecmp(b, "last-modified", 13) == 0) {
         char tmp[64];
         snprintf(tmp, sizeof tmp, "%.*s", (int)(vl < 63 ? vl : 63), v);
@@ -445,128 +428,6 @@ static size_t on_header(char *b, size_t sz, size_t n, void *ud)
         snprintf(r->request_id, sizeof r->request_id, "%.*s", (int)vl, v);
     }
     return len;
-}
-
-/* ---- minimal XML: S3's replies are flat and attribute-free where we look ---- */
-
-/* The next <tag>..</tag> in [p, end): inner text start and length, *next after it. NULL: none. */
-static const char *xml_elem(const char *p, const char *end, const char *tag, size_t *inner_len, const char **next)
-{
-    size_t tl = strlen(tag);
-    while (p < end) {
-        const char *lt = memchr(p, '<', (size_t)(end - p));
-        if (!lt || (size_t)(end - lt) < tl + 2)
-            return NULL;
-        if (strncmp(lt + 1, tag, tl) == 0) {
-            const char *a = lt + 1 + tl;
-            if (*a == '>' || *a == ' ' || *a == '/' || *a == '\t' || *a == '\r' || *a == '\n') {
-                const char *gt = memchr(a, '>', (size_t)(end - a));
-                if (!gt)
-                    return NULL;
-                if (gt[-1] == '/') { /* <tag/> */
-                    *inner_len = 0;
-                    *next = gt + 1;
-                    return gt + 1;
-                }
-                const char *in = gt + 1;
-                for (const char *s = in; s < end;) {
-                    const char *c = memchr(s, '<', (size_t)(end - s));
-                    if (!c || (size_t)(end - c) < tl + 3)
-                        return NULL;
-                    if (c[1] == '/' && strncmp(c + 2, tag, tl) == 0 && c[2 + tl] == '>') {
-                        *inner_len = (size_t)(c - in);
-                        *next = c + 3 + tl;
-                        return in;
-                    }
-                    s = c + 1;
-                }
-                return NULL;
-            }
-        }
-        p = lt + 1;
-    }
-    return NULL;
-}
-
-static void utf8_put(char **q, unsigned long cp)
-{
-    unsigned char *o = (unsigned char *)*q;
-    if (cp < 0x80) {
-        *o++ = (unsigned char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (unsigned char)(0xC0 | (cp >> 6));
-        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (unsigned char)(0xE0 | (cp >> 12));
-        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (unsigned char)(0xF0 | (cp >> 18));
-        *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-    }
-    *q = (char *)o;
-}
-
-/* Text content with the five XML entities and numeric references decoded. NULL when malformed. */
-static char *xml_text(const char *s, size_t n)
-{
-    char *o = malloc(n + 1), *q = o;
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < n;) {
-        if (s[i] != '&') {
-            *q++ = s[i++];
-            continue;
-        }
-        const char *semi = memchr(s + i, ';', n - i);
-        if (!semi || semi - (s + i) > 12)
-            goto bad;
-        size_t el = (size_t)(semi - (s + i)) - 1; /* between & and ; */
-        const char *e = s + i + 1;
-        if (el == 3 && !strncmp(e, "amp", 3))
-            *q++ = '&';
-        else if (el == 2 && !strncmp(e, "lt", 2))
-            *q++ = '<';
-        else if (el == 2 && !strncmp(e, "gt", 2))
-            *q++ = '>';
-        else if (el == 4 && !strncmp(e, "quot", 4))
-            *q++ = '"';
-        else if (el == 4 && !strncmp(e, "apos", 4))
-            *q++ = '\'';
-        else if (el >= 2 && e[0] == '#') {
-            char num[16];
-            snprintf(num, sizeof num, "%.*s", (int)el - 1, e + 1);
-            char *end;
-            unsigned long cp = (num[0] == 'x' || num[0] == 'X') ? strtoul(num + 1, &end, 16) : strtoul(num, &end, 10);
-            if (*end || end == num || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                goto bad;
-            utf8_put(&q, cp);
-        } else {
-            goto bad;
-        }
-        i += el + 2;
-    }
-    *q = '\0';
-    return o;
-bad:
-    free(o);
-    return NULL;
-}
-
-static void xml_copy(const char *body, size_t len, const char *tag, char *dst, size_t dstn)
-{
-    size_t il;
-    const char *nx, *in = xml_elem(body, body + len, tag, &il, &nx);
-    dst[0] = '\0';
-    if (!in)
-        return;
-    char *t = xml_text(in, il);
-    if (t) {
-        snprintf(dst, dstn, "%s", t);
-        free(t);
-    }
 }
 
 /* ---- retries ---- */
@@ -667,11 +528,9 @@ static int classify(s3 *s, const s3_req *r, s3_resp *resp, CURLcode cc, const ch
     if (st == 304)
         return RS_ENOTMODIFIED;
     if (resp->body.len) {
-        xml_copy((const char *)resp->body.data, resp->body.len, "Code", resp->code, sizeof resp->code);
-        xml_copy((const char *)resp->body.data, resp->body.len, "Message", resp->message, sizeof resp->message);
-        if (!resp->request_id[0])
-            xml_copy((const char *)resp->body.data, resp->body.len, "RequestId", resp->request_id,
-                     sizeof resp->request_id);
+        rs_s3_xml_error_fields((const char *)resp->body.data, resp->body.len, resp->code, sizeof resp->code,
+                               resp->message, sizeof resp->message,
+                               resp->request_id[0] ? NULL : resp->request_id, sizeof resp->request_id);
     }
     const char *code = resp->code[0] ? resp->code : "-";
     char detail[600];
@@ -1055,7 +914,7 @@ static int s3_put(void *impl, const char *key, const uint8_t *data, size_t len, 
     if (!fk)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     if (mode == RS_PUT_IF_MATCH)
-        set_etag(im, if_match, strlen(if_match)); /* RGW 16 only matches the unquoted form */
+        rs_s3_set_etag(im, if_match, strlen(if_match)); /* RGW 16 only matches the unquoted form */
     s3_req r = {.op = "put", .method = "PUT", .key = fk, .shown_key = key, .sse = true,
                 .body = data ? data : (const uint8_t *)"", .body_len = len, .payload_hash = hash,
                 .if_none_match = mode == RS_PUT_IF_ABSENT ? "*" : NULL,
@@ -1146,7 +1005,7 @@ static int s3_del_if(void *impl, const char *key, const char *if_match, int64_t 
                           s->cfg.prefix, key);
     if (!rc) {
         char im[RS_ETAG_MAX + 2];
-        set_etag(im, if_match, strlen(if_match));
+        rs_s3_set_etag(im, if_match, strlen(if_match));
         s3_req r = {.op = "delete", .method = "DELETE", .key = fk, .shown_key = key, .if_match = im,
                     .payload_hash = RS_SIGV4_EMPTY_SHA256};
         s3_resp resp = {0};
@@ -1157,91 +1016,6 @@ static int s3_del_if(void *impl, const char *key, const char *if_match, int64_t 
     }
     free(fk);
     return rc;
-}
-
-static int list_append(rs_list_entry **v, size_t *n, size_t *cap, rs_list_entry *e)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        rs_list_entry *nv = realloc(*v, nc * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        *v = nv;
-        *cap = nc;
-    }
-    (*v)[(*n)++] = *e;
-    return RS_OK;
-}
-
-/* One ListObjectsV2 page: appends entries, sets *next_token (caller frees) when truncated. */
-static int parse_list_page(s3 *s, const char *body, size_t blen, rs_list_entry **v, size_t *n, size_t *cap,
-                           char **next_token, rs_error *err)
-{
-    const char *end = body + blen, *p = body, *nx;
-    size_t il;
-    *next_token = NULL;
-    if (!xml_elem(body, end, "ListBucketResult", &il, &nx))
-        return rs_error_set(err, RS_ECORRUPT, "s3 list s3://%s/%s: reply is not a ListBucketResult", s->cfg.bucket,
-                            s->cfg.prefix);
-    size_t root_len = strlen(s->cfg.prefix);
-    const char *in;
-    while ((in = xml_elem(p, end, "Contents", &il, &nx))) {
-        const char *cend = in + il, *x;
-        size_t xl;
-        const char *kx = xml_elem(in, cend, "Key", &xl, &x);
-        char *key = kx ? xml_text(kx, xl) : NULL;
-        if (!key)
-            return rs_error_set(err, RS_ECORRUPT, "s3 list s3://%s/%s: an entry without a readable Key", s->cfg.bucket,
-                                s->cfg.prefix);
-        if (strncmp(key, s->cfg.prefix, root_len) != 0 || !key[root_len]) {
-            free(key); /* outside our root (or the root "directory" marker itself) */
-            p = nx;
-            continue;
-        }
-        rs_list_entry e = {0};
-        e.key = strdup(key + root_len);
-        free(key);
-        if (!e.key)
-            return rs_error_set(err, RS_ENOMEM, "out of memory");
-        const char *sx = xml_elem(in, cend, "Size", &xl, &x);
-        if (sx) {
-            char tmp[32];
-            snprintf(tmp, sizeof tmp, "%.*s", (int)(xl < 31 ? xl : 31), sx);
-            e.size = strtoull(tmp, NULL, 10);
-        }
-        const char *ex = xml_elem(in, cend, "ETag", &xl, &x);
-        if (ex) {
-            char *t = xml_text(ex, xl);
-            if (t) {
-                set_etag(e.etag, t, strlen(t));
-                free(t);
-            }
-        }
-        const char *mx = xml_elem(in, cend, "LastModified", &xl, &x);
-        if (mx) {
-            char tmp[64];
-            snprintf(tmp, sizeof tmp, "%.*s", (int)(xl < 63 ? xl : 63), mx);
-            if (rs_aws_parse_time(tmp, &e.mtime_ms) != 0)
-                e.mtime_ms = 0;
-        }
-        if (list_append(v, n, cap, &e)) {
-            free(e.key);
-            return rs_error_set(err, RS_ENOMEM, "out of memory");
-        }
-        p = nx;
-    }
-    const char *tx = xml_elem(body, end, "IsTruncated", &il, &nx);
-    if (tx && il == 4 && !strncmp(tx, "true", 4)) {
-        const char *ct = xml_elem(body, end, "NextContinuationToken", &il, &nx);
-        char *tok = ct ? xml_text(ct, il) : NULL;
-        if (!tok || !*tok) {
-            free(tok);
-            return rs_error_set(err, RS_ECORRUPT, "s3 list s3://%s/%s: truncated page without a continuation token",
-                                s->cfg.bucket, s->cfg.prefix);
-        }
-        *next_token = tok;
-    }
-    return RS_OK;
 }
 
 static int s3_list(void *impl, const char *prefix, rs_list_entry **entries, size_t *n, rs_error *err)
@@ -1269,7 +1043,8 @@ static int s3_list(void *impl, const char *prefix, rs_list_entry **entries, size
         rc = call(s, &r, &resp, true, deadline, err);
         char *next = NULL;
         if (rc == RS_OK)
-            rc = parse_list_page(s, (const char *)resp.body.data, resp.body.len, &v, &cnt, &cap, &next, err);
+            rc = rs_s3_parse_list_page(s->cfg.bucket, s->cfg.prefix, (const char *)resp.body.data, resp.body.len, &v,
+                                       &cnt, &cap, &next, err);
         rs_buf_free(&resp.body);
         if (rc)
             break;
