@@ -177,6 +177,7 @@ static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 /* Next field of [*p, end); false at the end or on bad input (then *bad is set). */
 static bool next_field(const uint8_t **p, const uint8_t *end, wfield *f, bool *bad)
 {
+    *f = (wfield){0}; /* every member set, whatever the wire type (GCC -O3: maybe-uninitialized) */
     if (*p >= end)
         return false;
     uint64_t key;
