@@ -6,6 +6,7 @@
 #include "rs_buf.h"
 #include "rs_diff.h"
 #include "rs_journal.h"
+#include "rs_journal_json.h"
 #include "rs_log.h"
 #include "rs_logproto.h"
 #include "rs_provider_impl.h"
@@ -321,27 +322,6 @@ static void p_metrics(void *ctx, rs_buf *out)
 
 /* ------------------------------------------------------------ SLOW */
 
-static json_t *entry_json(const rs_journal_entry *e)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "version", json_integer((json_int_t)e->version));
-    json_object_set_new(o, "kind", json_string(rs_journal_kind_name(e->kind)));
-    json_object_set_new(o, "applied_at", time_json(e->applied_at_ms));
-    json_object_set_new(o, "published_at", time_json(e->published_at_ms));
-    json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
-    json_object_set_new(o, "parent_digest", hex_json(e->parent_digest, e->has_parent_digest));
-    json_object_set_new(o, "result_digest", hex_json(e->result_digest, e->has_result_digest));
-    json_object_set_new(o, "filtered_digest", hex_json(e->filtered_digest, e->has_filtered_digest));
-    json_object_set_new(o, "target_digest", hex_json(e->target_digest, e->has_target_digest));
-    json_object_set_new(o, "ops_put", json_integer((json_int_t)e->ops_put));
-    json_object_set_new(o, "ops_delete", json_integer((json_int_t)e->ops_delete));
-    json_t *c = e->counts_by_kind ? json_loads(e->counts_by_kind, 0, NULL) : NULL;
-    json_object_set_new(o, "counts_by_kind", c ? c : json_object());
-    json_object_set_new(o, "source_etag", e->source_etag ? json_string(e->source_etag) : json_null());
-    json_object_set_new(o, "publisher", e->publisher ? json_string(e->publisher) : json_null());
-    return o;
-}
-
 static json_t *p_versions(void *ctx, uint64_t before, unsigned limit, rs_error *err)
 {
     rs_provider *p = ctx;
@@ -354,7 +334,7 @@ static json_t *p_versions(void *ctx, uint64_t before, unsigned limit, rs_error *
         if (rs_journal_list(j, before, limit ? limit : 100, &v, &n, err) == RS_OK) {
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, entry_json(&v[i]));
+                json_array_append_new(arr, rs_journal_entry_json(&v[i]));
             rs_journal_entries_free(v, n);
             out = json_object();
             json_object_set_new(out, "versions", arr);
@@ -405,7 +385,7 @@ static json_t *p_version(void *ctx, uint64_t n, rs_error *err)
     pthread_mutex_unlock(&p->mu); /* the store part below runs without it */
     if (!jrc) {
         {
-            out = entry_json(&e);
+            out = rs_journal_entry_json(&e);
             rs_journal_entry_clear(&e);
             /* the version's operations and property-level changes, from the store's log */
             rs_diff *d;
@@ -482,12 +462,18 @@ static bool has_view(const rs_registry *r, const char *project, const char *view
 /* The project an infra object (its JSON) belongs to, written into out; false when unknown. */
 static bool infra_owner(const rs_registry *r, const char **projects, size_t np, json_t *obj, char *out, size_t n)
 {
-    const char *dp = json_string_value(json_object_get(json_object_get(obj, "datastoreTable"), "project"));
+    /* Feast's to_dict prints each InfraObject as its table object (docs/json.md): a Datastore
+     * table carries its project, an SQLite table only {name, path}. The wrapped forms
+     * ({"datastoreTable": {...}}, {"sqliteTable": {...}}) are accepted too. */
+    json_t *ds = json_object_get(obj, "datastoreTable");
+    json_t *sq = json_object_get(obj, "sqliteTable");
+    json_t *table = ds ? ds : sq ? sq : obj;
+    const char *dp = json_string_value(json_object_get(table, "project"));
     if (dp && *dp) {
         snprintf(out, n, "%s", dp);
         return true;
     }
-    const char *t = json_string_value(json_object_get(json_object_get(obj, "sqliteTable"), "name"));
+    const char *t = json_string_value(json_object_get(table, "name"));
     if (!t || !*t)
         return false;
     size_t tl = strlen(t);

@@ -10,6 +10,7 @@
 #include "rs_drift.h"
 #include "rs_fleet.h"
 #include "rs_journal.h"
+#include "rs_journal_json.h"
 #include "rs_json.h"
 #include "rs_logproto.h"
 #include "rs_storage.h"
@@ -689,38 +690,6 @@ int dump_cmd_control(int argc, char **argv)
 
 /* --------------------------------------------------------------- journal */
 
-static json_t *digest_json(bool has, const uint8_t *d)
-{
-    if (!has)
-        return json_null();
-    char h[2 * RS_DIGEST_LEN + 1];
-    hex(d, h);
-    return json_string(h);
-}
-
-static json_t *jentry_json(const rs_journal_entry *e)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "version", json_integer((json_int_t)e->version));
-    json_object_set_new(o, "kind", json_string(rs_journal_kind_name(e->kind)));
-    json_object_set_new(o, "applied_at", time_json(e->applied_at_ms));
-    json_object_set_new(o, "published_at", time_json(e->published_at_ms));
-    json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
-    json_t *ops = json_object();
-    json_object_set_new(ops, "put", json_integer((json_int_t)e->ops_put));
-    json_object_set_new(ops, "delete", json_integer((json_int_t)e->ops_delete));
-    json_t *bk = e->counts_by_kind ? json_loads(e->counts_by_kind, 0, NULL) : NULL;
-    json_object_set_new(ops, "by_kind", bk ? bk : json_object());
-    json_object_set_new(o, "ops", ops);
-    json_object_set_new(o, "parent_digest", digest_json(e->has_parent_digest, e->parent_digest));
-    json_object_set_new(o, "result_digest", digest_json(e->has_result_digest, e->result_digest));
-    json_object_set_new(o, "filtered_digest", digest_json(e->has_filtered_digest, e->filtered_digest));
-    json_object_set_new(o, "target_digest", digest_json(e->has_target_digest, e->target_digest));
-    json_object_set_new(o, "source_etag", e->source_etag ? json_string(e->source_etag) : json_null());
-    json_object_set_new(o, "publisher", e->publisher ? json_string(e->publisher) : json_null());
-    return o;
-}
-
 static void short_or_dash(bool has, const uint8_t *d, char out[13])
 {
     if (has)
@@ -774,9 +743,9 @@ int dump_cmd_journal(int argc, char **argv)
         json_object_set_new(root, "journal", json_string(rs_journal_path(j)));
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, jentry_json(&v[i]));
+            json_array_append_new(arr, rs_journal_entry_json(&v[i]));
         json_object_set_new(root, "versions", arr);
-        json_object_set_new(root, "pending", has_pending ? jentry_json(&pend) : json_null());
+        json_object_set_new(root, "pending", has_pending ? rs_journal_entry_json(&pend) : json_null());
         out = emit_json(root);
     } else {
         printf("journal %s\n", rs_journal_path(j));

@@ -67,6 +67,11 @@ for m in 'regsync_applied_version 1' 'regsync_head_version 1' 'regsync_lag_versi
   grep -qF "$m" "$WORK/metrics.txt" || fail "/metrics lacks '$m'"
 done
 expect_eq "/v1/versions newest" 1 "$(curl -s "$A/v1/versions?limit=5" | jq '.versions[0].version')"
+# one encoder for journal entries (sync/rs_journal_json.h): the admin API and regsync-dump print the same JSON
+curl -s "$A/v1/versions?limit=5" | jq -S .versions >"$WORK/versions-api.json"
+"$DUMP" journal --json --limit 5 "$WORK/us-west-2/state" | jq -S .versions >"$WORK/versions-dump.json"
+check "/v1/versions carries the operations as ops.put/ops.delete" jq -e '.[0].ops | (.put | numbers) and (.delete | numbers)' "$WORK/versions-api.json"
+check "/v1/versions and regsync-dump journal --json print the same entries" cmp -s "$WORK/versions-api.json" "$WORK/versions-dump.json"
 check "/v1/versions/1 carries its operations" bash -c "curl -s '$A/v1/versions/1' | jq -e '.changes | length > 0' >/dev/null"
 expect_eq "/v1/versions/99" 404 "$(http_code "$A/v1/versions/99")"
 curl -s "$A/v1/registry?project=proj_01&kind=entities" >"$WORK/reg.json"

@@ -145,16 +145,16 @@ fi
 if want infra; then
 step "item 10: /v1/registry?project= shows that project's infra only"
 curl -s "$A/v1/registry?project=proj_01&kind=infra" >"$WORK/infra01.json"
-n01=$(jq '[.infra[]?.sqliteTable.name] | length' "$WORK/infra01.json")
+n01=$(jq '[.infra[]?.name | strings] | length' "$WORK/infra01.json")
 ((n01 > 0)) || fail "proj_01 has no infra objects in /v1/registry (the generator makes one table per online view)"
-jq -e '[.infra[].sqliteTable.name | startswith("proj_01_")] | all' "$WORK/infra01.json" >/dev/null ||
-  fail "?project=proj_01 lists another project's infra: $(jq -c '[.infra[].sqliteTable.name]' "$WORK/infra01.json")"
-all01=$("$DUMP" json "$WORK/us-west-2/feast/registry.db" | jq '[.[0].infra[]?.sqliteTable.name | select(startswith("proj_01_"))] | length')
+jq -e '[.infra[].name | startswith("proj_01_")] | all' "$WORK/infra01.json" >/dev/null ||
+  fail "?project=proj_01 lists another project's infra: $(jq -c '[.infra[].name]' "$WORK/infra01.json")"
+all01=$("$DUMP" json "$WORK/us-west-2/feast/registry.db" | jq '[.[0].infra[]?.name | select(startswith("proj_01_"))] | length')
 expect_eq "proj_01's tables in /v1/registry?project=proj_01 (all of them, from regsync-dump json)" "$all01" "$n01"
 curl -s "$A/v1/registry?kind=infra" >"$WORK/infra-all.json"
 # (every project listed, each with infra; an empty answer or no projects would pass all() vacuously)
 expect_eq "projects with infra in /v1/registry?kind=infra" 3 "$(jq '[.[] | select((.infra // []) | length > 0)] | length' "$WORK/infra-all.json")"
-jq -e 'all(.[]; .project as $p | [.infra[]?.sqliteTable.name | startswith($p + "_")] | all)' "$WORK/infra-all.json" >/dev/null ||
+jq -e 'all(.[]; .project as $p | [.infra[]?.name | startswith($p + "_")] | all)' "$WORK/infra-all.json" >/dev/null ||
   fail "/v1/registry lists a project's infra under another project"
 say "proj_01: $n01 infra objects, all its own"
 fi
