@@ -23,11 +23,20 @@ cd "$(dirname "$0")/.."
 root=$PWD
 log() { printf '\n== %s\n' "$*"; }
 
+ci=0
+[[ ${CI:-} == true || ${CI:-} == 1 ]] && ci=1
+export RS_SHARED_DIR=${RS_SHARED_DIR:-$root/../shared}
+if [[ ! -d $RS_SHARED_DIR/fixtures ]]; then  # checked first: with CI=true there is no point building
+  if ((ci)); then
+    echo "FAIL: CI=true but $RS_SHARED_DIR/fixtures is not there (set RS_SHARED_DIR): the fixture tests must run" >&2
+    exit 1
+  fi
+  echo "WARNING: $RS_SHARED_DIR/fixtures not found: fixture tests will SKIP loudly"
+fi
+
 log "dependencies"
 scripts/deps.sh test
 
-ci=0
-[[ ${CI:-} == true || ${CI:-} == 1 ]] && ci=1
 jobs=$(nproc 2>/dev/null || echo 2)
 log "build (optimized, -Werror): build/"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRS_WERROR=ON >/dev/null
@@ -66,14 +75,6 @@ for s in s3 pg mysql; do
   fi
 done
 export RS_REQUIRE_SERVERS=1
-export RS_SHARED_DIR=${RS_SHARED_DIR:-$root/../shared}
-if [[ ! -d $RS_SHARED_DIR/fixtures ]]; then
-  if ((ci)); then
-    echo "FAIL: CI=true but $RS_SHARED_DIR/fixtures is not there (set RS_SHARED_DIR): the fixture tests must run" >&2
-    exit 1
-  fi
-  echo "WARNING: $RS_SHARED_DIR/fixtures not found: fixture tests will SKIP loudly"
-fi
 
 status=0 passed=0 failed=0 skipped=0
 run_ctest() {  # run_ctest BUILD_DIR EXTRA_CTEST_ARGS ENV...: runs CTest, adds its counts to the totals
