@@ -1,4 +1,5 @@
 #include "rs_buf.h"
+#include "rs_url.h"
 #include "rs_error.h"
 
 #include <errno.h>
@@ -119,18 +120,10 @@ void rs_hex(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 int rs_unhex(const char *s, uint8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
+        int hi = rs_hexdigit((unsigned char)s[2 * i]), lo = hi < 0 ? -1 : rs_hexdigit((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);
@@ -193,4 +186,22 @@ out:
     }
     *data = rs_buf_take(&b, len);
     return RS_OK;
+}
+
+int rs_write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *q = p;
+    while (n) {
+        ssize_t w = write(fd, q, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        q += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }

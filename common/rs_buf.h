@@ -34,6 +34,10 @@ void rs_hex(const uint8_t *p, size_t n, char *out);
 /* Parses 2n hex chars into n bytes. Returns 0 or -1. */
 int rs_unhex(const char *s, uint8_t *out, size_t n);
 
+/* Writes all n bytes to fd (in pieces of at most 1 GiB, retrying on EINTR and short writes).
+ * 0, or -1 with errno set (a write that returns 0 is EIO). */
+int rs_write_all(int fd, const void *p, size_t n);
+
 /* Reads a whole file (caller frees *data). Errors name the path. max = 0: no limit. */
 struct rs_error;
 int rs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, struct rs_error *err);

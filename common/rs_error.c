@@ -30,33 +30,56 @@ static bool default_retryable(int code)
     return code == RS_ETIMEOUT || code == RS_EIO || code == RS_EUNAVAILABLE;
 }
 
-static void vset(rs_error *e, int code, bool retryable, const char *fmt, va_list ap)
+const char *rs_error_origin_name(rs_error_origin o)
+{
+    switch (o) {
+    case RS_ORIGIN_STORE: return "store";
+    case RS_ORIGIN_SOURCE: return "source";
+    case RS_ORIGIN_TARGET: return "target";
+    case RS_ORIGIN_JOURNAL: return "journal";
+    case RS_ORIGIN_DATA: return "data";
+    case RS_ORIGIN_CONFIG: return "config";
+    default: return "";
+    }
+}
+
+static void vset(rs_error *e, rs_error_origin origin, int code, bool retryable, const char *fmt, va_list ap)
 {
     e->code = code;
     e->retryable = retryable;
+    e->origin = code == RS_OK ? RS_ORIGIN_NONE : origin;
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
 }
 
-int rs_error_set(rs_error *e, int code, const char *fmt, ...)
+int rs_error_set_at(rs_error *e, rs_error_origin origin, int code, const char *fmt, ...)
 {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
-        vset(e, code, default_retryable(code), fmt, ap);
+        vset(e, origin, code, default_retryable(code), fmt, ap);
         va_end(ap);
     }
     return code;
 }
 
-int rs_error_setr(rs_error *e, int code, bool retryable, const char *fmt, ...)
+int rs_error_setr_at(rs_error *e, rs_error_origin origin, int code, bool retryable, const char *fmt, ...)
 {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
-        vset(e, code, retryable, fmt, ap);
+        vset(e, origin, code, retryable, fmt, ap);
         va_end(ap);
     }
     return code;
+}
+
+int rs_error_set_origin(rs_error *e, rs_error_origin o)
+{
+    if (!e)
+        return RS_OK;
+    if (e->code != RS_OK)
+        e->origin = o;
+    return e->code;
 }
 
 int rs_error_prefix(rs_error *e, const char *fmt, ...)
@@ -87,6 +110,7 @@ void rs_error_clear(rs_error *e)
     if (e) {
         e->code = RS_OK;
         e->retryable = false;
+        e->origin = RS_ORIGIN_NONE;
         e->msg[0] = '\0';
     }
 }

@@ -4,9 +4,18 @@
 #define RS_TIME_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 int64_t rs_mono_ms(void);   /* CLOCK_MONOTONIC in ms */
+
+/* Initializes a condition variable whose timed waits run on CLOCK_MONOTONIC (the default clock,
+ * CLOCK_REALTIME, jumps with the wall clock). 0 or a pthread error number. */
+int rs_cond_init_mono(pthread_cond_t *cv);
+/* Waits on cv (made by rs_cond_init_mono; mu held) for at most ms milliseconds (ms <= 0: returns
+ * at once). Returns like pthread_cond_timedwait (0, ETIMEDOUT); spurious wake-ups are the caller's
+ * loop's to handle. */
+int rs_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms);
 int64_t rs_mono_ns(void);
 int64_t rs_wall_ms(void);   /* CLOCK_REALTIME in ms since the epoch */
 

@@ -1,6 +1,9 @@
 /* rs_url.c: see rs_url.h. */
 #include "rs_url.h"
 #include "rs_buf.h"
+#include "rs_error.h"
+
+#include <stdlib.h>
 
 #include <ctype.h>
 #include <string.h>
@@ -116,4 +119,41 @@ char *rs_url_redact(const char *url)
     }
     size_t len;
     return (char *)rs_buf_take(&b, &len);
+}
+
+int rs_hexdigit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int rs_pct_decode(const char *s, size_t n, char **out)
+{
+    *out = NULL;
+    char *o = malloc(n + 1);
+    if (!o)
+        return RS_ENOMEM;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            o[j++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? rs_hexdigit((unsigned char)s[i + 1]) : -1;
+        int lo = hi < 0 ? -1 : rs_hexdigit((unsigned char)s[i + 2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(o);
+            return RS_EINVALID;
+        }
+        o[j++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    o[j] = '\0';
+    *out = o;
+    return RS_OK;
 }

@@ -4,6 +4,7 @@
 #define RS_URL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* A copy of url safe to print: the password of user:password@ and the values of secret-looking
  * query parameters replaced by "<redacted>". malloc'd (caller frees); NULL when url is NULL or on
@@ -17,5 +18,13 @@ bool rs_url_has_secret(const char *url);
  * access_key, api_key, credential, private_key, ...); a name ending in
  * "_file" (token_file, password_file) names a file, not a secret. */
 bool rs_secret_name(const char *leaf);
+
+/* The value of one hex digit (0-9, a-f, A-F), or -1. */
+int rs_hexdigit(int c);
+
+/* Percent-decodes [s, s+n) ("+" stays "+") into a new NUL-terminated string (*out, caller frees).
+ * RS_OK; RS_EINVALID for a bad or truncated escape or an encoded NUL ("%00", which would cut the
+ * value short); RS_ENOMEM. *out is NULL on failure. */
+int rs_pct_decode(const char *s, size_t n, char **out);
 
 #endif

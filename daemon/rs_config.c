@@ -1,5 +1,6 @@
 /* rs_config.c: defaults < YAML (libyaml document API) < environment < overrides, then full
  * validation with every problem keyed. See rs_config.h. */
+#define RS_ERROR_ORIGIN RS_ORIGIN_CONFIG /* the errors this file makes (common/rs_error.h) */
 #include "rs_config.h"
 #include "rs_url.h"
 
@@ -50,46 +51,89 @@ static const char *const ignorable_fields[] = {"version_id", "last_updated", "re
 #define OFF(f) offsetof(rs_config, f)
 #define DAY_MS 86400000LL
 
-static const keydef KEYS[] = {
-    {"region", KT_STR, OFF(region), "", 0, 0, NULL},
-    {"instance", KT_STR, OFF(instance), "", 0, 0, NULL},
-    {"store", KT_STR, OFF(store), "", 0, 0, NULL},
-    {"source", KT_STR, OFF(source), "registry.db", 0, 0, NULL},
-    {"target", KT_STR, OFF(target), "", 0, 0, NULL},
-    {"state_dir", KT_PATH, OFF(state_dir), "", 0, 0, NULL},
-    {"poll_interval", KT_DUR, OFF(poll_interval_ms), "5s", 100, DAY_MS, NULL},
-    {"publish", KT_BOOL, OFF(publish), "false", 0, 0, NULL},
-    {"filters.include_projects", KT_LIST, OFF(filters.include_projects), "*", 0, 0, NULL},
-    {"filters.exclude_projects", KT_LIST, OFF(filters.exclude_projects), "", 0, 0, NULL},
-    {"on_local_change", KT_ENUM, OFF(on_local_change), "keep-regional-meta", 0, 0, on_local_choices},
-    {"snapshot_every", KT_U64, OFF(snapshot_every), "100", 1, 100000000, NULL},
-    {"max_delete_fraction", KT_FRAC, OFF(max_delete_fraction), "0.5", 0, 0, NULL},
-    {"retention.versions", KT_U64, OFF(retention.versions), "1000", 1, 0, NULL},
-    {"retention.age", KT_DUR, OFF(retention.age_ms), "7d", 0, 3650 * DAY_MS, NULL},
-    {"admin.listen", KT_STR, OFF(admin.listen), "127.0.0.1:8470", 0, 0, NULL},
-    {"admin.token_file", KT_PATH, OFF(admin.token_file), "", 0, 0, NULL},
-    {"admin.tls_cert", KT_PATH, OFF(admin.tls_cert), "", 0, 0, NULL},
-    {"admin.tls_key", KT_PATH, OFF(admin.tls_key), "", 0, 0, NULL},
-    {"admin.max_body_bytes", KT_SIZE, OFF(admin.max_body_bytes), "1048576", 1024, 1LL << 30, NULL},
-    {"admin.max_header_bytes", KT_SIZE, OFF(admin.max_header_bytes), "16384", 1024, 1LL << 20, NULL},
-    {"admin.request_timeout", KT_DUR, OFF(admin.request_timeout_ms), "10s", 100, 3600000, NULL},
-    {"admin.auth_reads", KT_BOOL, OFF(admin.auth_reads), "false", 0, 0, NULL},
-    {"heartbeat_interval", KT_DUR, OFF(heartbeat_interval_ms), "30s", 1000, DAY_MS, NULL},
-    {"max_staleness", KT_DUR, OFF(max_staleness_ms), "5m", 1000, 365 * DAY_MS, NULL},
-    {"stale_after", KT_DUR, OFF(stale_after_ms), "2m", 1000, 365 * DAY_MS, NULL},
-    {"forget_after", KT_DUR, OFF(forget_after_ms), "1h", 1000, 365 * DAY_MS, NULL},
-    {"max_clock_skew", KT_DUR, OFF(max_clock_skew_ms), "30s", 100, DAY_MS, NULL},
-    {"log.level", KT_ENUM, OFF(log.level), "info", 0, 0, log_level_choices},
-    {"log.format", KT_ENUM, OFF(log.format), "text", 0, 0, log_format_choices},
-    {"store_options.timeout", KT_DUR, OFF(store_options.timeout_ms), "60s", 100, 3600000, NULL},
-    {"store_options.connect_timeout", KT_DUR, OFF(store_options.connect_timeout_ms), "5s", 100, 600000, NULL},
-    {"store_options.max_retries", KT_INT, OFF(store_options.max_retries), "4", 0, 100, NULL},
-    {"store_options.ca_bundle", KT_PATH, OFF(store_options.ca_bundle), "", 0, 0, NULL},
-    {"publisher_id", KT_STR, OFF(publisher_id), "", 0, 0, NULL},
-    {"ignore_fields", KT_LIST, OFF(ignore_fields), "version_id,last_updated", 0, 0, NULL},
-    {"fetch_concurrency", KT_INT, OFF(fetch_concurrency), "4", 1, 64, NULL},
+/* Every configuration key, by name: the index of its row in KEYS. Code names a key as KEY_...,
+ * so a key the table does not have is a compile error (issue 16). */
+typedef enum key_id {
+    KEY_REGION,
+    KEY_INSTANCE,
+    KEY_STORE,
+    KEY_SOURCE,
+    KEY_TARGET,
+    KEY_STATE_DIR,
+    KEY_POLL_INTERVAL,
+    KEY_PUBLISH,
+    KEY_FILTERS_INCLUDE_PROJECTS,
+    KEY_FILTERS_EXCLUDE_PROJECTS,
+    KEY_ON_LOCAL_CHANGE,
+    KEY_SNAPSHOT_EVERY,
+    KEY_MAX_DELETE_FRACTION,
+    KEY_RETENTION_VERSIONS,
+    KEY_RETENTION_AGE,
+    KEY_ADMIN_LISTEN,
+    KEY_ADMIN_TOKEN_FILE,
+    KEY_ADMIN_TLS_CERT,
+    KEY_ADMIN_TLS_KEY,
+    KEY_ADMIN_MAX_BODY_BYTES,
+    KEY_ADMIN_MAX_HEADER_BYTES,
+    KEY_ADMIN_REQUEST_TIMEOUT,
+    KEY_ADMIN_AUTH_READS,
+    KEY_HEARTBEAT_INTERVAL,
+    KEY_MAX_STALENESS,
+    KEY_STALE_AFTER,
+    KEY_FORGET_AFTER,
+    KEY_MAX_CLOCK_SKEW,
+    KEY_LOG_LEVEL,
+    KEY_LOG_FORMAT,
+    KEY_STORE_OPTIONS_TIMEOUT,
+    KEY_STORE_OPTIONS_CONNECT_TIMEOUT,
+    KEY_STORE_OPTIONS_MAX_RETRIES,
+    KEY_STORE_OPTIONS_CA_BUNDLE,
+    KEY_PUBLISHER_ID,
+    KEY_IGNORE_FIELDS,
+    KEY_FETCH_CONCURRENCY,
+    KEY_COUNT
+} key_id;
+
+static const keydef KEYS[KEY_COUNT] = {
+    [KEY_REGION] = {"region", KT_STR, OFF(region), "", 0, 0, NULL},
+    [KEY_INSTANCE] = {"instance", KT_STR, OFF(instance), "", 0, 0, NULL},
+    [KEY_STORE] = {"store", KT_STR, OFF(store), "", 0, 0, NULL},
+    [KEY_SOURCE] = {"source", KT_STR, OFF(source), "registry.db", 0, 0, NULL},
+    [KEY_TARGET] = {"target", KT_STR, OFF(target), "", 0, 0, NULL},
+    [KEY_STATE_DIR] = {"state_dir", KT_PATH, OFF(state_dir), "", 0, 0, NULL},
+    [KEY_POLL_INTERVAL] = {"poll_interval", KT_DUR, OFF(poll_interval_ms), "5s", 100, DAY_MS, NULL},
+    [KEY_PUBLISH] = {"publish", KT_BOOL, OFF(publish), "false", 0, 0, NULL},
+    [KEY_FILTERS_INCLUDE_PROJECTS] = {"filters.include_projects", KT_LIST, OFF(filters.include_projects), "*", 0, 0, NULL},
+    [KEY_FILTERS_EXCLUDE_PROJECTS] = {"filters.exclude_projects", KT_LIST, OFF(filters.exclude_projects), "", 0, 0, NULL},
+    [KEY_ON_LOCAL_CHANGE] = {"on_local_change", KT_ENUM, OFF(on_local_change), "keep-regional-meta", 0, 0, on_local_choices},
+    [KEY_SNAPSHOT_EVERY] = {"snapshot_every", KT_U64, OFF(snapshot_every), "100", 1, 100000000, NULL},
+    [KEY_MAX_DELETE_FRACTION] = {"max_delete_fraction", KT_FRAC, OFF(max_delete_fraction), "0.5", 0, 0, NULL},
+    [KEY_RETENTION_VERSIONS] = {"retention.versions", KT_U64, OFF(retention.versions), "1000", 1, 0, NULL},
+    [KEY_RETENTION_AGE] = {"retention.age", KT_DUR, OFF(retention.age_ms), "7d", 0, 3650 * DAY_MS, NULL},
+    [KEY_ADMIN_LISTEN] = {"admin.listen", KT_STR, OFF(admin.listen), "127.0.0.1:8470", 0, 0, NULL},
+    [KEY_ADMIN_TOKEN_FILE] = {"admin.token_file", KT_PATH, OFF(admin.token_file), "", 0, 0, NULL},
+    [KEY_ADMIN_TLS_CERT] = {"admin.tls_cert", KT_PATH, OFF(admin.tls_cert), "", 0, 0, NULL},
+    [KEY_ADMIN_TLS_KEY] = {"admin.tls_key", KT_PATH, OFF(admin.tls_key), "", 0, 0, NULL},
+    [KEY_ADMIN_MAX_BODY_BYTES] = {"admin.max_body_bytes", KT_SIZE, OFF(admin.max_body_bytes), "1048576", 1024, 1LL << 30, NULL},
+    [KEY_ADMIN_MAX_HEADER_BYTES] = {"admin.max_header_bytes", KT_SIZE, OFF(admin.max_header_bytes), "16384", 1024, 1LL << 20, NULL},
+    [KEY_ADMIN_REQUEST_TIMEOUT] = {"admin.request_timeout", KT_DUR, OFF(admin.request_timeout_ms), "10s", 100, 3600000, NULL},
+    [KEY_ADMIN_AUTH_READS] = {"admin.auth_reads", KT_BOOL, OFF(admin.auth_reads), "false", 0, 0, NULL},
+    [KEY_HEARTBEAT_INTERVAL] = {"heartbeat_interval", KT_DUR, OFF(heartbeat_interval_ms), "30s", 1000, DAY_MS, NULL},
+    [KEY_MAX_STALENESS] = {"max_staleness", KT_DUR, OFF(max_staleness_ms), "5m", 1000, 365 * DAY_MS, NULL},
+    [KEY_STALE_AFTER] = {"stale_after", KT_DUR, OFF(stale_after_ms), "2m", 1000, 365 * DAY_MS, NULL},
+    [KEY_FORGET_AFTER] = {"forget_after", KT_DUR, OFF(forget_after_ms), "1h", 1000, 365 * DAY_MS, NULL},
+    [KEY_MAX_CLOCK_SKEW] = {"max_clock_skew", KT_DUR, OFF(max_clock_skew_ms), "30s", 100, DAY_MS, NULL},
+    [KEY_LOG_LEVEL] = {"log.level", KT_ENUM, OFF(log.level), "info", 0, 0, log_level_choices},
+    [KEY_LOG_FORMAT] = {"log.format", KT_ENUM, OFF(log.format), "text", 0, 0, log_format_choices},
+    [KEY_STORE_OPTIONS_TIMEOUT] = {"store_options.timeout", KT_DUR, OFF(store_options.timeout_ms), "60s", 100, 3600000, NULL},
+    [KEY_STORE_OPTIONS_CONNECT_TIMEOUT] = {"store_options.connect_timeout", KT_DUR, OFF(store_options.connect_timeout_ms), "5s", 100, 600000, NULL},
+    [KEY_STORE_OPTIONS_MAX_RETRIES] = {"store_options.max_retries", KT_INT, OFF(store_options.max_retries), "4", 0, 100, NULL},
+    [KEY_STORE_OPTIONS_CA_BUNDLE] = {"store_options.ca_bundle", KT_PATH, OFF(store_options.ca_bundle), "", 0, 0, NULL},
+    [KEY_PUBLISHER_ID] = {"publisher_id", KT_STR, OFF(publisher_id), "", 0, 0, NULL},
+    [KEY_IGNORE_FIELDS] = {"ignore_fields", KT_LIST, OFF(ignore_fields), "version_id,last_updated", 0, 0, NULL},
+    [KEY_FETCH_CONCURRENCY] = {"fetch_concurrency", KT_INT, OFF(fetch_concurrency), "4", 1, 64, NULL},
 };
-#define NKEYS (sizeof KEYS / sizeof KEYS[0])
+#define NKEYS ((size_t)KEY_COUNT)
 
 static const char *const SECTIONS[] = {"filters", "retention", "admin", "log", "store_options", NULL};
 
@@ -102,12 +146,6 @@ static int key_index(const char *key)
         if (strcmp(KEYS[i].key, key) == 0)
             return (int)i;
     return -1;
-}
-
-static int K(const char *key)   /* index of a key the code knows exists */
-{
-    int i = key_index(key);
-    return i < 0 ? 0 : i;
 }
 
 static bool is_section(const char *key)
@@ -130,8 +168,14 @@ const char *const *rs_config_keys(size_t *n)
 {
     static const char *names[NKEYS + 1];
     if (!names[0])
-        for (size_t i = 0; i < NKEYS; i++)
+        for (size_t i = 0; i < NKEYS; i++) {
+            /* a KEY_ id without its row in KEYS would be a zeroed row: a build defect */
+            if (!KEYS[i].key) {
+                fprintf(stderr, "regsync: internal error: configuration key %zu has no row in the key table\n", i);
+                abort();
+            }
             names[i] = KEYS[i].key;
+        }
     if (n)
         *n = NKEYS;
     return names;
@@ -1200,7 +1244,7 @@ static void check_file_readable(rs_config_problems *ps, struct rs_config_priv *p
 static void resolve_token(rs_config *cfg, char **env, rs_config_problems *ps)
 {
     struct rs_config_priv *pv = cfg->priv;
-    int ti = K("admin.token_file");
+    int ti = KEY_ADMIN_TOKEN_FILE;
     const char *ev = env ? env_lookup(env, "REGSYNC_ADMIN_TOKEN") : NULL;
     if (ev && *ev) {
         if (cfg->admin.token) {
@@ -1260,35 +1304,35 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
 {
     struct rs_config_priv *pv = cfg->priv;
     char qb[400];
-#define BAD(key) (pv->bad[K(key)])
+#define BAD(id) (pv->bad[id])
     /* required */
-    if (!BAD("region")) {
+    if (!BAD(KEY_REGION)) {
         if (!*cfg->region)
-            kproblem(ps, pv, K("region"), "required (set region, REGSYNC_REGION or --set region=...)");
+            kproblem(ps, pv, KEY_REGION, "required (set region, REGSYNC_REGION or --set region=...)");
         else if (!region_ok(cfg->region))
-            kproblem(ps, pv, K("region"), "%s must match [a-z0-9-]+ (at most 63 characters)", q(cfg->region, qb, sizeof qb));
+            kproblem(ps, pv, KEY_REGION, "%s must match [a-z0-9-]+ (at most 63 characters)", q(cfg->region, qb, sizeof qb));
     }
-    if (!BAD("instance") && *cfg->instance && !region_ok(cfg->instance))
-        kproblem(ps, pv, K("instance"),
+    if (!BAD(KEY_INSTANCE) && *cfg->instance && !region_ok(cfg->instance))
+        kproblem(ps, pv, KEY_INSTANCE,
                  "%s must match [a-z0-9-]+ (at most 63 characters), like a Kubernetes pod name; leave it empty to use "
                  "$POD_NAME or the host name",
                  q(cfg->instance, qb, sizeof qb));
-    if (!BAD("forget_after") && !BAD("stale_after") && cfg->forget_after_ms <= cfg->stale_after_ms)
-        kproblem(ps, pv, K("forget_after"), "must be longer than stale_after (an instance is stale before it is forgotten)");
+    if (!BAD(KEY_FORGET_AFTER) && !BAD(KEY_STALE_AFTER) && cfg->forget_after_ms <= cfg->stale_after_ms)
+        kproblem(ps, pv, KEY_FORGET_AFTER, "must be longer than stale_after (an instance is stale before it is forgotten)");
     if (!*cfg->store) {
-        kproblem(ps, pv, K("store"), "required: the global store URL (file://, s3://, postgresql:// or mysql://)");
+        kproblem(ps, pv, KEY_STORE, "required: the global store URL (file://, s3://, postgresql:// or mysql://)");
     } else {
         char *red = rs_config_redact_url(cfg->store);
         const char *p = store_url_problem(cfg->store);
         if (p)
-            kproblem(ps, pv, K("store"), "%s %s", q(red ? red : "", qb, sizeof qb), p);
-        if (pv->o[K("store")].src == SRC_FILE && rs_url_has_secret(cfg->store))
-            kproblem(ps, pv, K("store"), "the URL holds a password or secret; secrets are not accepted in the configuration file "
+            kproblem(ps, pv, KEY_STORE, "%s %s", q(red ? red : "", qb, sizeof qb), p);
+        if (pv->o[KEY_STORE].src == SRC_FILE && rs_url_has_secret(cfg->store))
+            kproblem(ps, pv, KEY_STORE, "the URL holds a password or secret; secrets are not accepted in the configuration file "
                                          "(set REGSYNC_STORE, PGPASSWORD or ~/.pgpass, MYSQL_PWD, AWS_* variables)");
         free(red);
     }
     if (cfg->publish && !*cfg->source)
-        kproblem(ps, pv, K("source"), "required when publish is true: the key in the store or URL that Feast writes");
+        kproblem(ps, pv, KEY_SOURCE, "required when publish is true: the key in the store or URL that Feast writes");
     if (*cfg->source && has_scheme(cfg->source)) {
         char sch[32];
         scheme_of(cfg->source, sch, sizeof sch);
@@ -1298,39 +1342,39 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
             if (!strcasecmp(sch, ok[i]))
                 good = true;
         if (!good)
-            kproblem(ps, pv, K("source"), "scheme %s is not supported (a key in the store, or file://, s3://, postgresql://, mysql://, http(s)://)",
+            kproblem(ps, pv, KEY_SOURCE, "scheme %s is not supported (a key in the store, or file://, s3://, postgresql://, mysql://, http(s)://)",
                      q(sch, qb, sizeof qb));
-        if (pv->o[K("source")].src == SRC_FILE && rs_url_has_secret(cfg->source))
-            kproblem(ps, pv, K("source"), "the URL holds a password or secret; secrets are not accepted in the configuration file");
+        if (pv->o[KEY_SOURCE].src == SRC_FILE && rs_url_has_secret(cfg->source))
+            kproblem(ps, pv, KEY_SOURCE, "the URL holds a password or secret; secrets are not accepted in the configuration file");
     }
     if (!*cfg->target) {
         if (!cfg->publish)
-            kproblem(ps, pv, K("target"), "required unless publish is true (a publish-only agent): where the regional registry.db goes");
+            kproblem(ps, pv, KEY_TARGET, "required unless publish is true (a publish-only agent): where the regional registry.db goes");
     } else if (has_scheme(cfg->target)) {
         char *red = rs_config_redact_url(cfg->target);
         const char *p = store_url_problem(cfg->target);
         if (p)
-            kproblem(ps, pv, K("target"), "%s %s", q(red ? red : "", qb, sizeof qb), p);
+            kproblem(ps, pv, KEY_TARGET, "%s %s", q(red ? red : "", qb, sizeof qb), p);
         free(red);
-        if (pv->o[K("target")].src == SRC_FILE && rs_url_has_secret(cfg->target))
-            kproblem(ps, pv, K("target"), "the URL holds a password or secret; secrets are not accepted in the configuration file");
+        if (pv->o[KEY_TARGET].src == SRC_FILE && rs_url_has_secret(cfg->target))
+            kproblem(ps, pv, KEY_TARGET, "the URL holds a password or secret; secrets are not accepted in the configuration file");
     }
     if (!*cfg->state_dir) {
-        kproblem(ps, pv, K("state_dir"), "required: the directory for the journal and local state");
+        kproblem(ps, pv, KEY_STATE_DIR, "required: the directory for the journal and local state");
     } else {
         struct stat st;
         if (stat(cfg->state_dir, &st) == 0 && !S_ISDIR(st.st_mode))
-            kproblem(ps, pv, K("state_dir"), "%s exists and is not a directory", cfg->state_dir);
+            kproblem(ps, pv, KEY_STATE_DIR, "%s exists and is not a directory", cfg->state_dir);
     }
     /* filters */
-    if (!BAD("filters.include_projects") && cfg->filters.include_projects.n == 0)
-        kproblem(ps, pv, K("filters.include_projects"), "is empty, which would exclude every project (use [\"*\"] for all)");
-    const char *fk[2] = {"filters.include_projects", "filters.exclude_projects"};
+    if (!BAD(KEY_FILTERS_INCLUDE_PROJECTS) && cfg->filters.include_projects.n == 0)
+        kproblem(ps, pv, KEY_FILTERS_INCLUDE_PROJECTS, "is empty, which would exclude every project (use [\"*\"] for all)");
+    const key_id fk[2] = {KEY_FILTERS_INCLUDE_PROJECTS, KEY_FILTERS_EXCLUDE_PROJECTS};
     const rs_strlist *fl[2] = {&cfg->filters.include_projects, &cfg->filters.exclude_projects};
     for (int f = 0; f < 2; f++)
         for (size_t j = 0; j < fl[f]->n; j++)
             if (!glob_ok(fl[f]->v[j]))
-                kproblem(ps, pv, K(fk[f]), "%s is not a valid glob (empty, unclosed '[' or control characters)",
+                kproblem(ps, pv, fk[f], "%s is not a valid glob (empty, unclosed '[' or control characters)",
                          q(fl[f]->v[j], qb, sizeof qb));
     for (size_t j = 0; j < cfg->ignore_fields.n; j++) {
         bool ok = false;
@@ -1342,13 +1386,13 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
             char ch[200];
             choices_text(ignorable_fields, ch, sizeof ch);
             if (sug)
-                kproblem(ps, pv, K("ignore_fields"), "%s is not a registry-level field (did you mean %s?)", q(cfg->ignore_fields.v[j], qb, sizeof qb), sug);
+                kproblem(ps, pv, KEY_IGNORE_FIELDS, "%s is not a registry-level field (did you mean %s?)", q(cfg->ignore_fields.v[j], qb, sizeof qb), sug);
             else
-                kproblem(ps, pv, K("ignore_fields"), "%s is not a registry-level field (one of %s)", q(cfg->ignore_fields.v[j], qb, sizeof qb), ch);
+                kproblem(ps, pv, KEY_IGNORE_FIELDS, "%s is not a registry-level field (one of %s)", q(cfg->ignore_fields.v[j], qb, sizeof qb), ch);
         }
     }
     /* admin */
-    int li = K("admin.listen");
+    int li = KEY_ADMIN_LISTEN;
     bool listen_ok = true;
     if (*cfg->admin.listen) {
         char host[256];
@@ -1364,38 +1408,38 @@ static void validate(rs_config *cfg, rs_config_problems *ps)
                  q(cfg->admin.listen, qb, sizeof qb));
     bool cert = *cfg->admin.tls_cert, key = *cfg->admin.tls_key;
     if (cert != key)
-        kproblem(ps, pv, K(cert ? "admin.tls_key" : "admin.tls_cert"), "required when admin.%s is set (TLS needs both)", cert ? "tls_cert" : "tls_key");
+        kproblem(ps, pv, cert ? KEY_ADMIN_TLS_KEY : KEY_ADMIN_TLS_CERT, "required when admin.%s is set (TLS needs both)", cert ? "tls_cert" : "tls_key");
     if (cert)
-        check_file_readable(ps, pv, K("admin.tls_cert"), cfg->admin.tls_cert, "certificate");
+        check_file_readable(ps, pv, KEY_ADMIN_TLS_CERT, cfg->admin.tls_cert, "certificate");
     if (key)
-        check_file_readable(ps, pv, K("admin.tls_key"), cfg->admin.tls_key, "key");
+        check_file_readable(ps, pv, KEY_ADMIN_TLS_KEY, cfg->admin.tls_key, "key");
     if (*cfg->store_options.ca_bundle)
-        check_file_readable(ps, pv, K("store_options.ca_bundle"), cfg->store_options.ca_bundle, "CA bundle");
+        check_file_readable(ps, pv, KEY_STORE_OPTIONS_CA_BUNDLE, cfg->store_options.ca_bundle, "CA bundle");
     /* relations between durations */
     char a[32], b[32];
-    if (!BAD("stale_after") && !BAD("heartbeat_interval") && cfg->stale_after_ms <= cfg->heartbeat_interval_ms) {
+    if (!BAD(KEY_STALE_AFTER) && !BAD(KEY_HEARTBEAT_INTERVAL) && cfg->stale_after_ms <= cfg->heartbeat_interval_ms) {
         fmt_dur(cfg->stale_after_ms, a, sizeof a);
         fmt_dur(cfg->heartbeat_interval_ms, b, sizeof b);
-        kproblem(ps, pv, K("stale_after"), "%s must be longer than heartbeat_interval (%s), or every region looks stale", a, b);
+        kproblem(ps, pv, KEY_STALE_AFTER, "%s must be longer than heartbeat_interval (%s), or every region looks stale", a, b);
     }
-    if (!BAD("max_staleness") && !BAD("poll_interval") && cfg->max_staleness_ms <= cfg->poll_interval_ms) {
+    if (!BAD(KEY_MAX_STALENESS) && !BAD(KEY_POLL_INTERVAL) && cfg->max_staleness_ms <= cfg->poll_interval_ms) {
         fmt_dur(cfg->max_staleness_ms, a, sizeof a);
         fmt_dur(cfg->poll_interval_ms, b, sizeof b);
-        kproblem(ps, pv, K("max_staleness"), "%s must be longer than poll_interval (%s), or readiness flaps", a, b);
+        kproblem(ps, pv, KEY_MAX_STALENESS, "%s must be longer than poll_interval (%s), or readiness flaps", a, b);
     }
-    if (!BAD("store_options.connect_timeout") && !BAD("store_options.timeout") &&
+    if (!BAD(KEY_STORE_OPTIONS_CONNECT_TIMEOUT) && !BAD(KEY_STORE_OPTIONS_TIMEOUT) &&
         cfg->store_options.connect_timeout_ms > cfg->store_options.timeout_ms) {
         fmt_dur(cfg->store_options.connect_timeout_ms, a, sizeof a);
         fmt_dur(cfg->store_options.timeout_ms, b, sizeof b);
-        kproblem(ps, pv, K("store_options.connect_timeout"), "%s is longer than store_options.timeout (%s)", a, b);
+        kproblem(ps, pv, KEY_STORE_OPTIONS_CONNECT_TIMEOUT, "%s is longer than store_options.timeout (%s)", a, b);
     }
     for (const char *p = cfg->publisher_id; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
-            kproblem(ps, pv, K("publisher_id"), "contains control characters");
+            kproblem(ps, pv, KEY_PUBLISHER_ID, "contains control characters");
             break;
         }
     if (strlen(cfg->publisher_id) > 200)
-        kproblem(ps, pv, K("publisher_id"), "is longer than 200 characters");
+        kproblem(ps, pv, KEY_PUBLISHER_ID, "is longer than 200 characters");
 #undef BAD
 }
 
@@ -1417,7 +1461,7 @@ static void default_publisher_id(rs_config *cfg)
         free(cfg->publisher_id);
         cfg->publisher_id = p;
         if (cfg->priv)
-            cfg->priv->o[K("publisher_id")].src = SRC_DEFAULT; /* derived, not given */
+            cfg->priv->o[KEY_PUBLISHER_ID].src = SRC_DEFAULT; /* derived, not given */
     }
 }
 
@@ -1427,7 +1471,7 @@ static void normalize_target(ctx *c, rs_config *cfg)
     const char *t = cfg->target;
     if (!*t || has_scheme(t))
         return;
-    int i = K("target");
+    int i = KEY_TARGET;
     char *abs;
     if (t[0] == '/') {
         abs = strdup(t);
@@ -1462,6 +1506,7 @@ static int finish(rs_config_problems *ps, rs_config *cfg, rs_config **out, rs_er
 int rs_config_parse(const char *name, const char *yaml, size_t len, char **env, const char *const *overrides,
                     size_t n_overrides, rs_config **out, rs_config_problems *problems, rs_error *err)
 {
+    rs_config_keys(NULL); /* checks the key table once: a hole is a start-up error */
     rs_config_problems local = {0};
     rs_config_problems *ps = problems ? problems : &local;
     ps->v = NULL;

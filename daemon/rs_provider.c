@@ -47,11 +47,7 @@ int rs_provider_new(rs_agent *a, const rs_config *cfg, rs_provider **out, rs_err
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->pool_mu, NULL);
     pthread_mutex_init(&p->step_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->step_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    rs_cond_init_mono(&p->step_cv);
     rs_agent_on_change(a, step_done, p);
     int rc = rs_provider_fleet_start(p, err);
     if (rc) {
@@ -567,15 +563,7 @@ static bool wait_steps(rs_provider *p, uint64_t n, int64_t deadline_ms)
         int64_t left = deadline_ms - rs_mono_ms();
         if (left <= 0)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&p->step_cv, &p->step_mu, &ts);
+        rs_cond_wait_ms(&p->step_cv, &p->step_mu, left);
     }
     bool done = p->steps >= n;
     pthread_mutex_unlock(&p->step_mu);

@@ -73,15 +73,7 @@ static void *fleet_thread(void *arg)
             int64_t left = iv - (now - start);
             if (left > 200)
                 left = 200; /* notice a new waiter soon */
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += left / 1000;
-            ts.tv_nsec += (left % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&p->fleet_cv, &p->fleet_mu, &ts);
+            rs_cond_wait_ms(&p->fleet_cv, &p->fleet_mu, left);
         }
         bool stop = p->fleet_stop;
         p->fleet_wake = false;
@@ -106,11 +98,7 @@ int rs_provider_fleet_start(rs_provider *p, rs_error *err)
     p->fleet = rs_fleet_new(p->fleet_store, &o);
     if (!p->fleet)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->fleet_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    rs_cond_init_mono(&p->fleet_cv);
     pthread_mutex_init(&p->fleet_mu, NULL);
     p->fleet_sync_init = true;
     if (pthread_create(&p->fleet_th, NULL, fleet_thread, p) != 0)

@@ -34,6 +34,7 @@
 
 #include "rs_buf.h"
 #include "rs_time.h"
+#include "rs_url.h"
 
 #define FILE_CACHE_SLOTS 64
 #define TMP_PREFIX ".rs-tmp."
@@ -370,41 +371,6 @@ static int etag_of_path(file_store *fs, const char *path, char etag[RS_ETAG_MAX]
 
 /* ---- vtable ---- */
 
-static int hexdig(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int pct_decode(const char *in, size_t n, char **out)
-{
-    char *o = malloc(n + 1);
-    if (!o)
-        return RS_ENOMEM;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i] != '%') {
-            o[j++] = in[i];
-            continue;
-        }
-        int hi = i + 2 < n ? hexdig(in[i + 1]) : -1, lo = hi < 0 ? -1 : hexdig(in[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            free(o);
-            return RS_EINVALID;
-        }
-        o[j++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    o[j] = '\0';
-    *out = o;
-    return RS_OK;
-}
-
 static void file_close(void *impl)
 {
     file_store *fs = impl;
@@ -430,7 +396,7 @@ static int file_open(const char *url, const rs_storage_opts *opts, void **impl, 
     if (strchr(p, '?') || strchr(p, '#'))
         return rs_error_set(err, RS_EINVALID, "file URL takes no parameters (escape '?' as %%3F): %s", url);
     char *root = NULL;
-    int rc = pct_decode(p, strlen(p), &root);
+    int rc = rs_pct_decode(p, strlen(p), &root);
     if (rc == RS_ENOMEM)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     if (rc)
@@ -556,21 +522,6 @@ out:
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Creates and fills a temp file next to path; *tmp_out is its name (caller frees). */
 static int write_temp(file_store *fs, const char *path, const uint8_t *data, size_t len, char **tmp_out,
                       rs_error *err)
@@ -599,7 +550,7 @@ static int write_temp(file_store *fs, const char *path, const uint8_t *data, siz
         rc = sys_error(err, errno, "create temp file in", dir);
     if (rc)
         goto fail;
-    if (write_all(fd, data, len) != 0) {
+    if (rs_write_all(fd, data, len) != 0) {
         rc = sys_error(err, errno, "write", tmp);
         goto fail;
     }

@@ -47,6 +47,7 @@
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
+#include "rs_url.h"
 
 #define MY_SCHEMA_LATEST 1
 #define MY_DEFAULT_PREFIX "regsync_"
@@ -106,38 +107,14 @@ static int io_wait(my_socket fd, my_bool is_read, int timeout)
 
 /* ---------------------------------------------------------------- URLs */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* %-decodes [s, s+n) into a new string; NULL on a bad escape (*bad set) or no memory. */
+/* %-decodes [s, s+n) into a new string; NULL on a bad escape or an encoded NUL (*bad set) or no memory. */
 static char *pct_decode(const char *s, size_t n, bool *bad)
 {
-    char *o = malloc(n + 1);
-    if (!o)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
-                free(o);
-                *bad = true;
-                return NULL;
-            }
-            o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            o[j++] = s[i];
-        }
-    }
-    o[j] = '\0';
-    return o;
+    char *o;
+    int rc = rs_pct_decode(s, n, &o);
+    if (rc == RS_EINVALID)
+        *bad = true;
+    return rc == RS_OK ? o : NULL;
 }
 
 static void wipe_free(char *s)

@@ -37,6 +37,7 @@
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
+#include "rs_url.h"
 
 #define PG_SCHEMA_LATEST 1
 #define PG_DEFAULT_PREFIX "regsync_"
@@ -44,16 +45,6 @@
 #define PG_ALIVE_PING_MS 60000
 
 /* ---------------------------------------------------------------- shared helpers */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
 
 int rs_pg_url_take_param(char *url, const char *name, char **value, rs_error *err)
 {
@@ -69,23 +60,12 @@ int rs_pg_url_take_param(char *url, const char *name, char **value, rs_error *er
         if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
             const char *v = p + nlen + 1;
             size_t vlen = len - nlen - 1;
-            char *dec = malloc(vlen + 1);
-            if (!dec)
+            char *dec;
+            int drc = rs_pct_decode(v, vlen, &dec);
+            if (drc == RS_ENOMEM)
                 return rs_error_set(err, RS_ENOMEM, "out of memory");
-            size_t j = 0;
-            for (size_t i = 0; i < vlen; i++) {
-                if (v[i] == '%') {
-                    if (i + 2 >= vlen || hexval(v[i + 1]) < 0 || hexval(v[i + 2]) < 0) {
-                        free(dec);
-                        return rs_error_set(err, RS_EINVALID, "URL parameter %s has a bad %%-escape", name);
-                    }
-                    dec[j++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
-                    i += 2;
-                } else {
-                    dec[j++] = v[i];
-                }
-            }
-            dec[j] = '\0';
+            if (drc)
+                return rs_error_set(err, RS_EINVALID, "URL parameter %s has a bad %%-escape", name);
             free(*value);
             *value = dec;
             /* cut "name=value" and its separator */

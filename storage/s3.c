@@ -29,6 +29,7 @@
 #include "rs_log.h"
 #include "rs_time.h"
 #include "sigv4.h"
+#include "rs_url.h"
 
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
@@ -53,36 +54,11 @@ void rs_s3_config_free(rs_s3_config *c)
     memset(c, 0, sizeof *c);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes a query value ("+" stays "+"). NULL on a bad escape or an encoded NUL. */
+/* Percent-decodes a query value ("+" stays "+"). NULL on a bad escape, an encoded NUL or no memory. */
 static char *pct_decode(const char *s, size_t n)
 {
-    char *o = malloc(n + 1), *q = o;
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            *q++ = s[i];
-            continue;
-        }
-        int a = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-        int b = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-        if (a < 0 || b < 0 || (a == 0 && b == 0)) {
-            free(o);
-            return NULL;
-        }
-        *q++ = (char)(a * 16 + b);
-        i += 2;
-    }
-    *q = '\0';
-    return o;
+    char *o;
+    return rs_pct_decode(s, n, &o) == RS_OK ? o : NULL;
 }
 
 static bool bucket_name_ok(const char *b)

@@ -1,6 +1,8 @@
 /* rs_agent.c: agent lifecycle, the run loop, control, status and region reports. The follower
  * itself is in rs_follow.c. See docs/sync.md. */
 #include "rs_agent_impl.h"
+#include "rs_follow.h"
+#include "rs_alloc.h"
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
@@ -105,8 +107,8 @@ int rs_key_list_add(rs_key_list *l, uint32_t kind, const char *project, const ch
         return RS_ENOMEM;
     l->name = n;
     l->kind[l->n] = kind;
-    l->project[l->n] = strdup(project);
-    l->name[l->n] = strdup(name);
+    l->project[l->n] = rs_xstrdup(project);
+    l->name[l->n] = rs_xstrdup(name);
     l->n++;
     return RS_OK;
 }
@@ -116,6 +118,17 @@ void rs_agent_set_state(rs_agent *a, const char *state)
     pthread_mutex_lock(&a->mu);
     snprintf(a->st.state, sizeof a->st.state, "%s", state);
     pthread_mutex_unlock(&a->mu);
+}
+
+int rs_agent_error_kind(const rs_error *err, int fallback)
+{
+    switch (err ? err->origin : RS_ORIGIN_NONE) {
+    case RS_ORIGIN_STORE: return EK_STORE;
+    case RS_ORIGIN_SOURCE: return EK_SOURCE;
+    case RS_ORIGIN_TARGET: return EK_TARGET;
+    case RS_ORIGIN_JOURNAL: return EK_JOURNAL;
+    default: return fallback;
+    }
 }
 
 void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err)
@@ -138,9 +151,9 @@ void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_err
 
 static char **dup_list(const char *const *v, size_t n)
 {
-    char **out = calloc(n + 1, sizeof *out);
-    for (size_t i = 0; out && i < n; i++)
-        out[i] = strdup(v[i]);
+    char **out = rs_xcalloc(n + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rs_xstrdup(v[i]);
     return out;
 }
 
@@ -153,7 +166,7 @@ static void free_list(char **v, size_t n)
     free(v);
 }
 
-static char *sdup(const char *s) { return s ? strdup(s) : NULL; }
+static char *sdup(const char *s) { return rs_xstrdup(s); }
 
 /* The store counters of every handle this agent uses (main, parallel fetch, watch), copied into
  * the status by the agent's own thread: the handles' counters are not shared with readers. */
@@ -197,11 +210,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     pthread_mutex_init(&a->mu, NULL);
     /* rs_agent_run waits until a CLOCK_MONOTONIC deadline: the condvar must use that clock (the
      * default, CLOCK_REALTIME, makes every wait time out at once and the loop spin) */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    rs_cond_init_mono(&a->cv);
     a->cfg = *cfg;
     a->region = sdup(cfg->region);
     a->store_url = sdup(cfg->store_url);
@@ -218,7 +227,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
         gethostname(host, sizeof host - 1);
         snprintf(pid, sizeof pid, "%s/%s/%d", cfg->region, host, (int)getpid());
     }
-    a->publisher_id = strdup(pid);
+    a->publisher_id = rs_xstrdup(pid);
     if (cfg->instance && *cfg->instance)
         snprintf(a->instance, sizeof a->instance, "%s", cfg->instance);
     else
@@ -852,15 +861,7 @@ void rs_agent_run(rs_agent *a)
             int64_t left = deadline - rs_mono_ms();
             if (left <= 0)
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += left / 1000;
-            ts.tv_nsec += (left % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+            rs_cond_wait_ms(&a->cv, &a->mu, left);
         }
         a->wake = false;
         pthread_mutex_unlock(&a->mu);

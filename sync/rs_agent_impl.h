@@ -106,12 +106,10 @@ struct rs_agent {
     void *on_change_ctx;
 };
 
-/* rs_follow.c */
-int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err);
-int rs_follow_load_local(rs_agent *a, rs_error *err);
-int rs_follow_check_target(rs_agent *a, bool force, rs_error *err);
-
 /* rs_agent.c */
+/* The EK_* counter of an error from its origin (set where it was made: store, source, target,
+ * journal); fallback when the origin does not say (NONE, DATA, CONFIG). */
+int rs_agent_error_kind(const rs_error *err, int fallback);
 void rs_agent_record_error(rs_agent *a, int kind, uint64_t version, const rs_error *err);
 void rs_agent_set_state(rs_agent *a, const char *state);
 void rs_key_list_clear(rs_key_list *l);

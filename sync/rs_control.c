@@ -1,4 +1,5 @@
 /* rs_control.c: see rs_control.h and docs/fleet.md. */
+#define RS_ERROR_ORIGIN RS_ORIGIN_DATA /* the errors this file makes (common/rs_error.h) */
 #include "rs_control.h"
 #include "rs_logproto.h"
 #include "rs_time.h"

@@ -1,5 +1,6 @@
 /* rs_fleet.c: the fleet view. See rs_fleet.h and docs/fleet.md. */
 #include "rs_fleet.h"
+#include "rs_alloc.h"
 #include "rs_log.h"
 #include "rs_logproto.h"
 #include "rs_time.h"
@@ -206,7 +207,7 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
             }
             t = &f->t[f->n++];
             memset(t, 0, sizeof *t);
-            t->key = strdup(le[j].key);
+            t->key = rs_xstrdup(le[j].key);
             if (!t->key) {
                 f->n--;
                 return rs_error_set(err, RS_ENOMEM, "out of memory");
@@ -274,29 +275,29 @@ static int build_instances(rs_fleet *f, rs_fleet_snap *s, int64_t now_mono, int6
             }
         } else {
             memset(r, 0, sizeof *r);
-            r->error = strdup(t->read_error[0] ? t->read_error : "unreadable");
+            r->error = rs_xstrdup(t->read_error[0] ? t->read_error : "unreadable");
         }
         /* key, region and instance from the key when the report has none */
         const char *rest = t->key + strlen(RS_PREFIX_REGIONS);
         const char *slash = strchr(rest, '/');
         free(r->key);
-        r->key = strdup(t->key);
+        r->key = rs_xstrdup(t->key);
         if (!r->region || !r->region[0]) {
             free(r->region);
-            r->region = slash ? strndup(rest, (size_t)(slash - rest)) : strdup(rest);
+            r->region = slash ? rs_xstrndup(rest, (size_t)(slash - rest)) : rs_xstrdup(rest);
         }
         free(r->instance);
-        r->instance = strdup(slash ? slash + 1 : "");
+        r->instance = rs_xstrdup(slash ? slash + 1 : "");
         if (!r->last_error)
-            r->last_error = strdup("");
+            r->last_error = rs_xstrdup("");
         if (!r->state)
-            r->state = strdup("");
+            r->state = rs_xstrdup("");
         if (!r->agent)
-            r->agent = strdup("");
+            r->agent = rs_xstrdup("");
         if (!r->log_store)
-            r->log_store = strdup("");
+            r->log_store = rs_xstrdup("");
         if (!r->control)
-            r->control = strdup("");
+            r->control = rs_xstrdup("");
         if (!r->key || !r->region || !r->instance || !r->last_error || !r->state || !r->agent || !r->log_store ||
             !r->control) {
             rs_region_report_clear(r);

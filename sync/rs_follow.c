@@ -2,6 +2,7 @@
  * the regional copy (filters, regional meta, local changes) and writing it atomically with the
  * journal. Runs on the agent's thread only. See docs/sync.md. */
 #include "rs_agent_impl.h"
+#include "rs_follow.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
 #include "rs_log.h"
@@ -529,12 +530,10 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
     e.counts_by_kind = counts_json(info->per_kind);
     e.source_etag = info->source_etag[0] ? (char *)info->source_etag : NULL;
     e.publisher = info->publisher[0] ? (char *)info->publisher : NULL;
-    fk = EK_JOURNAL;
     rc = rs_journal_pending_set(a->journal, &e, err);
     if (rc)
         goto fail;
     rs_target_stamp stamp;
-    fk = EK_TARGET;
     rc = rs_target_write(a->target, bytes, len, &stamp, err);
     free(bytes);
     bytes = NULL;
@@ -561,7 +560,6 @@ static int write_version(rs_agent *a, const apply_info *info_in, bool *written_n
     *written_now = true;
     rs_journal_target jt = {.has_digest = true, .mtime_ns = stamp.mtime_ns, .size = stamp.size, .inode = stamp.inode};
     memcpy(jt.digest, od, RS_DIGEST_LEN);
-    fk = EK_JOURNAL;
     rc = rs_journal_record_apply_ex(a->journal, &e, &jt, err);
     if (rc)
         goto fail; /* the target holds it but the journal does not: not applied; retried (and a
@@ -600,7 +598,8 @@ fail:
     if (out_owned && out != a->state)
         rs_registry_free(out);
     a->write_pending = true;
-    a->fail_kind = fk;
+    /* the journal and the target say so in err->origin; state.db is written here (fk) */
+    a->fail_kind = rs_agent_error_kind(err, fk);
     keep_pending(a, info);
     rs_agent_set_state(a, "error");
     return rc;
@@ -945,7 +944,7 @@ failed:
             kind = rc == RS_ECORRUPT || rc == RS_ENOTFOUND ? EK_CORRUPT
                    : rc == RS_ECONFLICT                     ? (a->modified.n ? EK_LOCAL : EK_CONFLICT)
                    : rc == RS_ENOMEM || rc == RS_EINVALID   ? EK_OTHER
-                                                            : EK_STORE;
+                                                            : rs_agent_error_kind(err, EK_STORE);
         rs_agent_record_error(a, kind, want > a->applied_version ? want : 0, err);
         a->last_fail_rc = rc;
         if (kind == EK_LOCAL && a->cfg.on_local_change == RS_POLICY_STOP)

@@ -1,4 +1,5 @@
 /* rs_journal.c: the SQLite journal (see rs_journal.h and docs/journal.md). */
+#define RS_ERROR_ORIGIN RS_ORIGIN_JOURNAL /* the errors this file makes (common/rs_error.h) */
 #include "rs_journal.h"
 
 #include "rs_buf.h"

@@ -1,4 +1,5 @@
 /* rs_logproto.c: see rs_logproto.h and docs/sync.md. */
+#define RS_ERROR_ORIGIN RS_ORIGIN_DATA /* the errors this file makes (common/rs_error.h) */
 #include "rs_logproto.h"
 #include "rs_log.h"
 #include "rs_time.h"

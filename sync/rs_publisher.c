@@ -1,5 +1,6 @@
 /* rs_publisher.c: see rs_publisher.h and docs/sync.md. */
 #include "rs_publisher.h"
+#include "rs_alloc.h"
 #include "rs_log.h"
 #include "rs_time.h"
 
@@ -310,9 +311,9 @@ static int publish_registry(rs_publisher *p, const rs_registry *src, const char 
         }
         c->version = p->state_version + 1;
         c->published_ms = rs_wall_ms();
-        c->publisher = strdup(p->id);
-        c->source_etag = strdup(source_tag ? source_tag : "");
-        c->source = strdup(p->source ? rs_source_describe(p->source) : "");
+        c->publisher = rs_xstrdup(p->id);
+        c->source_etag = rs_xstrdup(source_tag ? source_tag : "");
+        c->source = rs_xstrdup(p->source ? rs_source_describe(p->source) : "");
         size_t bytes = 0;
         rs_error e2 = {0};
         rc = rs_log_append_entry(p->store, c, &bytes, &e2);

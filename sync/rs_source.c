@@ -1,4 +1,5 @@
 /* rs_source.c: see rs_source.h. */
+#define RS_ERROR_ORIGIN RS_ORIGIN_SOURCE /* the errors this file makes (common/rs_error.h) */
 #include "rs_source.h"
 #include "feast_sql.h"
 #include "rs_buf.h"
@@ -272,7 +273,7 @@ static int http_read(http_src *h, bool force, uint8_t **data, size_t *len, char 
     }
 }
 
-int rs_source_open(const char *source, rs_storage *store, const rs_storage_opts *opts, rs_source **out, rs_error *err)
+static int rs_source_open_(const char *source, rs_storage *store, const rs_storage_opts *opts, rs_source **out, rs_error *err)
 {
     *out = NULL;
     if (!source || !*source)
@@ -354,7 +355,7 @@ void rs_source_reset(rs_source *s)
         s->http->etag[0] = s->http->last_modified[0] = '\0';
 }
 
-int rs_source_read(rs_source *s, bool force, uint8_t **data, size_t *len, char tag[RS_ETAG_MAX], rs_error *err)
+static int rs_source_read_(rs_source *s, bool force, uint8_t **data, size_t *len, char tag[RS_ETAG_MAX], rs_error *err)
 {
     *data = NULL;
     *len = 0;
@@ -388,4 +389,20 @@ int rs_source_read(rs_source *s, bool force, uint8_t **data, size_t *len, char t
     if (tag)
         snprintf(tag, RS_ETAG_MAX, "%s", etag);
     return RS_OK;
+}
+
+int rs_source_open(const char *source, rs_storage *store, const rs_storage_opts *opts, rs_source **out, rs_error *err)
+{
+    int rc = rs_source_open_(source, store, opts, out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_SOURCE);
+    return rc;
+}
+
+int rs_source_read(rs_source *s, bool force, uint8_t **data, size_t *len, char tag[RS_ETAG_MAX], rs_error *err)
+{
+    int rc = rs_source_read_(s, force, data, len, tag, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_SOURCE);
+    return rc;
 }

@@ -1,5 +1,7 @@
 /* rs_target.c: see rs_target.h. */
+#define RS_ERROR_ORIGIN RS_ORIGIN_TARGET /* the errors this file makes (common/rs_error.h) */
 #include "rs_target.h"
+#include "rs_alloc.h"
 #include "rs_buf.h"
 #include "rs_log.h"
 
@@ -45,7 +47,7 @@ static void remove_stale_temps(rs_target *t)
     closedir(d);
 }
 
-int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err)
+static int rs_target_open_(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err)
 {
     *out = NULL;
     if (!target || !*target)
@@ -65,13 +67,13 @@ int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **
             free(t);
             return rs_error_set(err, RS_EINVALID, "target %s: a file target needs an absolute path", target);
         }
-        t->path = strdup(path);
-        char *a = strdup(path), *b = strdup(path);
-        t->dir = strdup(dirname(a));
-        t->base = strdup(basename(b));
+        t->path = rs_xstrdup(path);
+        char *a = rs_xstrdup(path), *b = rs_xstrdup(path);
+        t->dir = rs_xstrdup(dirname(a));
+        t->base = rs_xstrdup(basename(b));
         free(a);
         free(b);
-        t->desc = strdup(t->path);
+        t->desc = rs_xstrdup(t->path);
         size_t ln = strlen(t->dir) + strlen(t->base) + 32;
         t->lock_path = malloc(ln);
         if (!t->dir || !t->base || !t->desc || !t->lock_path) {
@@ -122,7 +124,7 @@ void rs_target_close(rs_target *t)
 
 /* ------------------------------------------------------------ the lock */
 
-int rs_target_lock(rs_target *t, const char *owner, rs_error *err)
+static int rs_target_lock_(rs_target *t, const char *owner, rs_error *err)
 {
     if (!t->path || t->lock_fd >= 0)
         return RS_OK;
@@ -190,7 +192,7 @@ bool rs_target_stamp_equal(const rs_target_stamp *a, const rs_target_stamp *b)
            strcmp(a->etag, b->etag) == 0;
 }
 
-int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
+static int rs_target_stat_(rs_target *t, rs_target_stamp *out, rs_error *err)
 {
     memset(out, 0, sizeof *out);
     if (t->path) {
@@ -218,22 +220,7 @@ int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
     return RS_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
+static int rs_target_write_(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
 {
     if (stamp_out)
         memset(stamp_out, 0, sizeof *stamp_out);
@@ -260,7 +247,7 @@ int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_sta
     int rc = RS_OK;
     struct stat old;
     bool had_old = stat(t->path, &old) == 0;
-    if (write_all(fd, data, len) != 0) {
+    if (rs_write_all(fd, data, len) != 0) {
         rc = rs_error_set(err, RS_EIO, "target %s: write: %s", t->path, strerror(errno));
         goto fail;
     }
@@ -308,7 +295,7 @@ fail:
     return rc;
 }
 
-int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err)
+static int rs_target_read_(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err)
 {
     *data = NULL;
     *len = 0;
@@ -360,4 +347,44 @@ int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *s
         stamp_from_stat(&st, stamp_out);
     *data = rs_buf_take(&b, len);
     return RS_OK;
+}
+
+int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err)
+{
+    int rc = rs_target_open_(target, opts, out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_lock(rs_target *t, const char *owner, rs_error *err)
+{
+    int rc = rs_target_lock_(t, owner, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_stat(rs_target *t, rs_target_stamp *out, rs_error *err)
+{
+    int rc = rs_target_stat_(t, out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_write(rs_target *t, const uint8_t *data, size_t len, rs_target_stamp *stamp_out, rs_error *err)
+{
+    int rc = rs_target_write_(t, data, len, stamp_out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
+}
+
+int rs_target_read(rs_target *t, uint8_t **data, size_t *len, rs_target_stamp *stamp_out, rs_error *err)
+{
+    int rc = rs_target_read_(t, data, len, stamp_out, err);
+    if (rc)
+        rs_error_set_origin(err, RS_ORIGIN_TARGET);
+    return rc;
 }

@@ -265,18 +265,6 @@ static int cmd_digest(int argc, char **argv)
     return fflush(stdout) ? DUMP_ERROR : DUMP_OK;
 }
 
-static int write_all(const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(1, p, n);
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int cmd_canon(int argc, char **argv)
 {
     if (argc != 2)
@@ -291,7 +279,7 @@ static int cmd_canon(int argc, char **argv)
     rs_registry_free(r);
     if (rc)
         return dump_fail(argv[1], &err);
-    rc = write_all(b, l);
+    rc = rs_write_all(1, b, l);
     free(b);
     return rc ? DUMP_ERROR : DUMP_OK;
 }
@@ -420,7 +408,7 @@ static int cmd_cat(int argc, char **argv)
     rs_error err = {0};
     if (dump_read_source(argv[1], &data, &len, &err))
         return dump_fail(argv[1], &err);
-    int rc = write_all(data, len);
+    int rc = rs_write_all(1, data, len);
     free(data);
     return rc ? DUMP_ERROR : DUMP_OK;
 }
