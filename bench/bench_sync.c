@@ -1038,7 +1038,7 @@ static void idle_mark(size_case *sc, bool end)
 {
     size_res *res = sc->res;
     size_t na = (size_t)O.idle_agents;
-    uint64_t polls = 0, hb = 0, dp = 0, dhb = 0, dreq = 0, din = 0, dout = 0;
+    uint64_t dp = 0, dhb = 0, dreq = 0, din = 0, dout = 0;
     double cpu = 0;
     for (size_t i = 0; i < na; i++) {
         rs_storage_stats s;
@@ -1059,8 +1059,6 @@ static void idle_mark(size_case *sc, bool end)
             dout += s.bytes_out - sc->s0[i].bytes_out;
             cpu += c - sc->cpu0[i];
         }
-        polls += st.polls;
-        hb += st.heartbeats;
     }
     uint64_t wire = sc->rl ? atomic_load(&sc->rl->up) + atomic_load(&sc->rl->down) : 0;
     if (!end) {

@@ -51,11 +51,15 @@ int64_t rs_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* out: RS_DATE_BUF bytes, enough for any int field values (GCC's -Wformat-truncation counts 72),
+ * so the date is never cut */
+#define RS_DATE_BUF 80
 static void fmt_date(int64_t seconds, char *out, size_t n)
 {
     time_t t = (time_t)seconds;
-    struct tm tm;
-    gmtime_r(&t, &tm);
+    struct tm tm = {0};
+    if (!gmtime_r(&t, &tm))
+        memset(&tm, 0, sizeof tm); /* out of range for gmtime: not left uninitialized */
     /* %04d, not strftime's %Y: year 1 is "0001" in RFC 3339 */
     snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
              tm.tm_sec);
@@ -68,14 +72,14 @@ void rs_time_rfc3339_ms(int64_t wall_ms, char *out, size_t n)
         ms += 1000;
         s--;
     }
-    char d[32];
+    char d[RS_DATE_BUF];
     fmt_date(s, d, sizeof d);
     snprintf(out, n, "%s.%03dZ", d, (int)ms);
 }
 
 void rs_time_rfc3339(int64_t seconds, int32_t nanos, char *out, size_t n)
 {
-    char d[40];
+    char d[RS_DATE_BUF];
     fmt_date(seconds, d, sizeof d);
     if (nanos <= 0 || nanos > 999999999)
         snprintf(out, n, "%sZ", d);

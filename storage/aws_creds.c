@@ -1147,7 +1147,8 @@ static int init_web_identity(rs_aws_provider *p, const char *role, const char *t
     int rc = sts_setup(p, role, session, profile, err);
     if (rc)
         return rc;
-    snprintf(p->source, sizeof p->source, "web identity token (%s, role %.160s)", how, role);
+    /* a label only: both parts cut so that it always fits (20 + 60 + 7 + 160 + 1 < 256) */
+    snprintf(p->source, sizeof p->source, "web identity token (%.60s, role %.160s)", how, role);
     return fetch(p, err);
 }
 

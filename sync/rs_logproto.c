@@ -130,8 +130,8 @@ int rs_log_read_head(rs_storage *s, const char *if_none_match, rs_head *out, cha
 
 int rs_log_write_head(rs_storage *s, const rs_head *h, const char *if_match, char etag_out[RS_ETAG_MAX], rs_error *err)
 {
-    uint8_t *d;
-    size_t l;
+    uint8_t *d = NULL;
+    size_t l = 0;
     int rc = rs_head_encode(h, &d, &l, err);
     if (rc)
         return rc;

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -23,16 +25,75 @@ const char *rs_test_shared_dir(void)
     return buf;
 }
 
+/* What was skipped (distinct "what: why" lines, in order) and which tests skipped. Test-process
+ * state only: the CUnit runner is single-threaded. */
+#define RS_TEST_MAX_SKIPS 256
+static char *skip_lines[RS_TEST_MAX_SKIPS];
+static size_t n_skip_lines;
+static const void *skipped_tests[RS_TEST_MAX_SKIPS];
+static size_t n_skipped_tests;
+static bool skipped_outside_tests;
+
+static void record_skip(const char *what, const char *why, bool machine)
+{
+    char *line = rs_test_fmt("%s: %s%s", what, why, machine ? " (this machine; allowed with CI=true)" : "");
+    bool seen = false;
+    for (size_t i = 0; line && i < n_skip_lines; i++)
+        seen = seen || strcmp(skip_lines[i], line) == 0;
+    if (!seen) {
+        fprintf(stdout, "\n*** SKIP %s ***\n", line ? line : what);
+        fprintf(stderr, "*** SKIP %s ***\n", line ? line : what);
+        fflush(stdout);
+        if (line && n_skip_lines < RS_TEST_MAX_SKIPS) {
+            skip_lines[n_skip_lines++] = line;
+            line = NULL;
+        }
+    }
+    free(line);
+    const void *t = CU_get_current_test();
+    if (!t) {
+        skipped_outside_tests = true;
+        return;
+    }
+    for (size_t i = 0; i < n_skipped_tests; i++)
+        if (skipped_tests[i] == t)
+            return;
+    if (n_skipped_tests < RS_TEST_MAX_SKIPS)
+        skipped_tests[n_skipped_tests++] = t;
+}
+
+bool rs_test_ci(void)
+{
+    const char *ci = getenv("CI");
+    return ci && (strcmp(ci, "true") == 0 || strcmp(ci, "1") == 0);
+}
+
 void rs_test_skip(const char *what, const char *why)
 {
-    fprintf(stdout, "\n*** SKIP %s: %s ***\n", what, why);
-    fprintf(stderr, "*** SKIP %s: %s ***\n", what, why);
+    record_skip(what, why, false);
+    if (rs_test_ci()) {
+        fprintf(stderr, "CI=true: the skipped part is required: %s: %s\n", what, why);
+        CU_FAIL("CI=true: a required part of the test was skipped (see the SKIP line)");
+    }
 }
+
+void rs_test_skip_env(const char *what, const char *why) { record_skip(what, why, true); }
 
 bool rs_test_servers_required(void)
 {
     const char *r = getenv("RS_REQUIRE_SERVERS");
-    return r && strcmp(r, "1") == 0;
+    return (r && strcmp(r, "1") == 0) || rs_test_ci();
+}
+
+bool rs_test_have_ipv6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = 0, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0;
+    close(fd);
+    return ok;
 }
 
 const char *rs_test_env(const char *name)
@@ -41,7 +102,7 @@ const char *rs_test_env(const char *name)
     if (v && *v)
         return v;
     if (rs_test_servers_required()) {
-        fprintf(stderr, "RS_REQUIRE_SERVERS=1 but %s is not set\n", name);
+        fprintf(stderr, "RS_REQUIRE_SERVERS=1 or CI=true but %s is not set\n", name);
         CU_FAIL_FATAL("required server environment missing");
     }
     return NULL;
@@ -128,11 +189,26 @@ int rs_test_run(void)
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
     unsigned ran = CU_get_number_of_tests_run();
     CU_cleanup_registry();
+    if (n_skip_lines || n_skipped_tests) {
+        printf("\n*** %zu of %u tests SKIPPED in whole or in part; missing:\n", n_skipped_tests, ran);
+        for (size_t i = 0; i < n_skip_lines; i++)
+            printf("***   %s\n", skip_lines[i]);
+        fflush(stdout);
+    }
+    for (size_t i = 0; i < n_skip_lines; i++)
+        free(skip_lines[i]);
     if (ran == 0) {
         fprintf(stderr, "no test ran\n");
         return 1;
     }
-    return failed ? 1 : 0;
+    if (failed)
+        return 1;
+    if (n_skipped_tests >= ran || (skipped_outside_tests && CU_get_number_of_asserts() == 0)) {
+        printf("*** SKIPPED: every test of this program was skipped (exit 77) ***\n");
+        fprintf(stderr, "*** SKIPPED: every test of this program was skipped ***\n");
+        return 77;
+    }
+    return 0;
 }
 
 char *rs_test_fmt(const char *f, ...)
@@ -190,8 +266,11 @@ bool rs_test_store_missing(const char *test)
 {
     if (suite_store && *suite_store)
         return false;
-    rs_test_skip(test, "no server URL for this suite (scripts/test.sh starts the servers)");
-    if (rs_test_servers_required())
-        CU_FAIL("RS_REQUIRE_SERVERS=1 but the server URL is missing");
+    if (rs_test_servers_required()) {
+        record_skip(test, "no server URL for this suite (scripts/test.sh starts the servers)", false);
+        CU_FAIL("RS_REQUIRE_SERVERS=1 or CI=true but the server URL is missing");
+    } else {
+        rs_test_skip(test, "no server URL for this suite (scripts/test.sh starts the servers)");
+    }
     return true;
 }

@@ -10,11 +10,26 @@
 
 /* ../shared (fixtures), or NULL when absent (the caller prints a loud SKIP). Borrowed. */
 const char *rs_test_shared_dir(void);
-/* Loud skip line on stderr and stdout: "SKIP <what>: <why>". */
+/* Skips. A test that cannot run (a part of) itself because an optional resource is missing calls
+ * rs_test_skip and returns: a loud "*** SKIP <what>: <why> ***" line on stdout and stderr (once per
+ * distinct what/why), and the running test is recorded as skipped. With CI=true (rs_test_ci) a
+ * skip is a failure: CI must run everything. rs_test_skip_env is for what depends on the machine
+ * and not on what scripts/deps.sh and scripts/test.sh provide (no IPv6 loopback, not root): loud and
+ * recorded the same way, but not a failure with CI=true.
+ * rs_test_run prints every skip again at the end and exits 77 (CTest's SKIP_RETURN_CODE) when every
+ * test that ran was skipped and none failed. */
 void rs_test_skip(const char *what, const char *why);
-/* Environment variable or NULL. When RS_REQUIRE_SERVERS=1 and it is missing, the test fails. */
+void rs_test_skip_env(const char *what, const char *why);
+/* CI=true (or 1) in the environment: every skip of rs_test_skip fails, servers are required. */
+bool rs_test_ci(void);
+/* Environment variable or NULL. When servers are required (rs_test_servers_required) and it is
+ * missing, the test fails. */
 const char *rs_test_env(const char *name);
+/* RS_REQUIRE_SERVERS=1 or CI=true: a missing server (or its URL) is a failure. */
 bool rs_test_servers_required(void);
+/* Whether this machine can bind a TCP socket to the IPv6 loopback [::1] (checked with a plain
+ * socket, independently of the code under test). */
+bool rs_test_have_ipv6_loopback(void);
 /* A fresh temporary directory (removed by rs_test_rmrf). */
 char *rs_test_tmpdir(const char *tag);
 void rs_test_rmrf(const char *path);
@@ -44,7 +59,8 @@ void rs_test_store_suites(const char *title, char **store_url, char **work, void
     }
 bool rs_test_store_missing(const char *test);
 
-/* Runs the registered CUnit registry in verbose mode and returns the process exit code. */
+/* Runs the registered CUnit registry in verbose mode and returns the process exit code: 1 when a
+ * test failed or none ran, 77 when every test that ran was skipped, else 0. */
 int rs_test_run(void);
 
 #endif

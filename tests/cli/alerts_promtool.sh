@@ -29,9 +29,8 @@
 source "$(dirname "$0")/lib.bash" "$@"
 
 if ! command -v promtool >/dev/null; then
-  say "SKIP alert rules: promtool is not installed (scripts/deps.sh test installs the prometheus package)"
-  [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]] && fail "promtool required"
-  exit 0
+  e2e_required && fail "promtool required (scripts/deps.sh test installs the prometheus package)"
+  skip_test "promtool is not installed (scripts/deps.sh test installs the prometheus package)"
 fi
 "$PY" -c 'import yaml' 2>/dev/null || fail "python3-yaml is needed (scripts/deps.sh test)"
 SIM=$E2E_BUILD/bench/regsync-fleet-sim

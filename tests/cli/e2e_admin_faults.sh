@@ -152,6 +152,8 @@ jq -e '[.infra[].name | startswith("proj_01_")] | all' "$WORK/infra01.json" >/de
 all01=$("$DUMP" json "$WORK/us-west-2/feast/registry.db" | jq '[.[0].infra[]?.name | select(startswith("proj_01_"))] | length')
 expect_eq "proj_01's tables in /v1/registry?project=proj_01 (all of them, from regsync-dump json)" "$all01" "$n01"
 curl -s "$A/v1/registry?kind=infra" >"$WORK/infra-all.json"
+# (every project listed, each with infra; an empty answer or no projects would pass all() vacuously)
+expect_eq "projects with infra in /v1/registry?kind=infra" 3 "$(jq '[.[] | select((.infra // []) | length > 0)] | length' "$WORK/infra-all.json")"
 jq -e 'all(.[]; .project as $p | [.infra[]?.name | startswith($p + "_")] | all)' "$WORK/infra-all.json" >/dev/null ||
   fail "/v1/registry lists a project's infra under another project"
 say "proj_01: $n01 infra objects, all its own"
@@ -196,6 +198,8 @@ echo stop >"$WORK/probe.ctl"
 wait "$probe_pid"
 read -r pn prefused perrors p200 pworst pcodes <"$WORK/probe.log"
 say "$pn probes during 10 reloads: $prefused refused, $perrors errors, $p200 answered 200, slowest ${pworst} ms ($pcodes)"
+# the probe ran through the 3 s of reloads (a probe that never ran has nothing refused either)
+[[ $pn =~ ^[0-9]+$ ]] && ((pn >= 20)) || fail "the probe made '$pn' requests during the reloads (expected at least 20)"
 expect_eq "probes refused during the reloads" 0 "$prefused"
 expect_eq "probes without an answer" 0 "$perrors"
 expect_eq "probes answered 200" "$pn" "$p200"

@@ -160,8 +160,8 @@ run_backend() {
     local ftlib
     ftlib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketime\.so\.1$' || true)
     if [[ -z $ftlib ]]; then
-      [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]] && fail "libfaketime is required (Debian package faketime; scripts/deps.sh test installs it)"
-      echo "[$E2E_NAME] SKIP clock skew: libfaketime is not installed"
+      e2e_required && fail "libfaketime is required (Debian package faketime; scripts/deps.sh test installs it)"
+      skip_part "clock skew" "libfaketime is not installed"
     else
       agent "$backend" "$store" eu-central-1 fast follow env LD_PRELOAD="$ftlib" FAKETIME=+2d FAKETIME_DONT_FAKE_MONOTONIC=1
       agent "$backend" "$store" eu-central-1 slow follow env LD_PRELOAD="$ftlib" FAKETIME=-1d FAKETIME_DONT_FAKE_MONOTONIC=1

@@ -23,8 +23,8 @@ run_backend() {
   if [[ -n $E2E_SHARED && -d $E2E_SHARED/fixtures/registries ]]; then
     sources+=("$E2E_SHARED"/fixtures/registries/*.db)
   else
-    say "SKIP fixtures: no shared dir (the generated registries still run)"
-    [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]] && fail "RS_REQUIRE_SERVERS=1 but the fixtures are missing"
+    e2e_required && fail "RS_REQUIRE_SERVERS=1 or CI=true but the fixtures are missing"
+    skip_part "fixtures" "no shared dir (the generated registries still run)"
   fi
   "$GEN" --seed 21 --size 200KB --out "$d/g0.db" 2>/dev/null || fail "regsync-gen failed"
   "$GEN" mutate --seed 22 --changes 8 "$d/g0.db" "$d/g1.db" 2>/dev/null || fail "mutate failed"

@@ -19,9 +19,8 @@
 source "$(dirname "$0")/lib.bash" "$@"
 
 if ! command -v chromium >/dev/null; then
-  say "SKIP status page in chromium: chromium is not installed (scripts/deps.sh test installs it)"
-  [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]] && fail "chromium required"
-  exit 0
+  e2e_required && fail "chromium required (scripts/deps.sh test installs it)"
+  skip_test "chromium is not installed (scripts/deps.sh test installs it)"
 fi
 PAGE=$SRC/tests/cli/page
 store=$(fresh_store file page)

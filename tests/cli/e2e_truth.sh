@@ -32,10 +32,10 @@ if [[ $(id -u) == 0 ]]; then
   mount -t tmpfs -o size=64k tmpfs "$probe" 2>/dev/null && { umount "$probe"; CAN_MOUNT=1; }
 fi
 if ((!CAN_MOUNT)); then
-  if [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]]; then
+  if e2e_required; then
     fail "mounting a tmpfs needs root (a full and a read-only target filesystem); scripts/test.sh runs as root in CI"
   fi
-  echo "[$E2E_NAME] SKIP target faults: mounting a tmpfs needs root"
+  skip_part "target faults" "mounting a tmpfs needs root"
 fi
 
 # metric NAME LABELS: the value of one sample from /metrics

@@ -152,8 +152,8 @@ say "negative control: a made-up metric is refused"
 
 step "3. a real Prometheus scrapes the agents: every panel returns data"
 if ! command -v prometheus >/dev/null; then
-  say "SKIP the panel queries on a real Prometheus: prometheus is not installed (scripts/deps.sh test)"
-  [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]] && fail "prometheus required"
+  e2e_required && fail "prometheus required (scripts/deps.sh test)"
+  skip_part "the panel queries on a real Prometheus" "prometheus is not installed (scripts/deps.sh test)"
   exit 0
 fi
 PP=$(free_port)

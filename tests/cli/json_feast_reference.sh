@@ -22,8 +22,9 @@ required=0
 [[ ${RS_REQUIRE_SERVERS:-0} == 1 || ${CI:-} == true ]] && required=1
 if ! "$PY" -c 'import google.protobuf' 2>/dev/null || ! command -v protoc >/dev/null; then
   echo "*** SKIP json_feast_reference: needs python3-protobuf and protoc (scripts/deps.sh test) ***"
-  ((required)) && bad "python3-protobuf or protoc missing"
-  finish
+  ((required)) && { bad "python3-protobuf or protoc missing"; finish; }
+  echo "*** SKIPPED (exit 77): nothing of json_feast_reference ran ***"
+  exit 77
 fi
 for b in "$dump" "$gen"; do [[ -x $b ]] || { bad "missing $b"; finish; }; done
 

@@ -9,8 +9,12 @@
 #
 # Backends: e2e_backends sets E2E_BACKEND_LIST to "file" and, when their URLs are set, "s3"
 # (RS_TEST_S3_URL), "pg" (RS_TEST_PG_URL) and "mysql" (RS_TEST_MYSQL_URL); a missing URL prints a
-# loud SKIP, or fails when RS_REQUIRE_SERVERS=1. RS_E2E_BACKENDS="file s3" restricts the list (for
-# local runs).
+# loud SKIP, or fails when RS_REQUIRE_SERVERS=1 or CI=true. RS_E2E_BACKENDS="file s3" restricts the
+# list (for local runs).
+#
+# Skips: skip_part WHAT WHY (a part cannot run: loud line, listed again at the end; with CI=true a
+# failure) and skip_test WHY (nothing can run: loud line, exit 77, which CTest reports as skipped;
+# with CI=true a failure). e2e_required is true with RS_REQUIRE_SERVERS=1 or CI=true.
 #
 # Store URLs with secrets (Postgres, MySQL) never go into a YAML file (the configuration refuses them):
 # regsyncd gets the store through REGSYNC_STORE (rsd, or `e2e_bg NAME env REGSYNC_STORE=...`).
@@ -34,6 +38,8 @@ E2E_T0=$(date +%s.%N)
 E2E_FAILED=0
 E2E_PIDS=()
 E2E_STORES=()
+E2E_SKIPS=()
+E2E_SKIPPED_ALL=0
 E2E_TIME_LIMIT=${E2E_TIME_LIMIT:-300}
 
 for b in "$REGSYNCD" "$DUMP" "$GEN"; do
@@ -71,6 +77,32 @@ fail() {
 check() {
   local what=$1; shift
   "$@" || fail "$what"
+}
+
+# e2e_ci: CI=true (or 1): every skip_part / skip_test is a failure. e2e_required: that, or
+# RS_REQUIRE_SERVERS=1 (scripts/test.sh): a missing server or required tool is a failure.
+e2e_ci() { [[ ${CI:-} == true || ${CI:-} == 1 ]]; }
+e2e_required() { [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]] || e2e_ci; }
+
+# skip_part WHAT WHY: a part of the test cannot run here (an optional tool, server or fixture is
+# missing): a loud line now and again at the end; with CI=true the test fails instead
+skip_part() {
+  printf '\n*** [%s] SKIP %s: %s ***\n' "$E2E_NAME" "$1" "$2"
+  printf '*** [%s] SKIP %s: %s ***\n' "$E2E_NAME" "$1" "$2" >&2
+  e2e_ci && fail "CI=true: '$1' is required and was skipped ($2)"
+  E2E_SKIPS+=("$1: $2")
+  return 0
+}
+
+# skip_test WHY: nothing of this test can run here: loud, exits 77 (CTest: skipped, not passed);
+# with CI=true the test fails instead
+skip_test() {
+  printf '\n*** [%s] SKIP the whole test: %s ***\n' "$E2E_NAME" "$1"
+  printf '*** [%s] SKIP the whole test: %s ***\n' "$E2E_NAME" "$1" >&2
+  e2e_ci && fail "CI=true: the test is required and was skipped ($1)"
+  E2E_SKIPS+=("the whole test: $1")
+  E2E_SKIPPED_ALL=1
+  exit 77
 }
 
 expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
@@ -171,13 +203,21 @@ e2e_cleanup() {
   for p in "${E2E_PIDS[@]}"; do ours "$p" && live+=("$p"); done
   for p in "${live[@]}"; do kill -s TERM "$p" 2>/dev/null; done
   for p in "${live[@]}"; do stop_pid "$p" KILL >/dev/null 2>&1; done
-  ((rc != 0)) && E2E_FAILED=1
+  ((rc != 0)) && ! ((rc == 77 && E2E_SKIPPED_ALL)) && E2E_FAILED=1
   for p in "${E2E_STORES[@]}"; do e2e_drop_store "$p"; done
   if ((E2E_FAILED)); then
     echo "[$E2E_NAME] FAILED after $(e2e_elapsed)s; logs and stores kept in $WORK" >&2
     exit 1
   fi
   if [[ ${RS_E2E_KEEP:-0} == 1 ]]; then echo "[$E2E_NAME] RS_E2E_KEEP=1: kept $WORK"; else rm -rf "$WORK"; fi
+  if ((E2E_SKIPPED_ALL)); then
+    echo "*** [$E2E_NAME] SKIPPED (exit 77): ${E2E_SKIPS[-1]#the whole test: } ***"
+    exit 77
+  fi
+  if ((${#E2E_SKIPS[@]})); then
+    echo "*** [$E2E_NAME] PASS with ${#E2E_SKIPS[@]} part(s) SKIPPED: ***"
+    for p in "${E2E_SKIPS[@]}"; do echo "***   $p"; done
+  fi
   echo "[$E2E_NAME] PASS in $(e2e_elapsed)s"
   exit 0
 }
@@ -193,7 +233,7 @@ trap 'fail "time limit of ${E2E_TIME_LIMIT}s exceeded"' USR1
 
 # e2e_backends: sets E2E_BACKEND_LIST to the backends to run (call it in the main shell, not in
 # $(...), so that a failure stops the test); a backend without its URL gets a loud SKIP line, or
-# fails the test when RS_REQUIRE_SERVERS=1
+# fails the test when RS_REQUIRE_SERVERS=1 or CI=true
 e2e_backends() {
   local want=${RS_E2E_BACKENDS:-file s3 pg mysql} b var hint
   E2E_BACKEND_LIST=()
@@ -207,10 +247,10 @@ e2e_backends() {
     esac
     if [[ -n ${!var:-} ]]; then
       E2E_BACKEND_LIST+=("$b")
-    elif [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]]; then
-      fail "RS_REQUIRE_SERVERS=1 but $var is not set ($hint)"
+    elif e2e_required; then
+      fail "RS_REQUIRE_SERVERS=1 or CI=true but $var is not set ($hint)"
     else
-      echo "[$E2E_NAME] SKIP $b: $var is not set ($hint)"
+      skip_part "$b" "$var is not set ($hint)"
     fi
   done
 }

@@ -99,7 +99,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer 
 
 # ---------------------------------------------------------------- password_file
 if [[ -z ${RS_TEST_PG_URL:-} ]]; then
-  if [[ ${RS_REQUIRE_SERVERS:-0} == 1 ]]; then bad "RS_TEST_PG_URL is not set (RS_REQUIRE_SERVERS=1)"; else echo "SKIP pg: RS_TEST_PG_URL is not set: password_file not tested"; fi
+  if [[ ${RS_REQUIRE_SERVERS:-0} == 1 || ${CI:-} == true ]]; then bad "RS_TEST_PG_URL is not set (RS_REQUIRE_SERVERS=1 or CI=true)"; else echo "*** SKIP pg: RS_TEST_PG_URL is not set: password_file not tested ***"; fi
   finish
 fi
 read -r url_nopw pw < <(python3 - "$RS_TEST_PG_URL" <<'PY'

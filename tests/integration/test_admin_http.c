@@ -970,24 +970,39 @@ static int cmp_double(const void *x, const void *y)
 }
 
 /* Sends raw bytes, reads until the server closes or ms pass; returns the whole answer. */
+/* Sends data and reads the answer for at most ms (until the server closes). The data is sent
+ * while reading, without blocking: a server that answers early (413 to a body over the limit) and
+ * then closes is heard before its reset can discard the answer. Returns "" when nothing came. */
 static char *raw_exchange(const char *bound, const char *data, size_t len, int ms)
 {
     int fd = raw_connect(bound);
     if (fd < 0)
         return strdup("");
-    if (len)
-        send(fd, data, len, MSG_NOSIGNAL);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    size_t sent = 0;
     rs_buf b = {0};
     int64_t t0 = rs_mono_ms();
     while (rs_mono_ms() - t0 < ms) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0)};
         if (poll(&p, 1, 50) <= 0)
             continue;
-        char tmp[4096];
-        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-        if (n <= 0)
+        if (p.revents & POLLIN) {
+            char tmp[4096];
+            ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+            if (n <= 0)
+                break;
+            rs_buf_append(&b, tmp, (size_t)n);
+            continue;
+        }
+        if (sent < len && (p.revents & POLLOUT)) {
+            ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
+            if (n > 0)
+                sent += (size_t)n;
+            else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                sent = len; /* the server closed: read what it said */
+        } else if (p.revents & (POLLERR | POLLHUP)) {
             break;
-        rs_buf_append(&b, tmp, (size_t)n);
+        }
     }
     close(fd);
     rs_buf_cstr(&b);
@@ -1042,11 +1057,16 @@ static void test_abuse_under_load(void)
         pthread_create(&st[i], NULL, slowloris_main, &sl[i]);
 
     /* garbage request line, bad version, HTTP/1.0 without Host */
+    /* each is answered with a 400 (an empty answer is a failure: the server must say why) */
     char *ans = raw_exchange(bound, "HELLO\r\n\r\n", strlen("HELLO\r\n\r\n"), 1000);
-    CU_ASSERT(strncmp(ans, "HTTP/1.1 400", 12) == 0 || ans[0] == '\0');
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 400", 12) == 0);
+    if (strncmp(ans, "HTTP/1.1 400", 12) != 0)
+        fprintf(stderr, "garbage request line answered: '%.60s'\n", ans);
     free(ans);
     ans = raw_exchange(bound, "GET /healthz HTTP/9.9\r\n\r\n", strlen("GET /healthz HTTP/9.9\r\n\r\n"), 1000);
-    CU_ASSERT(strstr(ans, " 200 ") == NULL);
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 400", 12) == 0);
+    if (strncmp(ans, "HTTP/1.1 400", 12) != 0)
+        fprintf(stderr, "HTTP/9.9 answered: '%.60s'\n", ans);
     free(ans);
     ans = raw_exchange(bound, "GET /healthz HTTP/1.0\r\n\r\n", strlen("GET /healthz HTTP/1.0\r\n\r\n"), 1000);
     CU_ASSERT(strncmp(ans, "HTTP/1.0 200", 12) == 0 || strncmp(ans, "HTTP/1.1 200", 12) == 0);
@@ -1076,7 +1096,7 @@ static void test_abuse_under_load(void)
     }
     rs_buf_printf(&big, "0\r\n\r\n");
     ans = raw_exchange(bound, (const char *)big.data, big.len, 3000);
-    CU_ASSERT(strncmp(ans, "HTTP/1.1 413", 12) == 0 || ans[0] == '\0');
+    CU_ASSERT(strncmp(ans, "HTTP/1.1 413", 12) == 0);
     printf("\n  chunked 1.25 MiB body -> %.12s\n", ans);
     free(ans);
     rs_buf_free(&big);
@@ -1157,16 +1177,21 @@ static void test_bind_rules(void)
     rs_admin_stop(a);
     a = NULL;
 
-    rs_admin_config v6 = {.listen = "[::1]:0"};
-    int rc = rs_admin_start(&v6, &p, &a, &e);
-    if (rc == RS_OK) {
+    /* [::1]: skipped only when this machine has no IPv6 loopback (found with a plain socket, not
+     * with the code under test); where it has one, a failure to start is a failure */
+    if (rs_test_have_ipv6_loopback()) {
+        rs_admin_config v6 = {.listen = "[::1]:0"};
+        int rc = rs_admin_start(&v6, &p, &a, &e);
+        if (rc != RS_OK)
+            fprintf(stderr, "admin on [::1]: %s\n", e.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, RS_OK);
         CU_ASSERT(strncmp(rs_admin_bound_address(a), "[::1]:", 6) == 0);
         snprintf(g_base, sizeof g_base, "http://%s", rs_admin_bound_address(a));
         CU_ASSERT_EQUAL(http("GET", "/healthz", NULL, NULL, &r), 200);
         resp_free(&r);
         rs_admin_stop(a);
     } else {
-        rs_test_skip("admin on [::1]", e.msg);
+        rs_test_skip_env("admin on [::1]", "this machine cannot bind a socket to [::1] (no IPv6 loopback)");
     }
     rs_admin_config lh = {.listen = "localhost:0"};
     CU_ASSERT_EQUAL(rs_admin_start(&lh, &p, &a, &e), RS_OK);
@@ -1741,7 +1766,11 @@ static void test_tls_and_auth_reads(void)
     /* plain HTTP to the TLS port gets nothing useful */
     char plain[160];
     snprintf(plain, sizeof plain, "http://%s/healthz", rs_admin_bound_address(a));
-    CU_ASSERT_NOT_EQUAL(http("GET", plain, NULL, NULL, &r), 200);
+    /* the TLS server drops it without an HTTP answer; it does not hang it and is reachable */
+    CU_ASSERT_EQUAL(http("GET", plain, NULL, NULL, &r), 0);
+    CU_ASSERT(r.cc != CURLE_OK && r.cc != CURLE_COULDNT_CONNECT && r.cc != CURLE_OPERATION_TIMEDOUT);
+    if (r.cc == CURLE_OK || r.cc == CURLE_COULDNT_CONNECT || r.cc == CURLE_OPERATION_TIMEDOUT)
+        fprintf(stderr, "plain HTTP to the TLS port: curl %d (%s), HTTP %ld\n", (int)r.cc, curl_easy_strerror(r.cc), r.code);
     resp_free(&r);
     /* and the server is still fine */
     CU_ASSERT_EQUAL(http_ex(NULL, "GET", "/healthz", NULL, 0, NULL, true, &r), 200);

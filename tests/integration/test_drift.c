@@ -134,7 +134,7 @@ static const char *edit_target(const char *path, uint32_t kind, edit_fn edit)
         if (rs_registry_at(r, i)->kind == kind)
             o = rs_registry_at(r, i);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-    size_t nl;
+    size_t nl = 0;
     uint8_t *nb = edit(o->data, o->len, &nl);
     CU_ASSERT_PTR_NOT_NULL_FATAL(nb);
     char project[256];

@@ -827,7 +827,7 @@ static void test_payload_hash_refused(void)
     st = raw_put("hash/bad", "the real body", "another body!", &reply);
     printf("\n    wrong x-amz-content-sha256: HTTP %ld %s\n", st, reply.data ? (char *)reply.data : "");
     CU_ASSERT_EQUAL(st, 400);
-    CU_ASSERT_PTR_NOT_NULL(reply.data && strstr((char *)reply.data, "XAmzContentSHA256Mismatch"));
+    CU_ASSERT(reply.data && strstr((char *)reply.data, "XAmzContentSHA256Mismatch"));
     rs_buf_free(&reply);
     /* the refused object does not exist; the good one does */
     use_good_env();
