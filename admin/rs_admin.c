@@ -35,7 +35,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
-#include "rs_admin_internal.h"
+#include "rs_admin_impl.h"
 #include "rs_log.h"
 #include "rs_time.h"
 

@@ -1,10 +1,10 @@
 /* rs_admin_frame.c: the strict request-framing check that reads every request byte before
- * libevent's HTTP parser does (see rs_admin_internal.h, rs_frame). No libevent state here. */
+ * libevent's HTTP parser does (see rs_admin_impl.h, rs_frame). No libevent state here. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "rs_admin_internal.h"
+#include "rs_admin_impl.h"
 
 enum { FR_HEAD = 0, FR_BODY, FR_CHUNK_SIZE, FR_CHUNK_DATA, FR_CHUNK_END, FR_TRAILER, FR_OFF, FR_BAD };
 

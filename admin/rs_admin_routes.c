@@ -15,7 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "rs_admin_internal.h"
+#include "rs_admin_impl.h"
 #include "rs_log.h"
 #include "rs_time.h"
 

@@ -12,7 +12,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "rs_admin_internal.h"
+#include "rs_admin_impl.h"
 
 const char *const rs_admin_route_names[RT_COUNT] = {
     [RT_HEALTHZ] = "/healthz",         [RT_READYZ] = "/readyz",         [RT_METRICS] = "/metrics",

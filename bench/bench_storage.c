@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "feast_sql.h"
-#include "mysql_internal.h"
+#include "mysql_url.h"
 #include "rs_buf.h"
 #include "rs_storage.h"
 #include "rs_time.h"

@@ -2,7 +2,7 @@
  * sub-digests. Definition: docs/digest.md. */
 #include "rs_bench_support.h"
 #include "rs_registry_impl.h"
-#include "rs_registry_int.h"
+#include "rs_index_impl.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "rs_buf.h"
-#include "rs_gen_internal.h"
+#include "rs_gen_impl.h"
 
 #define INFLATE_MAX_FIELD 64
 #define INFLATE_MAX_COPIES 99999u

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rs_gen_internal.h"
+#include "rs_gen_impl.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 

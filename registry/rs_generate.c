@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "rs_buf.h"
-#include "rs_gen_internal.h"
+#include "rs_gen_impl.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 

@@ -3,7 +3,7 @@
 #include "rs_canon.h"
 #include "rs_kinds.h"
 #include "rs_registry_impl.h"
-#include "rs_registry_int.h"
+#include "rs_index_impl.h"
 #include "rs_wire.h"
 
 #include <openssl/sha.h>

@@ -11,9 +11,9 @@
  * last_updated (5) is the largest last_updated_timestamp of any row, as a Timestamp in seconds.
  * The protobuf wire format is written here by hand (tags, varints, lengths): no generated code.
  * The SQL of each server is in its driver: feast_sql_pg.c (PostgreSQL), feast_sql_mysql.c (MySQL,
- * MariaDB); see feast_sql_internal.h.
+ * MariaDB); see feast_sql_impl.h.
  */
-#include "feast_sql_internal.h"
+#include "feast_sql_impl.h"
 #include "rs_checked.h"
 
 #include <ctype.h>

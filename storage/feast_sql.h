@@ -34,7 +34,7 @@ typedef struct rs_feast_sql rs_feast_sql;
 /* url: a libpq URI (postgresql:// or postgres://), or the SQLAlchemy form Feast's
  * feature_store.yaml uses (postgresql+psycopg://, postgresql+psycopg2://, postgresql+pg8000://);
  * or a MySQL URL (mysql://, mariadb://, mysql+pymysql://, mysql+mysqldb://, ...; see
- * mysql_internal.h). Postgres tables are found through the connection's search_path (set it with
+ * mysql_impl.h). Postgres tables are found through the connection's search_path (set it with
  * options=-csearch_path%3DS), MySQL tables in the URL's database.
  * opts may be NULL (connect_timeout_ms, statement_timeout_ms and max_retries are used).
  * Fails with RS_ENOTFOUND when none of Feast's tables is visible. */

@@ -1,5 +1,5 @@
 /* feast_sql_mysql.c: the MySQL / MariaDB driver of the Feast SQL registry source (MariaDB
- * Connector/C, text protocol). Tables are found in the URL's database. See feast_sql_internal.h.
+ * Connector/C, text protocol). Tables are found in the URL's database. See feast_sql_impl.h.
  *
  * What Feast's SQLAlchemy tables are on MySQL: String(255) -> VARCHAR(255) in the database's
  * character set and collation (case-insensitive by default, so rows are ordered here by their
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feast_sql_internal.h"
-#include "mysql_internal.h"
+#include "feast_sql_impl.h"
+#include "mysql_impl.h"
 #include "rs_buf.h"
 
 typedef struct my_target {

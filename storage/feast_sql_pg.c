@@ -1,13 +1,13 @@
 /* feast_sql_pg.c: the PostgreSQL driver of the Feast SQL registry source (libpq). Tables are
  * found through the connection's search_path. The change stamp sums each row's xmin (renewed by
- * every insert and update, so a same-second rewrite shows). See feast_sql_internal.h. */
+ * every insert and update, so a same-second rewrite shows). See feast_sql_impl.h. */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "feast_sql_internal.h"
-#include "pg_internal.h"
+#include "feast_sql_impl.h"
+#include "pg_impl.h"
 #include "rs_buf.h"
 
 typedef struct pg_target {

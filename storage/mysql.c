@@ -1,4 +1,4 @@
-/* mysql.c: the mysql:// backend (MariaDB Connector/C), also the helpers of mysql_internal.h.
+/* mysql.c: the mysql:// backend (MariaDB Connector/C), also the helpers of mysql_impl.h.
  *
  * URL: mysql://user:password@host:port/db?ssl-mode=...&ssl-ca=...&table_prefix=... (mariadb://
  * too); table_prefix (default "regsync_") is ours. Works with MariaDB 10.3+ and MySQL 5.7/8.x
@@ -26,7 +26,7 @@
  * Idle polls: a conditional get is one statement whose data column is a subquery that is empty
  * when the ETag matches: the server answers from the primary key without reading the blob.
  */
-#include "mysql_internal.h"
+#include "mysql_impl.h"
 #include "rs_storage_impl.h"
 
 #include <ctype.h>

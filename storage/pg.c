@@ -1,4 +1,4 @@
-/* pg.c: the postgresql:// backend (libpq), also the libpq helpers of pg_internal.h.
+/* pg.c: the postgresql:// backend (libpq), also the libpq helpers of pg_impl.h.
  *
  * URL: a standard libpq URI (postgresql:// or postgres://; user, password, host or a unix-socket
  * directory, port, dbname, sslmode, sslrootcert, options, ...) plus our own parameters, removed
@@ -20,7 +20,7 @@
  * Under READ COMMITTED a concurrent UPDATE re-checks the WHERE clause against the row the winner
  * committed, so exactly one of N racing if-match writers wins.
  */
-#include "pg_internal.h"
+#include "pg_impl.h"
 #include "rs_storage_impl.h"
 
 #include <ctype.h>

@@ -28,7 +28,7 @@
 #include "rs_buf.h"
 #include "rs_log.h"
 #include "rs_time.h"
-#include "s3_xml.h"
+#include "s3_xml_impl.h"
 #include "sigv4.h"
 #include "rs_url.h"
 

@@ -1,7 +1,7 @@
 /* s3_xml.c: the S3 backend's reading of S3's XML replies (ListObjectsV2 pages, error bodies).
  * S3's replies are flat and attribute-free where we look, so this is a small scanner, not an XML
  * parser. Split from s3.c so that the fuzz target reaches exactly the code the backend runs. */
-#include "s3_xml.h"
+#include "s3_xml_impl.h"
 
 #include <ctype.h>
 #include <stdio.h>

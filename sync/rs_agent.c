@@ -1,7 +1,7 @@
 /* rs_agent.c: agent lifecycle, the run loop, control, status and region reports. The follower
  * itself is in rs_follow.c. See docs/sync.md. */
 #include "rs_agent_impl.h"
-#include "rs_follow.h"
+#include "rs_follow_impl.h"
 #include "rs_alloc.h"
 #include "rs_buf.h"
 #include "rs_log.h"
@@ -260,7 +260,7 @@ int rs_agent_open(const rs_agent_config *cfg, rs_agent **out, rs_error *err)
     int rc = rs_stores_open(a, cfg, err);
     if (rc)
         goto fail;
-    if (rs_storage_caps(a->store) & RS_CAP_WATCH) {
+    if ((rs_storage_caps(a->store) & RS_CAP_WATCH) && !cfg->no_watch) {
         rs_error we = {0};
         if (rs_storage_open(a->store_url, &a->cfg.store_opts, &a->watch, &we))
             RS_LOGW("agent", "no push notifications error=\"%s\"", we.msg);

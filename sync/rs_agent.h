@@ -52,6 +52,7 @@ typedef struct rs_agent_config {
     int64_t max_staleness_ms;       /* 0: 300000 */
     const char *publisher_id;       /* NULL: region/host/pid */
     bool compare_full;
+    bool no_watch;                  /* poll only: no push (LISTEN) handle even where the store has one */
     unsigned fetch_parallel;        /* log entries fetched at once; 0: 4 */
     rs_storage_opts store_opts;
     /* Disaster recovery (docs/operations.md). replicas: "name=url" items. A publisher copies

@@ -2,7 +2,7 @@
  * the regional copy (filters, regional meta, local changes) and writing it atomically with the
  * journal. Runs on the agent's thread only. See docs/sync.md. */
 #include "rs_agent_impl.h"
-#include "rs_follow.h"
+#include "rs_follow_impl.h"
 #include "rs_buf.h"
 #include "rs_diff.h"
 #include "rs_log.h"

@@ -166,7 +166,7 @@ void rs_stores_switch(rs_agent *a, size_t to, bool failover, const char *why)
     }
     rs_storage_close(a->watch);
     a->watch = NULL;
-    if (rs_storage_caps(a->store) & RS_CAP_WATCH)
+    if ((rs_storage_caps(a->store) & RS_CAP_WATCH) && !a->cfg.no_watch)
         rs_storage_open(a->store_url, &a->cfg.store_opts, &a->watch, NULL);
     a->head_etag[0] = '\0';
     a->rctl_etag[0] = '\0';

@@ -2,7 +2,7 @@
  * checker (rs_frame) whole and byte by byte (the verdict must not depend on how TCP cut it); the
  * same bytes, as a string, go through the route matcher, the query parser, the Authorization,
  * Host and listen parsers and the region list check; and as a POST body through the body parser. */
-#include "rs_admin_internal.h"
+#include "rs_admin_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  *
  * Input: sections separated by 0x1d (objects, history; a third sets the column limit), rows by
  * 0x1e, cells by 0x1f; a cell that is exactly 0x1a is SQL NULL. Missing cells are NULL. */
-#include "feast_sql_internal.h"
+#include "feast_sql_impl.h"
 #include "rs_registry.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: S3's XML replies as the S3 backend reads them: a ListObjectsV2 page (under
  * the root "" and under "root/") and an error body. The first byte picks the root. */
-#include "s3_xml.h"
+#include "s3_xml_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

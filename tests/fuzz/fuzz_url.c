@@ -1,8 +1,8 @@
 /* libFuzzer target: store and source URLs as the backends parse them (s3://, mysql:// and
  * mariadb:// in both modes, postgresql:// query parameters and display form) and the redaction
  * every message and log line goes through (which must be idempotent). */
-#include "mysql_internal.h"
-#include "pg_internal.h"
+#include "mysql_impl.h"
+#include "pg_impl.h"
 #include "rs_config.h"
 #include "rs_url.h"
 #include "s3.h"

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "feast_sql.h"
-#include "mysql_internal.h"
+#include "mysql_impl.h"
 #include "rs_buf.h"
 #include "rs_generate.h"
 #include "rs_registry.h"

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mysql_internal.h"
+#include "mysql_impl.h"
 #include "rs_storage.h"
 #include "rs_test.h"
 #include "rs_time.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "rs_admin.h"
-#include "rs_admin_internal.h"
+#include "rs_admin_impl.h"
 #include "rs_log.h"
 #include "rs_test.h"
 

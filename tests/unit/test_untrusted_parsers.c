@@ -6,7 +6,7 @@
 
 #include "aws_creds.h"
 #include "rs_test.h"
-#include "s3_xml.h"
+#include "s3_xml_impl.h"
 
 static void test_parse_time(void)
 {

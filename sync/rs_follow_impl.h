@@ -1,4 +1,4 @@
-/* rs_follow.h (private to sync/): the follower, the part of an agent's step that brings the target
+/* rs_follow_impl.h (private to sync/): the follower, the part of an agent's step that brings the target
  * to the head (or pinned) version: conditional read of HEAD and the region's control record,
  * catch-up through the log (parallel fetches, in-order apply with parent and result digests
  * checked), bootstrap from a snapshot, the atomic target write, the journal, and the lagging-HEAD
@@ -7,8 +7,8 @@
  * Called only from the agent's own thread with the agent's state (rs_agent_impl.h); the agent owns
  * everything these functions touch. Each returns RS_OK or an rs_status with err filled.
  */
-#ifndef RS_FOLLOW_H
-#define RS_FOLLOW_H
+#ifndef RS_FOLLOW_IMPL_H
+#define RS_FOLLOW_IMPL_H
 
 #include "rs_agent_impl.h"
 

@@ -1,11 +1,11 @@
-/* rs_admin_internal.h: what the admin sources share (and the unit tests reach). Not installed,
+/* rs_admin_impl.h: what the admin sources share (and the unit tests reach). Not installed,
  * not for the daemon: use rs_admin.h.
  *
  * Threading rule: everything marked "loop" is touched only on the event-loop thread; "mu" fields
  * only with rs_admin.mu held.
  */
-#ifndef RS_ADMIN_INTERNAL_H
-#define RS_ADMIN_INTERNAL_H
+#ifndef RS_ADMIN_IMPL_H
+#define RS_ADMIN_IMPL_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,12 +1,12 @@
-/* pg_internal.h: libpq helpers shared by pg.c (the postgresql:// backend) and feast_sql.c (the
+/* pg_impl.h: libpq helpers shared by pg.c (the postgresql:// backend) and feast_sql.c (the
  * Feast SQL registry source). Private to storage/.
  *
  * Ownership: strings returned through out-parameters are malloc'd (caller frees); a PGconn from
  * rs_pg_connect belongs to the caller (PQfinish). Messages never contain a password: they name the
  * server with rs_pg_url_display(), never with the connection string.
  */
-#ifndef RS_PG_INTERNAL_H
-#define RS_PG_INTERNAL_H
+#ifndef RS_PG_IMPL_H
+#define RS_PG_IMPL_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>

@@ -1,11 +1,11 @@
-/* s3_xml.h: reading S3's XML replies (internal to storage/: s3.c and the fuzz target use it).
+/* s3_xml_impl.h: reading S3's XML replies (internal to storage/: s3.c and the fuzz target use it).
  *
  * Every function takes untrusted bytes with their length (not NUL-terminated) and never reads
  * outside them. Ownership: entries appended by rs_s3_parse_list_page and *next_token are malloc'd
  * and owned by the caller (rs_storage_list_free / free), also when it fails part-way.
  */
-#ifndef RS_S3_XML_H
-#define RS_S3_XML_H
+#ifndef RS_S3_XML_IMPL_H
+#define RS_S3_XML_IMPL_H
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
-/* rs_registry_int.h (private to registry/): the registry's object index, shared by
+/* rs_index_impl.h (private to registry/): the registry's object index, shared by
  * rs_registry.c (index, decode, encode, mutation) and rs_digest.c (bucket digests). */
-#ifndef RS_REGISTRY_INT_H
-#define RS_REGISTRY_INT_H
+#ifndef RS_INDEX_IMPL_H
+#define RS_INDEX_IMPL_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* feast_sql_internal.h: the parts of the Feast SQL registry source (feast_sql.h) shared by its
+/* feast_sql_impl.h: the parts of the Feast SQL registry source (feast_sql.h) shared by its
  * drivers. feast_sql.c holds the public API, table discovery, the change stamp and the assembly
  * of the Registry; feast_sql_pg.c (libpq) and feast_sql_mysql.c (MariaDB Connector/C) only talk
  * to their server: connect, list the columns of Feast's tables, build the three queries in their
@@ -7,8 +7,8 @@
  *
  * Ownership: an fsql_result's cells point into memory the driver keeps until fsql_result_free.
  */
-#ifndef RS_FEAST_SQL_INTERNAL_H
-#define RS_FEAST_SQL_INTERNAL_H
+#ifndef RS_FEAST_SQL_IMPL_H
+#define RS_FEAST_SQL_IMPL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
-/* rs_gen_internal.h (private to registry/): the pieces shared by the generator, the mutator and
+/* rs_gen_impl.h (private to registry/): the pieces shared by the generator, the mutator and
  * the shuffler: a deterministic PRNG, a bump arena (also used as protobuf-c allocator), the object
  * builders and a top-level wire scanner. */
-#ifndef RS_GEN_INTERNAL_H
-#define RS_GEN_INTERNAL_H
+#ifndef RS_GEN_IMPL_H
+#define RS_GEN_IMPL_H
 
 #include <protobuf-c/protobuf-c.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* mysql_internal.h: MariaDB Connector/C helpers shared by mysql.c (the mysql:// backend) and
+/* mysql_impl.h: MariaDB Connector/C helpers shared by mysql.c (the mysql:// backend) and
  * feast_sql_mysql.c (Feast's SQL registry on MySQL). Private to storage/.
  *
  * URL: mysql://user:password@host:port/db?ssl-mode=...&ssl-ca=...&table_prefix=... (also
@@ -16,8 +16,8 @@
  * rs_my_target_free; a MYSQL from rs_my_connect belongs to the caller (rs_my_close). Messages
  * never contain a password: they name the server with rs_my_target.display.
  */
-#ifndef RS_MYSQL_INTERNAL_H
-#define RS_MYSQL_INTERNAL_H
+#ifndef RS_MYSQL_IMPL_H
+#define RS_MYSQL_IMPL_H
 
 #include <mysql.h>
 #include <stdbool.h>
@@ -25,32 +25,7 @@
 
 #include "rs_storage.h"
 
-typedef enum rs_my_ssl_mode {
-    RS_MY_SSL_PREFERRED = 0, /* default: TLS when the server offers it */
-    RS_MY_SSL_DISABLED,
-    RS_MY_SSL_REQUIRED,      /* TLS or fail; the certificate is not checked */
-    RS_MY_SSL_VERIFY_CA,     /* TLS, certificate chain checked against ssl-ca */
-    RS_MY_SSL_VERIFY_IDENTITY, /* VERIFY_CA and the host name (or IP) in the certificate */
-} rs_my_ssl_mode;
-
-typedef struct rs_my_target {
-    char *user;
-    char *password;     /* wiped when freed; never printed */
-    char *host;         /* NULL with a unix socket */
-    char *socket;       /* unix socket path or NULL */
-    char *db;
-    unsigned port;      /* 3306 by default */
-    rs_my_ssl_mode ssl_mode;
-    char *ssl_ca, *ssl_capath, *ssl_cert, *ssl_key;
-    char *table_prefix; /* table_prefix=, NULL when absent (only the store accepts it) */
-    char *display;      /* "mysql://user@host:port/db" for messages */
-} rs_my_target;
-
-/* Parses url (mysql:// or mariadb://). allow_prefix: whether table_prefix= is accepted (the
- * store) or an error (the Feast source). ignore_charset: accept SQLAlchemy's charset= (Feast's
- * URLs). Unknown parameters are RS_EINVALID naming them. */
-int rs_my_parse_url(const char *url, bool allow_prefix, bool ignore_charset, rs_my_target *t, rs_error *err);
-void rs_my_target_free(rs_my_target *t);
+#include "mysql_url.h"
 
 typedef struct rs_my_session {
     bool mariadb;              /* server flavour (MariaDB or MySQL) */
