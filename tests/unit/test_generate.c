@@ -1,4 +1,4 @@
-/* test_generate.c: the registry generator, mutator and shuffler (registry/rs_generate.h).
+/* test_generate.c: the registry generator, mutator and shuffler (gen/rs_generate.h).
  * Results are checked independently of the rest of registry/: by unpacking with protobuf-c. */
 #include "rs_generate.h"
 #include "rs_buf.h"
