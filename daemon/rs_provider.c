@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "regsync/v1/log.pb-c.h"
+#include "rs_json.h"
 
 /* The agent's on_change hook (its own thread, after every step): counts the step for control
  * answers and wakes the admin API's long polls. */
@@ -110,15 +111,6 @@ static json_t *hex_json(const uint8_t *d, bool have)
     return json_string(h);
 }
 
-static json_t *time_json(int64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[48];
-    rs_time_rfc3339_ms(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static json_t *strlist_json(const rs_strlist *l)
 {
     json_t *a = json_array();
@@ -180,11 +172,11 @@ static json_t *p_status(void *ctx)
     json_object_set_new(o, "target_digest", hex_json(s.target_digest, s.target_known));
     json_object_set_new(o, "target_modified", json_boolean(s.target_modified));
     json_object_set_new(o, "source_etag", s.source_etag[0] ? json_string(s.source_etag) : json_null());
-    json_object_set_new(o, "last_success", time_json(s.last_success_ms));
+    json_object_set_new(o, "last_success", rs_json_time_ms(s.last_success_ms));
     json_object_set_new(o, "last_success_ms", json_integer((json_int_t)s.last_success_ms));
     if (s.last_error_ms) {
         json_t *e = json_object();
-        json_object_set_new(e, "time", time_json(s.last_error_ms));
+        json_object_set_new(e, "time", rs_json_time_ms(s.last_error_ms));
         json_object_set_new(e, "message", json_string(s.last_error));
         json_object_set_new(o, "last_error", e);
     } else {
@@ -194,7 +186,7 @@ static json_t *p_status(void *ctx)
      * while last_error keeps the last one with its time */
     if (s.last_error_ms && s.error_current) {
         json_t *e = json_object();
-        json_object_set_new(e, "time", time_json(s.last_error_ms));
+        json_object_set_new(e, "time", rs_json_time_ms(s.last_error_ms));
         json_object_set_new(e, "message", json_string(s.last_error));
         json_object_set_new(o, "error", e);
     } else {

@@ -7,6 +7,7 @@
  * The walker always emits object members in sorted key order with duplicate map keys resolved, so
  * the text sink needs no tree and the two paths print the same bytes (the tests check this). */
 #include "rs_json.h"
+#include "rs_time.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -1542,4 +1543,13 @@ int rs_json_append_value(const json_t *j, int level, rs_buf *out)
     if (o.err)
         out->len = keep;
     return o.err;
+}
+
+json_t *rs_json_time_ms(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[48];
+    rs_time_rfc3339_ms(ms, t, sizeof t);
+    return json_string(t);
 }

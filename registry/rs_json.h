@@ -134,4 +134,8 @@ size_t rs_json_repr_double(double v, char *out, size_t n);
  * that rounds to the float f. rs_json_from_message stores float fields as this value. */
 double rs_json_shortest_float(float f);
 
+/* regsync's own JSON (admin API, regsync-dump, reports): a wall time in ms as RFC 3339 UTC with
+ * milliseconds, or null for 0 (unknown). A new reference (NULL only without memory). */
+json_t *rs_json_time_ms(int64_t ms);
+
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "regsync/v1/log.pb-c.h"
+#include "rs_json.h"
 
 #define DRIFT_CACHE_MAX 4096   /* entries per cache; the cache starts over when full */
 #define DRIFT_ADVANCE_MAX 512  /* entries applied to the cached registry before rebuilding instead */
@@ -1091,15 +1092,6 @@ static json_t *hex_or_null(bool has, const uint8_t *d)
     return json_string(h);
 }
 
-static json_t *time_or_null(int64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[48];
-    rs_time_rfc3339_ms(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static json_t *strv_json(char *const *v, size_t n)
 {
     json_t *a = json_array();
@@ -1152,7 +1144,7 @@ json_t *rs_drift_head_json(const rs_head *h)
         json_array_append_new(s, json_integer((json_int_t)h->snapshots[i]));
     json_object_set_new(o, "snapshots", s);
     json_object_set_new(o, "publisher", json_string(h->publisher));
-    json_object_set_new(o, "updated", time_or_null(h->updated_ms));
+    json_object_set_new(o, "updated", rs_json_time_ms(h->updated_ms));
     json_object_set_new(o, "format", json_integer(h->format));
     json_object_set_new(o, "epoch", json_integer((json_int_t)h->epoch));
     return o;
@@ -1178,12 +1170,12 @@ json_t *rs_drift_row_json(const rs_drift_row *row)
     json_object_set_new(o, "applied_version", json_integer((json_int_t)r->applied_version));
     json_object_set_new(o, "versions_behind", json_integer((json_int_t)row->versions_behind));
     json_object_set_new(o, "lag_seconds", json_real(row->lag_seconds));
-    json_object_set_new(o, "heartbeat", time_or_null(r->heartbeat_ms));
+    json_object_set_new(o, "heartbeat", rs_json_time_ms(r->heartbeat_ms));
     json_object_set_new(o, "heartbeat_age_seconds",
                         row->heartbeat_age_ms >= 0 ? json_real((double)row->heartbeat_age_ms / 1000.0) : json_null());
     if (r->last_error[0] || r->last_error_at_ms) {
         json_t *le = json_object();
-        json_object_set_new(le, "time", time_or_null(r->last_error_at_ms));
+        json_object_set_new(le, "time", rs_json_time_ms(r->last_error_at_ms));
         json_object_set_new(le, "message", json_string(r->last_error));
         json_object_set_new(o, "last_error", le);
     } else {
@@ -1195,9 +1187,9 @@ json_t *rs_drift_row_json(const rs_drift_row *row)
     json_object_set_new(o, "pinned_version", r->pinned_version ? json_integer((json_int_t)r->pinned_version) : json_null());
     json_object_set_new(o, "attempted_version",
                         r->attempted_version ? json_integer((json_int_t)r->attempted_version) : json_null());
-    json_object_set_new(o, "last_success", time_or_null(r->last_success_ms));
-    json_object_set_new(o, "applied_at", time_or_null(r->applied_at_ms));
-    json_object_set_new(o, "published_at", time_or_null(r->published_at_ms));
+    json_object_set_new(o, "last_success", rs_json_time_ms(r->last_success_ms));
+    json_object_set_new(o, "applied_at", rs_json_time_ms(r->applied_at_ms));
+    json_object_set_new(o, "published_at", rs_json_time_ms(r->published_at_ms));
     json_object_set_new(o, "filter", filter_json(r));
     json_object_set_new(o, "applied_digest", hex_or_null(r->has_applied_digest, r->applied_digest));
     json_object_set_new(o, "digest_check", json_string(check_name(row->digest_check)));

@@ -5,6 +5,7 @@
 #include "rs_log.h"
 #include "rs_logproto.h"
 #include "rs_time.h"
+#include "rs_json.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -627,15 +628,6 @@ int rs_fleet_wait_check(const rs_fleet_snap *s, uint64_t version, const char *re
     return RS_OK;
 }
 
-static json_t *time_json(int64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[48];
-    rs_time_rfc3339_ms(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static json_t *instance_json(const rs_fleet_instance *in, bool follower)
 {
     const rs_region_report *r = in->report;
@@ -647,9 +639,9 @@ static json_t *instance_json(const rs_fleet_instance *in, bool follower)
     json_object_set_new(o, "live", json_boolean(!in->stale));
     json_object_set_new(o, "age_seconds", json_real((double)in->age_ms / 1000.0));
     json_object_set_new(o, "age_from", json_string(in->observed ? "observed" : "store_time"));
-    json_object_set_new(o, "last_write", time_json(r->mtime_ms));
-    json_object_set_new(o, "written_at", time_json(r->written_at_ms));
-    json_object_set_new(o, "started_at", time_json(r->started_at_ms));
+    json_object_set_new(o, "last_write", rs_json_time_ms(r->mtime_ms));
+    json_object_set_new(o, "written_at", rs_json_time_ms(r->written_at_ms));
+    json_object_set_new(o, "started_at", rs_json_time_ms(r->started_at_ms));
     if (in->skew_known) {
         json_t *k = json_object();
         json_object_set_new(k, "seconds", json_real((double)in->skew_ms / 1000.0));
@@ -664,18 +656,18 @@ static json_t *instance_json(const rs_fleet_instance *in, bool follower)
     for (size_t i = 0; i < r->n_recent; i++) {
         json_t *x = json_object();
         json_object_set_new(x, "version", json_integer((json_int_t)r->recent[i].version));
-        json_object_set_new(x, "at", time_json(r->recent[i].at_ms));
+        json_object_set_new(x, "at", rs_json_time_ms(r->recent[i].at_ms));
         json_array_append_new(rec, x);
     }
     json_object_set_new(o, "recent_applies", rec);
     if (!follower) {
         json_object_set_new(o, "agent", json_string(r->agent));
         json_object_set_new(o, "last_published_version", json_integer((json_int_t)r->last_published_version));
-        json_object_set_new(o, "last_publish", time_json(r->last_publish_at_ms));
+        json_object_set_new(o, "last_publish", rs_json_time_ms(r->last_publish_at_ms));
         json_object_set_new(o, "head_version", json_integer((json_int_t)r->head_version));
         if (r->last_error[0]) {
             json_t *le = json_object();
-            json_object_set_new(le, "time", time_json(r->last_error_at_ms));
+            json_object_set_new(le, "time", rs_json_time_ms(r->last_error_at_ms));
             json_object_set_new(le, "message", json_string(r->last_error));
             json_object_set_new(o, "last_error", le);
         } else {
@@ -747,7 +739,7 @@ json_t *rs_fleet_to_json(const rs_fleet_snap *s)
     json_object_set_new(root, "publishers", pubs);
     json_object_set_new(root, "counts", counts);
     json_object_set_new(root, "instance_counts", icounts);
-    json_object_set_new(root, "refreshed", time_json(s->refreshed_ms));
+    json_object_set_new(root, "refreshed", rs_json_time_ms(s->refreshed_ms));
     json_object_set_new(root, "refresh", json_pack("{s:I, s:I, s:I, s:I}", "duration_ms", (json_int_t)s->refresh_ms, "requests",
                                                    (json_int_t)s->refresh_requests, "bytes_in", (json_int_t)s->refresh_bytes,
                                                    "pruned", (json_int_t)s->pruned));

@@ -3,15 +3,7 @@
 
 #include "rs_buf.h"
 #include "rs_time.h"
-
-static json_t *time_json(int64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[48];
-    rs_time_rfc3339_ms(ms, t, sizeof t);
-    return json_string(t);
-}
+#include "rs_json.h"
 
 static json_t *digest_json(bool has, const uint8_t *d)
 {
@@ -38,8 +30,8 @@ json_t *rs_journal_entry_json(const rs_journal_entry *e)
     }
     json_object_set_new(o, "version", json_integer((json_int_t)e->version));
     json_object_set_new(o, "kind", json_string(rs_journal_kind_name(e->kind)));
-    json_object_set_new(o, "applied_at", time_json(e->applied_at_ms));
-    json_object_set_new(o, "published_at", time_json(e->published_at_ms));
+    json_object_set_new(o, "applied_at", rs_json_time_ms(e->applied_at_ms));
+    json_object_set_new(o, "published_at", rs_json_time_ms(e->published_at_ms));
     json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
     json_object_set_new(ops, "put", json_integer((json_int_t)e->ops_put));
     json_object_set_new(ops, "delete", json_integer((json_int_t)e->ops_delete));

@@ -94,15 +94,6 @@ static void short_hex(const uint8_t *d, char out[13])
     out[12] = 0;
 }
 
-static json_t *time_json(int64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[48];
-    rs_time_rfc3339_ms(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static const char *kind_name(uint32_t kind, char *buf, size_t n)
 {
     const char *k = rs_kind_field_name(kind);
@@ -158,7 +149,7 @@ static json_t *change_json(const rs_change *c)
     char h[2 * RS_DIGEST_LEN + 1], kb[32];
     json_t *o = json_object();
     json_object_set_new(o, "version", json_integer((json_int_t)c->version));
-    json_object_set_new(o, "published", time_json(c->published_ms));
+    json_object_set_new(o, "published", rs_json_time_ms(c->published_ms));
     json_object_set_new(o, "publisher", json_string(c->publisher ? c->publisher : ""));
     json_object_set_new(o, "source", json_string(c->source ? c->source : ""));
     json_object_set_new(o, "source_etag", json_string(c->source_etag ? c->source_etag : ""));
@@ -580,7 +571,7 @@ static json_t *control_json(const rs_region_control *c)
     json_object_set_new(o, "rollback", json_boolean(c->rollback));
     json_object_set_new(o, "action", json_string(c->action));
     json_object_set_new(o, "by", json_string(c->by));
-    json_object_set_new(o, "at", time_json(c->at_ms));
+    json_object_set_new(o, "at", rs_json_time_ms(c->at_ms));
     json_object_set_new(o, "serial", json_integer((json_int_t)c->serial));
     json_object_set_new(o, "in_force", json_string(d));
     return o;
