@@ -717,18 +717,69 @@ fail:
     return rc;
 }
 
+/* Values larger than this are read in pieces of this size: libpq keeps a whole message in its input
+ * buffer (which then stays that large) and again in the PGresult, so reading a 100 MB registry in
+ * one SELECT held three copies of it at once (docs/benchmarks.md). In pieces the peak is the value
+ * plus about two pieces. */
+#define PG_READ_CHUNK (8u << 20)
+
+/* Reads a large value of n bytes in PG_READ_CHUNK pieces, each only while the row still has etag
+ * (a write in between makes the read fail as retryable, never returns a mix of two versions). */
+static int get_chunked(pg_store *ps, const char *key, const char *etag, size_t n, uint8_t **data, rs_error *err)
+{
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return rs_error_set(err, RS_ENOMEM, "%s: key %s: out of memory for %zu bytes", ps->display, key, n);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT substring(data FROM $3::int FOR $4::int) FROM %s WHERE key = $1 AND etag = $2",
+             ps->t_objects);
+    for (size_t off = 0; off < n;) {
+        size_t want = n - off < PG_READ_CHUNK ? n - off : PG_READ_CHUNK;
+        char from[32], cnt[32];
+        snprintf(from, sizeof from, "%zu", off + 1); /* substring counts from 1 */
+        snprintf(cnt, sizeof cnt, "%zu", want);
+        const char *vals[4] = {key, etag, from, cnt};
+        PGresult *r = NULL;
+        int rc = exec_params(ps, "get (piece)", sql, 4, vals, NULL, NULL, 1, true, &r, NULL, err);
+        if (rc) {
+            free(buf);
+            if (err)
+                rs_error_prefix(err, "key %s", key);
+            return rc;
+        }
+        if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0) || (size_t)PQgetlength(r, 0, 0) != want) {
+            PQclear(r);
+            free(buf);
+            return rs_error_setr(err, RS_EUNAVAILABLE, true,
+                                 "%s: key %s: the object changed while it was read in pieces (at byte %zu of %zu)",
+                                 ps->display, key, off, n);
+        }
+        memcpy(buf + off, PQgetvalue(r, 0, 0), want);
+        PQclear(r);
+        off += want;
+    }
+    *data = buf;
+    return RS_OK;
+}
+
 static int pg_get(void *impl, const char *key, const char *if_none_match, uint8_t **data, size_t *len,
                   char etag_out[RS_ETAG_MAX], rs_error *err)
 {
     pg_store *ps = impl;
     char inm[RS_ETAG_MAX] = "";
     bool have_inm = if_none_match && *if_none_match && etag_bare(if_none_match, inm, sizeof inm);
-    char sql[256];
+    /* one request for a small value (every poll); a large one comes back as its length only and
+     * is read in pieces */
+    char sql[320];
     snprintf(sql, sizeof sql,
-             "SELECT etag, CASE WHEN etag = $2 THEN NULL ELSE data END FROM %s WHERE key = $1", ps->t_objects);
-    const char *vals[2] = {key, have_inm ? inm : NULL};
+             "SELECT etag, CASE WHEN etag = $2 OR octet_length(data) > $3::bigint THEN NULL ELSE data END, "
+             "CASE WHEN etag = $2 THEN NULL ELSE octet_length(data)::text END FROM %s WHERE key = $1",
+             ps->t_objects);
+    char chunk[32];
+    snprintf(chunk, sizeof chunk, "%u", PG_READ_CHUNK);
+    const char *vals[3] = {key, have_inm ? inm : NULL, chunk};
     PGresult *r = NULL;
-    int rc = exec_params(ps, "get", sql, 2, vals, NULL, NULL, 1, true, &r, NULL, err);
+    int rc = exec_params(ps, "get", sql, 3, vals, NULL, NULL, 1, true, &r, NULL, err);
     if (rc) {
         if (err)
             rs_error_prefix(err, "key %s", key);
@@ -740,9 +791,22 @@ static int pg_get(void *impl, const char *key, const char *if_none_match, uint8_
     }
     if (etag_out)
         etag_out_copy(PQgetvalue(r, 0, 0), etag_out);
-    if (PQgetisnull(r, 0, 1)) {
+    if (PQgetisnull(r, 0, 2)) {
         PQclear(r);
         return RS_ENOTMODIFIED;
+    }
+    if (PQgetisnull(r, 0, 1)) {
+        /* larger than a piece */
+        char etag[RS_ETAG_MAX];
+        snprintf(etag, sizeof etag, "%s", PQgetvalue(r, 0, 0));
+        unsigned long long total = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+        PQclear(r);
+        rc = get_chunked(ps, key, etag, (size_t)total, data, err);
+        if (rc)
+            return rc;
+        ps->stats->bytes_in += (size_t)total;
+        *len = (size_t)total;
+        return RS_OK;
     }
     size_t n = (size_t)PQgetlength(r, 0, 1);
     uint8_t *buf = malloc(n ? n : 1);

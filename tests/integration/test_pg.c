@@ -402,6 +402,55 @@ static int64_t kill_backends(const char *app)
     return side_int(sql);
 }
 
+/* A value larger than a read piece (8 MiB, storage/pg.c) comes back whole and in order, in one
+ * request per piece plus the first; a small one and a not-modified answer stay one request. */
+static void t_large_value_in_pieces(void)
+{
+    if (!need_server())
+        return;
+    rs_storage *s = NULL;
+    rs_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(url, NULL, &s, &err), RS_OK);
+    size_t n = (20u << 20) + 12345; /* 3 pieces: 8 + 8 + 4 MiB and change */
+    uint8_t *v = malloc(n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (uint8_t)((i * 2654435761u) >> 13); /* no two pieces alike */
+    char etag[RS_ETAG_MAX];
+    CU_ASSERT_EQUAL_FATAL(rs_storage_put(s, "big/v", v, n, RS_PUT_ALWAYS, NULL, etag, &err), RS_OK);
+    rs_storage_stats a, b;
+    rs_storage_get_stats(s, &a);
+    uint8_t *d = NULL;
+    size_t dn = 0;
+    char got_etag[RS_ETAG_MAX];
+    int grc = rs_storage_get(s, "big/v", NULL, &d, &dn, got_etag, &err);
+    if (grc)
+        printf("\n  get of %zu bytes: %s\n", n, err.msg);
+    CU_ASSERT_EQUAL(grc, RS_OK);
+    rs_storage_get_stats(s, &b);
+    CU_ASSERT_EQUAL(dn, n);
+    CU_ASSERT(d && dn == n && memcmp(d, v, n) == 0);
+    CU_ASSERT_STRING_EQUAL(got_etag, etag);
+    CU_ASSERT_EQUAL(b.requests - a.requests, 4); /* the length, then 3 pieces */
+    CU_ASSERT_EQUAL(b.bytes_in - a.bytes_in, n);
+    free(d);
+    d = NULL;
+    rs_storage_get_stats(s, &a);
+    CU_ASSERT_EQUAL(rs_storage_get(s, "big/v", etag, &d, &dn, NULL, &err), RS_ENOTMODIFIED);
+    rs_storage_get_stats(s, &b);
+    CU_ASSERT_EQUAL(b.requests - a.requests, 1);
+    /* exactly one piece is still one request */
+    CU_ASSERT_EQUAL(rs_storage_put(s, "big/w", v, 8u << 20, RS_PUT_ALWAYS, NULL, NULL, &err), RS_OK);
+    rs_storage_get_stats(s, &a);
+    CU_ASSERT_EQUAL(rs_storage_get(s, "big/w", NULL, &d, &dn, NULL, &err), RS_OK);
+    rs_storage_get_stats(s, &b);
+    CU_ASSERT(d && dn == (8u << 20) && memcmp(d, v, dn) == 0);
+    CU_ASSERT_EQUAL(b.requests - a.requests, 1);
+    free(d);
+    free(v);
+    rs_storage_close(s);
+}
+
 static void t_reconnect(void)
 {
     if (!need_server())
@@ -526,6 +575,7 @@ int main(void)
     CU_add_test(s, "auth errors", t_auth_errors);
     CU_add_test(s, "connection refused", t_refused);
     CU_add_test(s, "statement timeout", t_statement_timeout);
+    CU_add_test(s, "a large value read in pieces", t_large_value_in_pieces);
     CU_add_test(s, "reconnect after the server drops us", t_reconnect);
     CU_add_test(s, "watch via LISTEN/NOTIFY", t_watch);
     return rs_test_run();
