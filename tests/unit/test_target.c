@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,21 +78,50 @@ static void test_write_registry(void)
 
     write_and_compare(t, path, (const uint8_t *)"", 0, "empty registry");
 
-    /* a write that cannot happen (directory read-only) leaves the last file as it was */
+    /* a write that cannot happen leaves the last file as it was: the file-size limit makes the
+     * temp file's writes fail with EFBIG (root included, whom directory permissions do not stop) */
     write_and_compare(t, path, b, n, "generated again");
-    if (geteuid() != 0) {
-        rs_registry *r = rs_registry_new();
-        CU_ASSERT_EQUAL(chmod(dir, 0500), 0);
-        CU_ASSERT_NOT_EQUAL(rs_target_write_registry(t, r, NULL, &err), RS_OK);
-        CU_ASSERT_EQUAL(chmod(dir, 0700), 0);
+    {
+        rs_gen_params p2;
+        rs_gen_defaults(&p2);
+        p2.seed = 12;
+        p2.target_bytes = 200000;
+        uint8_t *b2 = NULL;
+        size_t n2 = 0;
+        CU_ASSERT_EQUAL_FATAL(rs_generate(&p2, &b2, &n2, NULL), RS_OK);
+        rs_registry *r = NULL;
+        CU_ASSERT_EQUAL_FATAL(rs_registry_decode(b2, n2, NULL, &r, &err), RS_OK);
+        struct rlimit old, lim;
+        CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 4096;
+        void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+        CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        rs_error we = {0};
+        int wrc = rs_target_write_registry(t, r, NULL, &we);
+        CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, prev);
+        CU_ASSERT_NOT_EQUAL(wrc, RS_OK);
+        CU_ASSERT_EQUAL(we.origin, RS_ORIGIN_TARGET);
+        printf("  a write over the file-size limit: %s\n", we.msg);
         uint8_t *got = NULL;
         size_t glen = 0;
         CU_ASSERT_EQUAL(rs_read_file(path, 0, &got, &glen, &err), RS_OK);
         CU_ASSERT(glen == n && memcmp(got, b, n) == 0);
         free(got);
+        /* and no temp file is left beside it (the lock file is: proof that dot files are seen) */
+        size_t temps = 0, locks = 0;
+        DIR *dd = opendir(dir);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(dd);
+        for (struct dirent *de; (de = readdir(dd));) {
+            temps += strstr(de->d_name, ".regsync-") != NULL; /* mkostemp: .NAME.regsync-XXXXXX */
+            locks += strstr(de->d_name, ".regsync.lock") != NULL;
+        }
+        closedir(dd);
+        CU_ASSERT_EQUAL(temps, 0);
+        CU_ASSERT_EQUAL(locks, 1);
         rs_registry_free(r);
-    } else {
-        rs_test_skip_env("read-only directory case", "running as root (permissions do not bind root; e2e_truth covers a read-only filesystem)");
+        free(b2);
     }
     free(b);
     rs_target_close(t);
