@@ -300,8 +300,12 @@ static int build_instances(rs_fleet *f, rs_fleet_snap *s, int64_t now_mono, int6
             r->log_store = rs_xstrdup("");
         if (!r->control)
             r->control = rs_xstrdup("");
+        if (!r->read_store)
+            r->read_store = rs_xstrdup("");
+        if (!r->epoch_change)
+            r->epoch_change = rs_xstrdup("");
         if (!r->key || !r->region || !r->instance || !r->last_error || !r->state || !r->agent || !r->log_store ||
-            !r->control) {
+            !r->control || !r->read_store || !r->epoch_change) {
             rs_region_report_clear(r);
             free(r);
             return rs_error_set(err, RS_ENOMEM, "out of memory");
@@ -652,6 +656,16 @@ static json_t *instance_json(const rs_fleet_instance *in, bool follower)
     }
     json_object_set_new(o, "legacy_layout", json_boolean(in->legacy));
     json_object_set_new(o, "control", json_string(r->control ? r->control : ""));
+    json_object_set_new(o, "epoch", json_integer((json_int_t)r->epoch));
+    json_object_set_new(o, "read_store", json_string(r->read_store ? r->read_store : ""));
+    if (r->epoch_change && r->epoch_change[0]) {
+        json_t *ec = json_object();
+        json_object_set_new(ec, "time", rs_json_time_ms(r->epoch_change_at_ms));
+        json_object_set_new(ec, "message", json_string(r->epoch_change));
+        json_object_set_new(o, "epoch_change", ec);
+    } else {
+        json_object_set_new(o, "epoch_change", json_null());
+    }
     json_t *rec = json_array();
     for (size_t i = 0; i < r->n_recent; i++) {
         json_t *x = json_object();
