@@ -593,6 +593,7 @@ static void run_job(rs_admin *a, rs_job *j)
     case JOB_REGISTRY: res = p->registry(p->ctx, j->s1, j->s2, j->s3, &j->err); break;
     case JOB_DRIFT: res = p->drift(p->ctx, j->s1, j->s2, &j->err); break;
     case JOB_CONTROL: res = p->control(p->ctx, j->s1, j->body, &j->err); break;
+    case JOB_PROMOTE: res = p->promote(p->ctx, j->s1, &j->err); break;
     case JOB_WAIT_CHECK: {
         bool done = false;
         json_t *detail = NULL;

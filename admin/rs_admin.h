@@ -100,6 +100,11 @@ typedef struct rs_admin_provider {
        object (borrowed) or NULL when the request had no body. For pin and rollback the admin
        has already checked that body has "version", a positive integer. */
     json_t *(*control)(void *ctx, const char *action, const json_t *body, rs_error *err);
+    /* SLOW: POST /v1/promote {"store": "NAME"} (the admin has checked that store is a non-empty
+       string): makes that store the primary (regsyncd promote). Answers {"store", "epoch",
+       "version", ...}; RS_EINVALID (400) for a name that is no configured store, RS_ECONFLICT
+       (409) when the conditional HEAD write lost, RS_ENOTFOUND (404) when the store has no HEAD. */
+    json_t *(*promote)(void *ctx, const char *store, rs_error *err);
     /* SLOW, LONG POLL: GET /v1/wait?version=N&regions=all|a,b&timeout=30s. Called on a worker
        when the request arrives, then every 200 ms and at once after rs_admin_notify(), never
        twice at the same time for one request. Returns RS_OK and sets *done (and optionally

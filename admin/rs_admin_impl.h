@@ -31,7 +31,7 @@ typedef struct ssl_ctx_st SSL_CTX;
 typedef enum rs_route {
     RT_HEALTHZ, RT_READYZ, RT_METRICS, RT_PAGE, RT_STATUS, RT_VERSIONS, RT_VERSION, RT_DIFF,
     RT_REGISTRY, RT_DRIFT, RT_WAIT, RT_SYNC, RT_PAUSE, RT_RESUME, RT_PIN, RT_UNPIN, RT_ROLLBACK,
-    RT_PUBLISH, RT_OTHER, RT_COUNT
+    RT_PUBLISH, RT_PROMOTE, RT_OTHER, RT_COUNT
 } rs_route;
 
 /* The label each route has in regsync_admin_requests_total{route=...}. */
@@ -122,7 +122,7 @@ typedef struct rs_rctx {
 } rs_rctx;
 
 typedef enum rs_job_kind {
-    JOB_VERSIONS, JOB_VERSION, JOB_DIFF, JOB_REGISTRY, JOB_DRIFT, JOB_CONTROL, JOB_WAIT_CHECK
+    JOB_VERSIONS, JOB_VERSION, JOB_DIFF, JOB_REGISTRY, JOB_DRIFT, JOB_CONTROL, JOB_PROMOTE, JOB_WAIT_CHECK
 } rs_job_kind;
 
 typedef enum rs_job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE } rs_job_state;

@@ -44,6 +44,7 @@ static const struct {
     [RT_PAUSE] = {"/v1/pause", true},    [RT_RESUME] = {"/v1/resume", true},
     [RT_PIN] = {"/v1/pin", true},        [RT_UNPIN] = {"/v1/unpin", true},
     [RT_ROLLBACK] = {"/v1/rollback", true}, [RT_PUBLISH] = {"/v1/publish", true},
+    [RT_PROMOTE] = {"/v1/promote", true},
     [RT_OTHER] = {NULL, false},
 };
 
@@ -190,10 +191,15 @@ void rs_admin_answer_job(rs_admin *a, rs_job *j)
         send_reply(&j->r, 200, CT_JSON, out, j->out_len);
         if (j->kind == JOB_CONTROL)
             RS_LOGI("admin", "control action=%s code=200", j->s1);
+        else if (j->kind == JOB_PROMOTE)
+            RS_LOGW("admin", "control action=promote store=%s code=200", j->s1);
         return;
     }
     if (j->kind == JOB_CONTROL)
         RS_LOGI("admin", "control action=%s code=%d error=%s", j->s1, rs_admin_http_status(j->err.code),
+                rs_status_name(j->err.code));
+    else if (j->kind == JOB_PROMOTE)
+        RS_LOGW("admin", "control action=promote store=%s code=%d error=%s", j->s1, rs_admin_http_status(j->err.code),
                 rs_status_name(j->err.code));
     reply_rs_error(&j->r, &j->err);
 }
@@ -824,6 +830,34 @@ static void route_control(rs_rctx *r)
     submit(r, j);
 }
 
+/* POST /v1/promote {"store": "NAME"} */
+static void route_promote(rs_rctx *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    json_t *body = NULL;
+    char why[256];
+    if (len > 0 && rs_admin_parse_body((const char *)evbuffer_pullup(in, -1), len, &body, why, sizeof why) != 0) {
+        rs_admin_reply_error(r, 400, "bad_json", "%s", why);
+        return;
+    }
+    const char *store = json_string_value(json_object_get(body, "store"));
+    if (!store || !*store || strlen(store) > 200) {
+        json_decref(body);
+        rs_admin_reply_error(r, 400, "bad_request",
+                             "promote needs {\"store\": \"NAME\"} with NAME a replica's name from the configuration");
+        return;
+    }
+    rs_job *j = new_job(r, JOB_PROMOTE);
+    if (!j) {
+        json_decref(body);
+        return;
+    }
+    j->s1 = strdup(store);
+    json_decref(body);
+    submit(r, j);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* dispatch                                                                                   */
 
@@ -839,6 +873,7 @@ static bool provider_has(const rs_admin_provider *p, rs_route rt)
     case RT_WAIT: return p->wait_check != NULL;
     case RT_SYNC: case RT_PAUSE: case RT_RESUME: case RT_PIN: case RT_UNPIN: case RT_ROLLBACK:
     case RT_PUBLISH: return p->control != NULL;
+    case RT_PROMOTE: return p->promote != NULL;
     default: return true;
     }
 }
@@ -942,6 +977,7 @@ void rs_admin_on_request(struct evhttp_request *req, void *arg)
     case RT_REGISTRY: route_registry(&r, &q); break;
     case RT_DRIFT: route_drift(&r, &q); break;
     case RT_WAIT: route_wait(&r, &q); break;
+    case RT_PROMOTE: route_promote(&r); break;
     default: route_control(&r); break;
     }
     rs_admin_query_free(&q);

@@ -21,6 +21,7 @@ const char *const rs_admin_route_names[RT_COUNT] = {
     [RT_DRIFT] = "/v1/drift",          [RT_WAIT] = "/v1/wait",          [RT_SYNC] = "/v1/sync",
     [RT_PAUSE] = "/v1/pause",          [RT_RESUME] = "/v1/resume",      [RT_PIN] = "/v1/pin",
     [RT_UNPIN] = "/v1/unpin",          [RT_ROLLBACK] = "/v1/rollback",  [RT_PUBLISH] = "/v1/publish",
+    [RT_PROMOTE] = "/v1/promote",
     [RT_OTHER] = "other",
 };
 

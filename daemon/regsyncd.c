@@ -379,37 +379,11 @@ static void on_mirror_signal(int sig)
     g_mirror_stop = 1;
 }
 
-/* A store named by the user: a URL, "primary" (the configured store) or a replica's name.
- * *name gets a printable name. NULL when it names nothing. */
-static const char *resolve_store(const rs_config *cfg, const char *s, const char **name)
-{
-    *name = s;
-    if (strstr(s, "://"))
-        return s;
-    if (!cfg)
-        return NULL;
-    if (strcmp(s, "primary") == 0)
-        return cfg->store;
-    return rs_config_replica_url(cfg, s);
-}
-
-static rs_storage_opts store_opts_of(const rs_config *cfg)
-{
-    rs_storage_opts o = {0};
-    if (cfg) {
-        o.timeout_ms = cfg->store_options.timeout_ms;
-        o.connect_timeout_ms = cfg->store_options.connect_timeout_ms;
-        o.max_retries = cfg->store_options.max_retries;
-        o.ca_bundle = cfg->store_options.ca_bundle && *cfg->store_options.ca_bundle ? cfg->store_options.ca_bundle : NULL;
-    }
-    return o;
-}
-
 static int mirror(const rs_config *cfg, const char *from, const char *to, bool once_only)
 {
     const char *fname, *tname;
-    const char *furl = resolve_store(cfg, from ? from : "primary", &fname);
-    const char *turl = to ? resolve_store(cfg, to, &tname) : NULL;
+    const char *furl = rs_daemon_resolve_store(cfg, from ? from : "primary", true, &fname);
+    const char *turl = to ? rs_daemon_resolve_store(cfg, to, true, &tname) : NULL;
     if (!to) {
         fprintf(stderr, "regsyncd: mirror needs --to (a replica name or a store URL)\n");
         return EXIT_USAGE;
@@ -423,7 +397,7 @@ static int mirror(const rs_config *cfg, const char *from, const char *to, bool o
         fprintf(stderr, "regsyncd: mirror: --from and --to are the same store\n");
         return EXIT_USAGE;
     }
-    rs_storage_opts so = store_opts_of(cfg);
+    rs_storage_opts so = rs_daemon_store_opts(cfg);
     rs_storage *src = NULL, *dst = NULL;
     rs_error err = {0};
     if (rs_storage_open(furl, &so, &src, &err) || rs_storage_open(turl, &so, &dst, &err)) {
@@ -476,45 +450,13 @@ static int mirror(const rs_config *cfg, const char *from, const char *to, bool o
 static int promote(const rs_config *cfg, const char *store)
 {
     const char *name;
-    const char *url = store ? resolve_store(cfg, store, &name) : NULL;
-    if (!url) {
+    if (!store || !rs_daemon_resolve_store(cfg, store, true, &name)) {
         fprintf(stderr, "regsyncd: promote needs --store: a replica name from the configuration or a store URL\n");
         return EXIT_USAGE;
     }
-    rs_storage_opts so = store_opts_of(cfg);
     rs_error err = {0};
-    rs_storage *s = NULL;
-    if (rs_storage_open(url, &so, &s, &err)) {
-        fprintf(stderr, "regsyncd: promote: %s\n", err.msg);
-        return EXIT_FAILED;
-    }
-    /* every other configured store that answers contributes its epoch */
-    rs_storage *others[65];
-    size_t n = 0;
-    if (cfg) {
-        const char *urls[65];
-        size_t nu = 0;
-        urls[nu++] = cfg->store;
-        for (size_t i = 0; i < cfg->replicas.n && nu < 65; i++)
-            urls[nu++] = strchr(cfg->replicas.v[i], '=') + 1;
-        for (size_t i = 0; i < nu; i++) {
-            if (strcmp(urls[i], url) == 0)
-                continue;
-            rs_storage_opts qo = so;
-            qo.max_retries = -1; /* the lost primary must not hold the promotion up */
-            if (rs_storage_open(urls[i], &qo, &others[n], NULL) == RS_OK)
-                n++;
-        }
-    }
-    char by[200], host[64] = "host";
-    gethostname(host, sizeof host - 1);
-    snprintf(by, sizeof by, "regsyncd promote on %s", host);
     uint64_t epoch = 0, version = 0;
-    int rc = rs_replica_promote(s, others, n, by, &epoch, &version, &err);
-    for (size_t i = 0; i < n; i++)
-        rs_storage_close(others[i]);
-    rs_storage_close(s);
-    if (rc) {
+    if (rs_daemon_promote(cfg, store, true, "regsyncd promote", &epoch, &version, &err)) {
         fprintf(stderr, "regsyncd: promote: %s\n", err.msg);
         return EXIT_FAILED;
     }

@@ -681,6 +681,26 @@ static json_t *p_control(void *ctx, const char *action, const json_t *body, rs_e
     return o;
 }
 
+/* POST /v1/promote: the same promotion as `regsyncd promote` (rs_daemon_promote), limited to the
+ * stores the configuration names (never a URL from the request). */
+static json_t *p_promote(void *ctx, const char *store, rs_error *err)
+{
+    rs_provider *p = ctx;
+    uint64_t epoch = 0, version = 0;
+    if (rs_daemon_promote(p->cfg, store, false, "admin API", &epoch, &version, err))
+        return NULL;
+    RS_LOGW("promote", "promoted store=%s epoch=%" PRIu64 " version=%" PRIu64 " via=admin", store, epoch, version);
+    rs_agent_wake(p->agent); /* this agent sees the new epoch at its next poll, now */
+    rs_provider_fleet_wake(p);
+    json_t *o = json_object();
+    json_object_set_new(o, "ok", json_true());
+    json_object_set_new(o, "action", json_string("promote"));
+    json_object_set_new(o, "store", json_string(store));
+    json_object_set_new(o, "epoch", json_integer((json_int_t)epoch));
+    json_object_set_new(o, "version", json_integer((json_int_t)version));
+    return o;
+}
+
 void rs_provider_fill(rs_provider *p, rs_admin_provider *out)
 {
     memset(out, 0, sizeof *out);
@@ -695,5 +715,6 @@ void rs_provider_fill(rs_provider *p, rs_admin_provider *out)
     out->drift = rs_provider_drift;
     out->drift_text = rs_provider_drift_text;
     out->control = p_control;
+    out->promote = p_promote;
     out->wait_check = rs_provider_wait_check;
 }

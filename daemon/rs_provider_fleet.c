@@ -91,10 +91,22 @@ int rs_provider_fleet_start(rs_provider *p, rs_error *err)
     int rc = rs_storage_open(p->cfg->store, &ac.store_opts, &p->fleet_store, err);
     if (rc)
         return rc;
+    /* agents report to the store they read from: the view merges the replicas' reports in */
+    for (size_t i = 0; i < p->cfg->replicas.n && p->n_fleet_also < 64; i++) {
+        const char *url = strchr(p->cfg->replicas.v[i], '=') + 1;
+        rs_error oe = {0};
+        if (rs_storage_open(url, &ac.store_opts, &p->fleet_also[p->n_fleet_also], &oe) == RS_OK)
+            p->n_fleet_also++;
+        else
+            RS_LOGW("fleet", "replica %.*s cannot be opened: its reports are not in the fleet view error=\"%s\"",
+                    (int)(strchr(p->cfg->replicas.v[i], '=') - p->cfg->replicas.v[i]), p->cfg->replicas.v[i], oe.msg);
+    }
     rs_fleet_opts o = {.stale_after_ms = p->cfg->stale_after_ms,
                        .forget_after_ms = p->cfg->forget_after_ms,
                        .max_clock_skew_ms = p->cfg->max_clock_skew_ms,
-                       .prune = true};
+                       .prune = true,
+                       .also = p->fleet_also,
+                       .n_also = p->n_fleet_also};
     p->fleet = rs_fleet_new(p->fleet_store, &o);
     if (!p->fleet)
         return rs_error_set(err, RS_ENOMEM, "out of memory");
@@ -121,6 +133,9 @@ void rs_provider_fleet_stop(rs_provider *p)
     p->fleet = NULL;
     rs_storage_close(p->fleet_store);
     p->fleet_store = NULL;
+    for (size_t i = 0; i < p->n_fleet_also; i++)
+        rs_storage_close(p->fleet_also[i]);
+    p->n_fleet_also = 0;
     if (p->fleet_sync_init) {
         pthread_mutex_destroy(&p->fleet_mu);
         pthread_cond_destroy(&p->fleet_cv);

@@ -29,6 +29,8 @@ struct rs_provider {
     /* the fleet view (rs_provider_fleet.c) */
     rs_fleet *fleet;
     rs_storage *fleet_store;  /* the refresher thread's own handle */
+    rs_storage *fleet_also[64]; /* ... and one per replica that could be opened (their reports) */
+    size_t n_fleet_also;
     pthread_t fleet_th;
     bool fleet_running, fleet_stop, fleet_wake, fleet_sync_init;
     pthread_mutex_t fleet_mu;

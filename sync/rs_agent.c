@@ -461,6 +461,14 @@ int rs_agent_report(rs_agent *a, rs_error *err)
         m.last_error_at = &le;
     }
     m.error_current = s.error_current;
+    m.epoch = s.epoch;
+    m.read_store = s.read_store;
+    m.epoch_change = s.epoch_change;
+    Google__Protobuf__Timestamp ec;
+    if (s.epoch_change_ms) {
+        set_ts(&ec, s.epoch_change_ms);
+        m.epoch_change_at = &ec;
+    }
     m.paused = s.paused;
     m.pinned_version = s.pinned_version;
     m.control = s.control;

@@ -115,6 +115,9 @@ typedef struct rs_agent_status {
     uint64_t store_failovers;       /* moves to the next store after failed polls */
     uint64_t store_returns;         /* moves back to the preferred store */
     uint64_t epoch;                 /* the highest HEAD epoch seen (persisted in the journal) */
+    char epoch_change[160];         /* the last "epoch change: from version N (epoch e) to version
+                                       M (epoch e+1)" of this process, "" when none */
+    int64_t epoch_change_ms;        /* when (wall), 0 when none */
     bool store_behind;              /* the store read from lags this agent's version */
     struct {                        /* publishers: their replicas (the first 8) */
         char name[64];

@@ -76,6 +76,8 @@ void rs_region_report_clear(rs_region_report *r)
     free(r->log_store);
     free(r->instance);
     free(r->control);
+    free(r->read_store);
+    free(r->epoch_change);
     free(r->recent);
     strv_free(r->include_projects, r->n_include);
     strv_free(r->exclude_projects, r->n_exclude);
@@ -97,7 +99,8 @@ void rs_region_reports_free(rs_region_report *v, size_t n)
 static int fill_empty(rs_region_report *r)
 {
     bool oom = false;
-    char **s[] = {&r->key, &r->region, &r->last_error, &r->state, &r->agent, &r->log_store, &r->instance, &r->control};
+    char **s[] = {&r->key,      &r->region,   &r->last_error, &r->state,       &r->agent,
+                  &r->log_store, &r->instance, &r->control,    &r->read_store, &r->epoch_change};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         if (!*s[i])
             *s[i] = dupz("", &oom);
@@ -196,6 +199,10 @@ static int from_message(const Regsync__V1__RegionStatus *m, rs_region_report *r,
     free(r->instance);
     r->instance = dupz(m->instance, &oom);
     r->control = dupz(m->control, &oom);
+    r->epoch = m->epoch;
+    r->read_store = dupz(m->read_store, &oom);
+    r->epoch_change = dupz(m->epoch_change, &oom);
+    r->epoch_change_at_ms = ts_ms(m->epoch_change_at);
     r->format = m->format;
     r->error_current = m->error_current;
     r->written_at_ms = ts_ms(m->written_at);
@@ -337,6 +344,11 @@ int rs_region_report_encode(const rs_region_report *r, uint8_t **out, size_t *le
     m.log_store = r->log_store ? r->log_store : (char *)"";
     m.instance = r->instance ? r->instance : (char *)"";
     m.control = r->control ? r->control : (char *)"";
+    m.epoch = r->epoch;
+    m.read_store = r->read_store ? r->read_store : (char *)"";
+    m.epoch_change = r->epoch_change ? r->epoch_change : (char *)"";
+    Google__Protobuf__Timestamp ect;
+    set_ts(&ect, r->epoch_change_at_ms, &m.epoch_change_at);
     m.format = r->format;
     m.follows = r->follows;
     m.publishes = r->publishes;

@@ -96,6 +96,10 @@ typedef struct rs_region_report {
     rs_applied_at *recent;            /* oldest first */
     size_t n_recent;
     char *control;                    /* the region-wide control it obeys, "" */
+    uint64_t epoch;                   /* the highest HEAD epoch the agent has seen */
+    char *read_store;                 /* the store it reads (and reports) from, "" when not said */
+    char *epoch_change;               /* its last "epoch change: from ... to ...", "" when none */
+    int64_t epoch_change_at_ms;
     /* filled by readers from the store listing, not part of the message */
     int64_t mtime_ms;                 /* the store's time of the last write (0: unknown) */
     char etag[RS_ETAG_MAX];

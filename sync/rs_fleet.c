@@ -22,6 +22,7 @@ const char *const rs_fleet_state_names[6] = {RS_DRIFT_DIVERGED, RS_DRIFT_MODIFIE
 
 /* What the view remembers of one report between refreshes. */
 typedef struct tracked {
+    size_t src;                /* 0: the main store; i + 1: opts.also[i] */
     char *key;
     char etag[RS_ETAG_MAX];
     int64_t mtime_ms;          /* the store's time of the last write */
@@ -137,12 +138,17 @@ void rs_fleet_free(rs_fleet *f)
 
 /* ------------------------------------------------------------ refresh: the store */
 
-static tracked *find_tracked(rs_fleet *f, const char *key)
+static tracked *find_tracked(rs_fleet *f, size_t src, const char *key)
 {
     for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->t[i].key, key) == 0)
+        if (f->t[i].src == src && strcmp(f->t[i].key, key) == 0)
             return &f->t[i];
     return NULL;
+}
+
+static rs_storage *store_of(const rs_fleet *f, size_t src)
+{
+    return src == 0 ? f->s : f->o.also[src - 1];
 }
 
 /* Reads a report body whose ETag moved; remembers the skew of its writer's clock. In this view's
@@ -157,7 +163,7 @@ static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool uns
     size_t l = 0;
     char etag[RS_ETAG_MAX] = "";
     rs_error e = {0};
-    int rc = rs_storage_get(f->s, t->key, NULL, &d, &l, etag, &e);
+    int rc = rs_storage_get(store_of(f, t->src), t->key, NULL, &d, &l, etag, &e);
     if (rc) {
         snprintf(t->read_error, sizeof t->read_error, "cannot read: %.200s", e.msg);
         return;
@@ -179,12 +185,13 @@ static void read_body(rs_fleet *f, tracked *t, const rs_list_entry *le, bool uns
 }
 
 /* The listing of regsync/regions/: new, changed and vanished reports. */
-static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t now_mono, int64_t now_wall, rs_error *err)
+static int sync_tracked(rs_fleet *f, size_t src, const rs_list_entry *le, size_t n, int64_t now_mono, int64_t now_wall,
+                        rs_error *err)
 {
-    /* drop what is gone */
+    /* drop what is gone (from this store) */
     size_t k = 0;
     for (size_t i = 0; i < f->n; i++) {
-        bool there = false;
+        bool there = f->t[i].src != src;
         for (size_t j = 0; j < n && !there; j++)
             there = strcmp(le[j].key, f->t[i].key) == 0;
         if (there)
@@ -197,7 +204,7 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
         const char *rest = le[j].key + strlen(RS_PREFIX_REGIONS);
         if (!*rest || strchr(rest, '/') != strrchr(rest, '/'))
             continue; /* region/instance or region only */
-        tracked *t = find_tracked(f, le[j].key);
+        tracked *t = find_tracked(f, src, le[j].key);
         if (!t) {
             if (f->n == f->cap) {
                 size_t nc = f->cap ? f->cap * 2 : 16;
@@ -209,6 +216,7 @@ static int sync_tracked(rs_fleet *f, const rs_list_entry *le, size_t n, int64_t 
             }
             t = &f->t[f->n++];
             memset(t, 0, sizeof *t);
+            t->src = src;
             t->key = rs_xstrdup(le[j].key);
             if (!t->key) {
                 f->n--;
@@ -258,6 +266,21 @@ static int cmp_instance(const void *a, const void *b)
     return strcmp(x->report->instance, y->report->instance);
 }
 
+/* Another store holds a newer report of the same instance (same key): newest write wins. */
+static bool shadowed(const rs_fleet *f, const tracked *t, int64_t now_mono)
+{
+    int64_t age = age_of(t, now_mono);
+    for (size_t i = 0; i < f->n; i++) {
+        const tracked *o = &f->t[i];
+        if (o == t || o->src == t->src || strcmp(o->key, t->key) != 0)
+            continue;
+        int64_t oa = age_of(o, now_mono);
+        if (oa < age || (oa == age && o->src < t->src))
+            return true;
+    }
+    return false;
+}
+
 /* Decodes every tracked report into a new snapshot's instances and publishers. */
 static int build_instances(rs_fleet *f, rs_fleet_snap *s, int64_t now_mono, int64_t now_wall, rs_error *err)
 {
@@ -267,6 +290,8 @@ static int build_instances(rs_fleet *f, rs_fleet_snap *s, int64_t now_mono, int6
         return rs_error_set(err, RS_ENOMEM, "out of memory");
     for (size_t i = 0; i < f->n; i++) {
         tracked *t = &f->t[i];
+        if (shadowed(f, t, now_mono))
+            continue; /* the same instance's newer report from another store is shown */
         rs_region_report *r = calloc(1, sizeof *r);
         if (!r)
             return rs_error_set(err, RS_ENOMEM, "out of memory");
@@ -300,8 +325,12 @@ static int build_instances(rs_fleet *f, rs_fleet_snap *s, int64_t now_mono, int6
             r->log_store = rs_xstrdup("");
         if (!r->control)
             r->control = rs_xstrdup("");
+        if (!r->read_store)
+            r->read_store = rs_xstrdup("");
+        if (!r->epoch_change)
+            r->epoch_change = rs_xstrdup("");
         if (!r->key || !r->region || !r->instance || !r->last_error || !r->state || !r->agent || !r->log_store ||
-            !r->control) {
+            !r->control || !r->read_store || !r->epoch_change) {
             rs_region_report_clear(r);
             free(r);
             return rs_error_set(err, RS_ENOMEM, "out of memory");
@@ -437,7 +466,7 @@ static size_t prune(rs_fleet *f, const rs_fleet_snap *s, int64_t now_mono)
             continue;
         }
         rs_error e = {0};
-        int rc = rs_storage_delete_if(f->s, t->key, t->etag, t->mtime_ms, &e);
+        int rc = rs_storage_delete_if(store_of(f, t->src), t->key, t->etag, t->mtime_ms, &e);
         if (rc == RS_OK) {
             RS_LOGI("fleet", "forgot a silent instance key=%s silent_for=%" PRId64 "s", t->key, age_of(t, now_mono) / 1000);
             tracked_clear(t);
@@ -481,8 +510,19 @@ int rs_fleet_refresh(rs_fleet *f, rs_error *err)
         rc = rs_storage_list(f->s, RS_PREFIX_REGIONS, &le, &n, &e);
     int64_t now_mono = rs_mono_ms();
     if (!rc)
-        rc = sync_tracked(f, le, n, now_mono, now_wall, &e);
+        rc = sync_tracked(f, 0, le, n, now_mono, now_wall, &e);
     rs_storage_list_free(le, n);
+    for (size_t i = 0; !rc && i < f->o.n_also; i++) {
+        rs_error ae = {0};
+        le = NULL;
+        n = 0;
+        if (rs_storage_list(f->o.also[i], RS_PREFIX_REGIONS, &le, &n, &ae) == RS_OK)
+            rc = sync_tracked(f, i + 1, le, n, now_mono, now_wall, &e);
+        else
+            RS_LOGW("fleet", "cannot list the reports of %s (its last ones are kept) error=\"%s\"",
+                    rs_storage_url(f->o.also[i]), ae.msg);
+        rs_storage_list_free(le, n);
+    }
     rs_fleet_snap *s = NULL;
     if (!rc) {
         s = calloc(1, sizeof *s);
@@ -652,6 +692,16 @@ static json_t *instance_json(const rs_fleet_instance *in, bool follower)
     }
     json_object_set_new(o, "legacy_layout", json_boolean(in->legacy));
     json_object_set_new(o, "control", json_string(r->control ? r->control : ""));
+    json_object_set_new(o, "epoch", json_integer((json_int_t)r->epoch));
+    json_object_set_new(o, "read_store", json_string(r->read_store ? r->read_store : ""));
+    if (r->epoch_change && r->epoch_change[0]) {
+        json_t *ec = json_object();
+        json_object_set_new(ec, "time", rs_json_time_ms(r->epoch_change_at_ms));
+        json_object_set_new(ec, "message", json_string(r->epoch_change));
+        json_object_set_new(o, "epoch_change", ec);
+    } else {
+        json_object_set_new(o, "epoch_change", json_null());
+    }
     json_t *rec = json_array();
     for (size_t i = 0; i < r->n_recent; i++) {
         json_t *x = json_object();

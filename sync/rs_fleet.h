@@ -44,6 +44,14 @@ typedef struct rs_fleet_opts {
     bool prune;                 /* remove reports silent for forget_after (agents do; a one-shot
                                    reader like regsync-dump does not) */
     size_t max_prune;           /* deletions per refresh at most; 0: 50 */
+    /* More stores whose reports are merged in (replicas: agents report to the store they read
+       from). Borrowed like the main store, used only by rs_fleet_refresh. An instance reported in
+       several stores is shown once, from the store with its newest write (the smallest age as
+       this view knows it; ties: the earlier store). A store that cannot be listed keeps what the
+       view last read from it (the refresh does not fail). The HEAD and the log are the main
+       store's. */
+    rs_storage *const *also;
+    size_t n_also;
 } rs_fleet_opts;
 
 typedef struct rs_fleet_instance {

@@ -985,6 +985,13 @@ int rs_follow(rs_agent *a, uint64_t pinned, bool *changed, rs_error *err)
                              a->epoch_from_version, a->epoch_from_epoch, a->state_version, a->head.epoch);
             RS_LOGW("follow", "epoch change: from version %" PRIu64 " (epoch %" PRIu64 ") to version %" PRIu64 " (epoch %" PRIu64 ")",
                     a->epoch_from_version, a->epoch_from_epoch, a->state_version, a->head.epoch);
+            /* and in the region report (rs_agent_report): the drift view and regsync-dump regions */
+            pthread_mutex_lock(&a->mu);
+            snprintf(a->st.epoch_change, sizeof a->st.epoch_change,
+                     "epoch change: from version %" PRIu64 " (epoch %" PRIu64 ") to version %" PRIu64 " (epoch %" PRIu64 ")",
+                     a->epoch_from_version, a->epoch_from_epoch, a->state_version, a->head.epoch);
+            a->st.epoch_change_ms = rs_wall_ms();
+            pthread_mutex_unlock(&a->mu);
         } else if (a->state) {
             rs_journal_event(a->journal, RS_LOG_INFO, "epoch", a->state_version,
                              "epoch %" PRIu64 " (store %s promoted); version %" PRIu64 " is on its history", a->head.epoch,

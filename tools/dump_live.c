@@ -511,12 +511,12 @@ int dump_cmd_regions(int argc, char **argv)
             printf("HEAD none (nothing published yet)\n\n");
         }
         /* a tree: each region with its state over its live instances, then every instance */
-        printf("%-28s %-9s %8s %7s %7s %10s  %s\n", "REGION / INSTANCE", "STATE", "APPLIED", "BEHIND", "LAG", "HEARTBEAT",
-               "REASON");
+        printf("%-28s %-9s %8s %7s %7s %10s %-10s %5s  %s\n", "REGION / INSTANCE", "STATE", "APPLIED", "BEHIND", "LAG",
+               "HEARTBEAT", "READS", "EPOCH", "REASON");
         for (size_t g = 0; g < fs->n_regions; g++) {
             const rs_fleet_region *rg = &fs->regions[g];
-            printf("%-28s %-9s %8" PRIu64 " %7s %7s %10s  %s (%zu of %zu instance(s) live)\n", rg->region, rg->state,
-                   rg->min_applied, "", "", "", rg->summary, rg->n_live, rg->n_instances);
+            printf("%-28s %-9s %8" PRIu64 " %7s %7s %10s %-10s %5s  %s (%zu of %zu instance(s) live)\n", rg->region, rg->state,
+                   rg->min_applied, "", "", "", "", "", rg->summary, rg->n_live, rg->n_instances);
             for (size_t k = rg->first; k < rg->first + rg->n_instances; k++) {
                 const rs_fleet_instance *in = &fs->instances[k];
                 char name[80], lag[24], age[24], skew[64] = "";
@@ -526,9 +526,16 @@ int dump_cmd_regions(int argc, char **argv)
                 fmt_age(in->age_ms, age, sizeof age);
                 if (in->skew_warning)
                     snprintf(skew, sizeof skew, " [clock %+.0f s off the store's]", (double)in->skew_ms / 1000.0);
-                printf("%-28s %-9s %8" PRIu64 " %7" PRIu64 " %7s %10s  %s%s\n", name,
+                /* the store it reads from and its epoch: "-" from agents older than issue 11 */
+                printf("%-28s %-9s %8" PRIu64 " %7" PRIu64 " %7s %10s %-10.10s %5" PRIu64 "  %s%s\n", name,
                        in->superseded ? "superseded" : in->state, in->report->applied_version, in->row.versions_behind, lag, age,
-                       in->row.reason, skew);
+                       in->report->read_store[0] ? in->report->read_store : "-", in->report->epoch, in->row.reason, skew);
+                if (in->report->epoch_change[0]) {
+                    char t[48] = "-";
+                    if (in->report->epoch_change_at_ms)
+                        rs_time_rfc3339_ms(in->report->epoch_change_at_ms, t, sizeof t);
+                    printf("%-28s %s at %s\n", "", in->report->epoch_change, t);
+                }
             }
         }
         if (fs->n_publishers) {

@@ -24,6 +24,7 @@
 #include "rs_log.h"
 #include "rs_logproto.h"
 #include "rs_publisher.h"
+#include "rs_replica.h"
 #include "rs_time.h"
 
 #include <inttypes.h>
@@ -647,6 +648,83 @@ static void test_region_wide_control(void)
     free(store);
 }
 
+/* ---------------------------------------------------------------- reports in several stores */
+
+/* Agents report to the store they read from (a primary and a replica, two file:// stores): the
+ * view merges both listings, and an instance reported in both is shown once, from its newest
+ * write. File stores whatever the backend under test: the merge is the fleet's, not a store's. */
+static void test_merged_stores(void)
+{
+    seq++;
+    char *pd = rs_test_fmt("%s/merge-p-%d", work, seq), *rd = rs_test_fmt("%s/merge-r-%d", work, seq);
+    CU_ASSERT_EQUAL(mkdir(pd, 0700), 0);
+    CU_ASSERT_EQUAL(mkdir(rd, 0700), 0);
+    char *pu = rs_test_fmt("file://%s", pd), *ru = rs_test_fmt("file://%s", rd);
+    rs_storage *ps, *rs;
+    rs_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(pu, NULL, &ps, &e), RS_OK);
+    CU_ASSERT_EQUAL_FATAL(rs_storage_open(ru, NULL, &rs, &e), RS_OK);
+    publish_one(ps, 7);
+    rs_replica_result rr;
+    CU_ASSERT_EQUAL_FATAL(rs_replica_sync(ps, rs, &rr, &e), RS_OK);
+    /* x-1 reads the primary, x-2 the replica; x-3 first the primary, then (later) the replica,
+       paused there: its replica report is the newer one */
+    rs_agent *x1 = agent(pu, "eu", "x-1", true);
+    rs_agent *x2 = agent(ru, "eu", "x-2", true);
+    rs_agent *x3p = agent(pu, "eu", "x-3", true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x3p);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(x1, &e), RS_OK);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(x2, &e), RS_OK);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(x3p, &e), RS_OK);
+    rs_agent_close(x3p);
+    usleep(1100 * 1000); /* a later modification time, whatever the store's resolution */
+    seq++;               /* another target and state directory for x-3's second life */
+    rs_agent *x3r = agent(ru, "eu", "x-3", true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x3r);
+    rs_agent_pause(x3r);
+    CU_ASSERT_EQUAL(rs_agent_sync_once(x3r, &e), RS_OK);
+    CU_ASSERT_EQUAL(rs_agent_report(x3r, &e), RS_OK);
+    /* the primary alone: x-1 and x-3 (its old report, following) */
+    rs_fleet *f1 = rs_fleet_new(ps, &(rs_fleet_opts){.stale_after_ms = 60000});
+    const rs_fleet_snap *s1 = refresh(f1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
+    CU_ASSERT_EQUAL(s1->n_instances, 2);
+    CU_ASSERT_PTR_NULL(find(s1, "eu", "x-2"));
+    const rs_fleet_instance *o3 = find(s1, "eu", "x-3");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o3);
+    CU_ASSERT(!o3->report->paused);
+    rs_fleet_snap_release(s1);
+    rs_fleet_free(f1);
+    /* merged: all three, x-3 once, from the replica (paused) */
+    rs_storage *also[] = {rs};
+    rs_fleet *f = rs_fleet_new(ps, &(rs_fleet_opts){.stale_after_ms = 60000, .also = also, .n_also = 1});
+    const rs_fleet_snap *sn = refresh(f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sn);
+    CU_ASSERT_EQUAL(sn->n_instances, 3);
+    CU_ASSERT_EQUAL(sn->n_regions, 1);
+    CU_ASSERT_PTR_NOT_NULL(find(sn, "eu", "x-1"));
+    CU_ASSERT_PTR_NOT_NULL(find(sn, "eu", "x-2"));
+    const rs_fleet_instance *m3 = find(sn, "eu", "x-3");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m3);
+    CU_ASSERT(m3->report->paused);
+    CU_ASSERT_STRING_EQUAL(m3->state, RS_DRIFT_PAUSED);
+    if (sn->n_regions == 1)
+        CU_ASSERT_STRING_EQUAL(sn->regions[0].summary, "paused 1/3");
+    rs_fleet_snap_release(sn);
+    rs_fleet_free(f);
+    rs_agent_close(x1);
+    rs_agent_close(x2);
+    rs_agent_close(x3r);
+    rs_storage_close(ps);
+    rs_storage_close(rs);
+    free(pd);
+    free(rd);
+    free(pu);
+    free(ru);
+}
+
 /* ---------------------------------------------------------------- suites */
 
 RS_STORE_TEST(test_regions_of_instances)
@@ -654,6 +732,7 @@ RS_STORE_TEST(test_liveness_ignores_writer_clocks)
 RS_STORE_TEST(test_prune_races)
 RS_STORE_TEST(test_region_layout_reports)
 RS_STORE_TEST(test_region_wide_control)
+RS_STORE_TEST(test_merged_stores)
 
 static void add_all(CU_pSuite s)
 {
@@ -662,6 +741,7 @@ static void add_all(CU_pSuite s)
     CU_add_test(s, "pruning races lose no revived report (50 rounds)", test_prune_races_guarded);
     CU_add_test(s, "region-layout reports read, then superseded", test_region_layout_reports_guarded);
     CU_add_test(s, "region-wide control", test_region_wide_control_guarded);
+    CU_add_test(s, "reports merged from a primary and a replica, newest wins", test_merged_stores_guarded);
 }
 
 int main(void)
