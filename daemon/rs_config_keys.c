@@ -142,9 +142,6 @@ void cfg_where_of(const struct rs_config_priv *pv, const origin *o, char *out, s
 char *cfg_xstrdup(const char *s) { return strdup(s ? s : ""); }
 
 void cfg_problem_add(rs_config_problems *ps, const char *key, const char *where, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-void cfg_problem_add(rs_config_problems *ps, const char *key, const char *where, int line, const char *fmt, ...)
 {
     char msg[1024], text[1400];
     va_list ap;
@@ -172,9 +169,6 @@ void cfg_problem_add(rs_config_problems *ps, const char *key, const char *where,
 }
 
 /* A problem about key i, placed at its origin. */
-void cfg_kproblem(rs_config_problems *ps, const struct rs_config_priv *pv, int i, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 void cfg_kproblem(rs_config_problems *ps, const struct rs_config_priv *pv, int i, const char *fmt, ...)
 {
     char msg[1024], where[512];
@@ -229,8 +223,6 @@ int cfg_problems_error(const rs_config_problems *ps, rs_error *err)
     }
     return rs_error_set(err, RS_EINVALID, "%s", msg);
 }
-
-void cfg_warn_add(rs_strlist *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void cfg_warn_add(rs_strlist *w, const char *fmt, ...)
 {
