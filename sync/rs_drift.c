@@ -216,7 +216,7 @@ static void filter_describe(const filter_ref *f, char *out, size_t n)
 
 /* The region's view at version: the global registry filtered by its filter. New registry. */
 int dr_view_at(rs_drift_ctx *c, const rs_head *head, uint64_t version, const filter_ref *f, rs_registry **out,
-                   rs_error *err)
+               rs_error *err)
 {
     *out = NULL;
     if (version == 0) {
@@ -251,7 +251,7 @@ int rs_drift_materialize(rs_drift_ctx *c, const rs_head *head, uint64_t version,
 
 /* What the log says the digest of the region's view at version is. */
 int dr_expected_digest(rs_drift_ctx *c, const rs_head *head, uint64_t version, const filter_ref *f,
-                           uint8_t out[RS_DIGEST_LEN], rs_error *err)
+                       uint8_t out[RS_DIGEST_LEN], rs_error *err)
 {
     char *key = filter_key(f);
     if (!key)

@@ -45,9 +45,9 @@ typedef struct filter_ref {
 filter_ref dr_report_filter(const rs_region_report *r);
 bool dr_filter_allows(const filter_ref *f, const char *project);
 int dr_view_at(rs_drift_ctx *c, const rs_head *head, uint64_t version, const filter_ref *f, rs_registry **out,
-                   rs_error *err);
+               rs_error *err);
 int dr_expected_digest(rs_drift_ctx *c, const rs_head *head, uint64_t version, const filter_ref *f,
-                           uint8_t out[RS_DIGEST_LEN], rs_error *err);
+                       uint8_t out[RS_DIGEST_LEN], rs_error *err);
 /* rs_drift_report.c */
 bool dr_digest_is_zero(const uint8_t *d);
 
