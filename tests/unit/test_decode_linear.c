@@ -714,7 +714,9 @@ int main(void)
 {
     if (!RS_TIMING_ASSERTED) {
         g_min_run_ns = 0; /* one decode per run */
-        rs_test_skip("decode time ratios", "sanitizer build: inputs decoded once each, ratios printed, not asserted");
+        /* by design, not a skip: the optimized build asserts the ratios (scripts/test.sh runs both) */
+        printf("NOTE: sanitizer build: inputs decoded once each (memory safety, results); the time ratios are "
+               "printed, not asserted (the optimized build asserts them)\n");
     }
     if (getenv("RS_DECODE_MIN_MS"))
         g_min_run_ns = atoll(getenv("RS_DECODE_MIN_MS")) * 1000000LL;
