@@ -1,6 +1,7 @@
 #include "rs_test.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -273,4 +274,26 @@ bool rs_test_store_missing(const char *test)
         rs_test_skip(test, "no server URL for this suite (scripts/test.sh starts the servers)");
     }
     return true;
+}
+
+char *rs_test_fresh_store(const char *store_url, const char *work, const char *tag)
+{
+    static int seq;
+    seq++;
+    if (strncmp(store_url, "file://", 7) == 0) {
+        char *d = rs_test_fmt("%s/store-%s-%d", work, tag, seq);
+        if (mkdir(d, 0700) != 0 && errno != EEXIST)
+            CU_FAIL("cannot create a file:// sub-store");
+        char *u = rs_test_fmt("file://%s", d);
+        free(d);
+        return u;
+    }
+    if (strncmp(store_url, "s3://", 5) == 0) {
+        /* s3://bucket/prefix?query -> s3://bucket/prefix/<tag>-<pid>-<n>?query */
+        const char *q = strchr(store_url, '?');
+        return rs_test_fmt("%.*s/%s-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, tag,
+                           (int)getpid(), seq, q ? q : "");
+    }
+    return rs_test_fmt("%s%ctable_prefix=%s%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', tag, (int)getpid(),
+                       seq);
 }

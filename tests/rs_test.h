@@ -63,4 +63,9 @@ bool rs_test_store_missing(const char *test);
  * test failed or none ran, 77 when every test that ran was skipped, else 0. */
 int rs_test_run(void);
 
+/* A fresh sub-store of the suite's store for one test (malloc'd URL, caller frees): a new directory
+ * under work (file://), a new key prefix "<tag>-<pid>-<n>" (S3) or a new table prefix
+ * "<tag><pid>_<n>_" (PostgreSQL, MySQL). tag: lower-case letters. */
+char *rs_test_fresh_store(const char *store_url, const char *work, const char *tag);
+
 #endif

@@ -27,24 +27,11 @@ static char *store_url;
 static char *work;
 static int seq;
 
+/* a new sub-store per test; seq also names the test's targets and state dirs */
 static char *fresh_store(void)
 {
     seq++;
-    if (strncmp(store_url, "file://", 7) == 0) {
-        char *d = rs_test_fmt("%s/store-%d", work, seq);
-        char *cmd = rs_test_fmt("mkdir -p '%s'", d);
-        CU_ASSERT_EQUAL(system(cmd), 0);
-        free(cmd);
-        char *u = rs_test_fmt("file://%s", d);
-        free(d);
-        return u;
-    }
-    if (strncmp(store_url, "s3://", 5) == 0) {
-        const char *q = strchr(store_url, '?');
-        return rs_test_fmt("%.*s/dr-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, (int)getpid(), seq,
-                           q ? q : "");
-    }
-    return rs_test_fmt("%s%ctable_prefix=dr%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
+    return rs_test_fresh_store(store_url, work, "dr");
 }
 
 static rs_storage *open_store(const char *url)

@@ -43,25 +43,11 @@ static rs_registry *decode(const uint8_t *b, size_t l)
 }
 
 /* A fresh sub-store for one test: a new prefix (S3, file) or table prefix (Postgres). */
+/* a new sub-store per test; seq also names the test's targets and state dirs */
 static char *fresh_store(void)
 {
     seq++;
-    if (strncmp(store_url, "file://", 7) == 0) {
-        char *d = rs_test_fmt("%s/store-%d", work, seq);
-        char *cmd = rs_test_fmt("mkdir -p '%s'", d);
-        CU_ASSERT_EQUAL(system(cmd), 0);
-        free(cmd);
-        char *u = rs_test_fmt("file://%s", d);
-        free(d);
-        return u;
-    }
-    if (strncmp(store_url, "s3://", 5) == 0) {
-        /* s3://bucket/prefix?query -> s3://bucket/prefix/sync-<pid>-<n>?query */
-        const char *q = strchr(store_url, '?');
-        return rs_test_fmt("%.*s/sync-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url, (int)getpid(), seq,
-                   q ? q : "");
-    }
-    return rs_test_fmt("%s%ctable_prefix=rs%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
+    return rs_test_fresh_store(store_url, work, "rs");
 }
 
 static rs_agent *open_agent(const char *store, const char *region, const char *const *inc, size_t ninc, rs_error *e)

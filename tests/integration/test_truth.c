@@ -52,22 +52,11 @@ typedef struct world {
     uint64_t version;
 } world;
 
+/* a new sub-store per test; seq also names the test's targets and state dirs */
 static char *fresh_store(void)
 {
     seq++;
-    if (strncmp(store_url, "file://", 7) == 0) {
-        char *d = rs_test_fmt("%s/store-%d", work, seq);
-        CU_ASSERT_EQUAL(mkdir(d, 0700), 0);
-        char *u = rs_test_fmt("file://%s", d);
-        free(d);
-        return u;
-    }
-    if (strncmp(store_url, "s3://", 5) == 0) {
-        const char *q = strchr(store_url, '?');
-        return rs_test_fmt("%.*s/truth-%d-%d%s", q ? (int)(q - store_url) : (int)strlen(store_url), store_url,
-                           (int)getpid(), seq, q ? q : "");
-    }
-    return rs_test_fmt("%s%ctable_prefix=rst%d_%d_", store_url, strchr(store_url, '?') ? '&' : '?', (int)getpid(), seq);
+    return rs_test_fresh_store(store_url, work, "rst");
 }
 
 static void reg_hex(const rs_registry *r, char out[65])
