@@ -338,6 +338,8 @@ __attribute__((noinline)) static int emit_map(rs_canon_ctx *c, const ProtobufCFi
     }
     /* keys are found after the scratch buffer stopped moving */
     for (size_t i = 0; i < ne; i++) {
+        if (items[i].len == 0)
+            continue; /* an empty entry has no key (and scratch.data may still be NULL) */
         const uint8_t *e = scratch.data + items[i].off, *end = e + items[i].len;
         if (e < end) {
             rs_wfield f;
@@ -360,7 +362,7 @@ __attribute__((noinline)) static int emit_map(rs_canon_ctx *c, const ProtobufCFi
             (items[i].key_len == 0 || memcmp(items[i].key, items[i + 1].key, items[i].key_len) == 0))
             continue; /* a later duplicate wins */
         if (put_tag(out, fd->id, RS_WT_LEN) || rs_buf_varint(out, items[i].len) ||
-            rs_buf_append(out, scratch.data + items[i].off, items[i].len)) {
+            (items[i].len && rs_buf_append(out, scratch.data + items[i].off, items[i].len))) {
             rc = RS_ENOMEM;
             goto out;
         }
