@@ -488,17 +488,13 @@ static bool has_view(const rs_registry *r, const char *project, const char *view
 static bool infra_owner(const rs_registry *r, const char **projects, size_t np, json_t *obj, char *out, size_t n)
 {
     /* Feast's to_dict prints each InfraObject as its table object (docs/json.md): a Datastore
-     * table carries its project, an SQLite table only {name, path}. The wrapped forms
-     * ({"datastoreTable": {...}}, {"sqliteTable": {...}}) are accepted too. */
-    json_t *ds = json_object_get(obj, "datastoreTable");
-    json_t *sq = json_object_get(obj, "sqliteTable");
-    json_t *table = ds ? ds : sq ? sq : obj;
-    const char *dp = json_string_value(json_object_get(table, "project"));
+     * table carries its project, an SQLite table only {name, path}. */
+    const char *dp = json_string_value(json_object_get(obj, "project"));
     if (dp && *dp) {
         snprintf(out, n, "%s", dp);
         return true;
     }
-    const char *t = json_string_value(json_object_get(table, "name"));
+    const char *t = json_string_value(json_object_get(obj, "name"));
     if (!t || !*t)
         return false;
     size_t tl = strlen(t);
