@@ -126,7 +126,7 @@ void rs_target_close(rs_target *t)
 
 /* ------------------------------------------------------------ the lock */
 
-static int rs_target_lock_(rs_target *t, const char *owner, rs_error *err)
+int rs_target_lock(rs_target *t, const char *owner, rs_error *err)
 {
     if (!t->path || t->lock_fd >= 0)
         return RS_OK;
@@ -474,14 +474,6 @@ static int rs_target_read_(rs_target *t, uint8_t **data, size_t *len, rs_target_
 int rs_target_open(const char *target, const rs_storage_opts *opts, rs_target **out, rs_error *err)
 {
     int rc = rs_target_open_(target, opts, out, err);
-    if (rc)
-        rs_error_set_origin(err, RS_ORIGIN_TARGET);
-    return rc;
-}
-
-int rs_target_lock(rs_target *t, const char *owner, rs_error *err)
-{
-    int rc = rs_target_lock_(t, owner, err);
     if (rc)
         rs_error_set_origin(err, RS_ORIGIN_TARGET);
     return rc;
